@@ -1,0 +1,252 @@
+//! Reading mappings and values: known/unknown keys with suggestions, numbers, strings,
+//! `os.environ/VAR` references and secrets.
+
+use super::yaml::{Node, Value};
+use super::{Ctx, Secret};
+
+/// The entries of one mapping, by key name.
+pub(crate) struct Fields<'a> {
+    entries: Vec<(&'a str, &'a Node, &'a Node)>,
+}
+
+impl<'a> Fields<'a> {
+    /// The key and value nodes of `name`, when present and not null.
+    pub(crate) fn get(&self, name: &str) -> Option<(&'a Node, &'a Node)> {
+        self.entries.iter().find(|(n, _, v)| *n == name && !v.is_null()).map(|(_, k, v)| (*k, *v))
+    }
+    pub(crate) fn value(&self, name: &str) -> Option<&'a Node> {
+        self.get(name).map(|(_, v)| v)
+    }
+}
+
+/// What a mapping may contain.
+pub(crate) struct Keys<'s> {
+    /// Human name of the mapping for messages ("router_settings", "litellm_params").
+    pub section: &'s str,
+    /// Keys this gateway reads.
+    pub known: &'s [&'s str],
+    /// Other real LiteLLM keys, accepted without a word.
+    pub accepted: &'s [&'s str],
+    /// Real LiteLLM keys accepted with a warning that they are ignored.
+    pub ignored: &'s [&'s str],
+    /// Advice for common mistakes: (key, message).
+    pub hints: &'s [(&'s str, &'s str)],
+}
+
+/// Reads a mapping (null counts as empty); reports unknown keys. `None` when `node` is
+/// not a mapping (an error is reported).
+pub(crate) fn read_map<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Option<Fields<'a>> {
+    let entries = match &node.value {
+        Value::Null => &[][..],
+        Value::Map(m) => &m[..],
+        _ => {
+            ctx.error(node.pos, format!("{} must be a mapping of keys to values, found {}", keys.section, node.kind()));
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let name = k.as_str().unwrap_or("");
+        if keys.known.contains(&name) || keys.accepted.contains(&name) {
+            out.push((name, k, v));
+        } else if keys.ignored.contains(&name) {
+            ctx.warn(k.pos, format!("{}.{name} ignored: not used by this gateway's routing", keys.section));
+        } else if let Some((_, hint)) = keys.hints.iter().find(|(h, _)| *h == name) {
+            ctx.warn(k.pos, format!("unknown key '{name}' in {}; {hint}", keys.section));
+        } else if is_accepted_pattern(keys.section, name) {
+            // e.g. model_info.supports_*: descriptive, accepted.
+        } else {
+            let mut all: Vec<&str> = keys.known.to_vec();
+            all.extend_from_slice(keys.ignored);
+            ctx.warn(k.pos, unknown_key_message(name, keys.section, &all, keys.accepted));
+        }
+    }
+    Some(Fields { entries: out })
+}
+
+fn is_accepted_pattern(section: &str, name: &str) -> bool {
+    section.ends_with("model_info") && name.starts_with("supports_")
+}
+
+/// "unknown key 'x' in SECTION; did you mean 'y'?" (the suggestion only when one is close).
+pub(crate) fn unknown_key_message(name: &str, section: &str, known: &[&str], accepted: &[&str]) -> String {
+    let best = known
+        .iter()
+        .chain(accepted)
+        .map(|k| (strsim::jaro_winkler(name, k), strsim::normalized_damerau_levenshtein(name, k), *k))
+        .filter(|(jw, dl, _)| *jw >= 0.88 || *dl >= 0.7)
+        .max_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
+    match best {
+        Some((_, _, k)) => format!("unknown key '{name}' in {section}; did you mean '{k}'?"),
+        None => format!("unknown key '{name}' in {section} (ignored); check its spelling"),
+    }
+}
+
+/// A single value as text; `None` (with an error) for lists and mappings.
+pub(crate) fn string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Scalar(s, _) => Some(s.clone()),
+        Value::Null => None,
+        _ => {
+            ctx.error(node.pos, format!("{path} must be a single value, found {}", node.kind()));
+            None
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "os.environ/";
+
+fn env_var_name<'t>(ctx: &mut Ctx, path: &str, node: &Node, text: &'t str) -> Option<Option<&'t str>> {
+    let Some(var) = text.strip_prefix(ENV_PREFIX) else { return Some(None) };
+    let valid = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        ctx.error(node.pos, format!("{path}: '{ENV_PREFIX}' must be followed by an environment variable name such as {ENV_PREFIX}MY_VAR"));
+        return None;
+    }
+    Some(Some(var))
+}
+
+/// A non-secret text value that may be `os.environ/VAR`, resolved now (an unset variable is
+/// an error: the value is needed to build the config).
+pub(crate) fn env_string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<String> {
+    let text = string(ctx, path, node)?;
+    match env_var_name(ctx, path, node, &text)? {
+        None => Some(text),
+        Some(var) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ => {
+                ctx.error(node.pos, format!("{path} refers to environment variable {var}, which is not set; set it or write the value"));
+                None
+            }
+        },
+    }
+}
+
+/// A secret: `os.environ/VAR` or a literal. Never echoes the value.
+pub(crate) fn secret(ctx: &mut Ctx, path: &str, node: &Node) -> Option<Secret> {
+    let text = match &node.value {
+        Value::Scalar(s, _) => s,
+        Value::Null => return None,
+        _ => {
+            ctx.error(node.pos, format!("{path} must be a single value (a literal or os.environ/VAR), found {}", node.kind()));
+            return None;
+        }
+    };
+    match env_var_name(ctx, path, node, text)? {
+        None if text.is_empty() => {
+            ctx.warn(node.pos, format!("{path} is empty and ignored; remove it or give a value"));
+            None
+        }
+        None => Some(Secret::Literal(text.clone())),
+        Some(var) => {
+            if std::env::var_os(var).is_none() && ctx.env_warned.insert(var.to_string()) {
+                ctx.warn(node.pos, format!("{path} refers to environment variable {var}, which is not set in this environment; set it where the gateway runs"));
+            }
+            Some(Secret::Env(var.to_string()))
+        }
+    }
+}
+
+fn number_text<'n>(ctx: &mut Ctx, path: &str, node: &'n Node, want: &str) -> Option<&'n str> {
+    match &node.value {
+        Value::Scalar(s, _) => Some(s.trim()),
+        Value::Null => None,
+        _ => {
+            ctx.error(node.pos, format!("{path} must be {want}, found {}", node.kind()));
+            None
+        }
+    }
+}
+
+/// A finite number >= `min` (or > `min` when `exclusive`).
+pub(crate) fn number(ctx: &mut Ctx, path: &str, node: &Node, min: f64, exclusive: bool) -> Option<f64> {
+    let want = if exclusive { format!("a number greater than {min}") } else { format!("a number >= {min}") };
+    let text = number_text(ctx, path, node, &want)?;
+    match text.replace('_', "").parse::<f64>() {
+        Ok(v) if v.is_finite() && (v > min || (!exclusive && v == min)) => Some(v),
+        _ => {
+            ctx.error(node.pos, format!("{path} must be {want}, got '{text}'"));
+            None
+        }
+    }
+}
+
+/// A whole number in `min..=u32::MAX`.
+pub(crate) fn whole(ctx: &mut Ctx, path: &str, node: &Node, min: u32) -> Option<u32> {
+    whole_u64(ctx, path, node, u64::from(min), u64::from(u32::MAX)).map(|v| v as u32)
+}
+
+pub(crate) fn whole_u64(ctx: &mut Ctx, path: &str, node: &Node, min: u64, max: u64) -> Option<u64> {
+    let want = format!("a whole number >= {min}");
+    let text = number_text(ctx, path, node, &want)?;
+    let parsed = text.replace('_', "").parse::<i128>().ok().or_else(|| {
+        // 5.0 is accepted as 5; 5.5 is not.
+        text.parse::<f64>().ok().filter(|f| f.is_finite() && f.fract() == 0.0).map(|f| f as i128)
+    });
+    match parsed {
+        Some(v) if v >= i128::from(min) && v <= i128::from(max) => Some(v as u64),
+        _ => {
+            ctx.error(node.pos, format!("{path} must be {want}, got '{text}'"));
+            None
+        }
+    }
+}
+
+/// A list of single values (a lone value counts as a one-item list).
+pub(crate) fn string_list<'n>(ctx: &mut Ctx, path: &str, node: &'n Node) -> Option<Vec<(String, &'n Node)>> {
+    match &node.value {
+        Value::Seq(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if let Some(s) = string(ctx, path, item) {
+                    out.push((s, item));
+                }
+            }
+            Some(out)
+        }
+        Value::Scalar(s, _) => Some(vec![(s.clone(), node)]),
+        Value::Null => None,
+        Value::Map(_) => {
+            ctx.error(node.pos, format!("{path} must be a list like [a, b], found a mapping"));
+            None
+        }
+    }
+}
+
+/// `general_settings`: only `master_key` matters here; the rest is reported once as ignored.
+pub(crate) fn general_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option<Secret> {
+    let Some(entries) = node.as_map() else {
+        if !node.is_null() {
+            ctx.warn(key.pos, "general_settings ignored: does not affect routing");
+        }
+        return None;
+    };
+    let mut master = None;
+    let mut others = false;
+    for (k, v) in entries {
+        if k.as_str() == Some("master_key") {
+            master = secret(ctx, "general_settings.master_key", v);
+        } else {
+            others = true;
+        }
+    }
+    if others {
+        ctx.warn(key.pos, "general_settings ignored except master_key: does not affect routing");
+    }
+    master
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["cooldown_time", "num_retries", "allowed_fails"];
+        let m = unknown_key_message("cooldown_tme", "router_settings", &known, &[]);
+        assert_eq!(m, "unknown key 'cooldown_tme' in router_settings; did you mean 'cooldown_time'?");
+        let m = unknown_key_message("zzz", "router_settings", &known, &[]);
+        assert!(!m.contains("did you mean"), "{m}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The validated configuration: what translation and the filter need, with every default
+//! applied and every name resolved. Built by `config::load` from either YAML dialect.
+
+use std::collections::BTreeMap;
+
+/// Routing strategies the gateway implements (LiteLLM's names in `router_settings.routing_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `priority-routing`: lowest priority value first, the rest as failover (active-passive).
+    Priority,
+    /// `simple-shuffle` (LiteLLM's default): weighted random order (the seed's `weight`).
+    SimpleShuffle,
+    /// `latency-based-routing`: fastest time-to-first-byte first.
+    Latency,
+    /// `cost-based-routing`: cheapest first.
+    Cost,
+}
+
+impl Strategy {
+    pub fn litellm_name(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority-routing",
+            Strategy::SimpleShuffle => "simple-shuffle",
+            Strategy::Latency => "latency-based-routing",
+            Strategy::Cost => "cost-based-routing",
+        }
+    }
+}
+
+/// Where a deployment's API lives: scheme, host, port and base path, from `api_base` or the
+/// provider's default regional host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// true for https.
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix from api_base without a trailing slash ("" or "/v1").
+    pub base_path: String,
+}
+
+/// A secret value: where it comes from. The value itself is only read where it is used,
+/// and never printed (`Debug` shows the source, not the value).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// `os.environ/VAR`.
+    Env(String),
+    /// A literal written in the YAML.
+    Literal(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Env(var) => write!(f, "os.environ/{var}"),
+            Secret::Literal(_) => f.write_str("<literal secret>"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// Stable id: `model_info.id`, else `{model_name}-{region}` (with `-2`, `-3`, ... when
+    /// the same group has several deployments in one region). Only `[A-Za-z0-9_.-]`.
+    pub id: String,
+    /// The model group (`model_name`).
+    pub model_name: String,
+    /// Provider prefix of `litellm_params.model` (`bedrock`, `vertex_ai`, `openai`, `azure`,
+    /// `anthropic`, ...); `openai` when the model has no prefix.
+    pub provider: String,
+    /// `litellm_params.model` without the provider prefix (`bedrock/converse/` also stripped).
+    pub provider_model: String,
+    /// metadata.region, else region_name, else aws_region_name, else vertex_location.
+    /// Empty when none is given.
+    pub region: String,
+    /// Residency zone of the region (residency_zones, else the region's prefix); empty when
+    /// unknown.
+    pub zone: String,
+    /// Deployment-level `priority` (seed) or `litellm_params.order` (LiteLLM); lower first.
+    pub priority: Option<u32>,
+    /// Deployment-level `weight` (seed) or `litellm_params.weight`; default 1.
+    pub weight: u32,
+    pub endpoint: Endpoint,
+    pub api_key: Option<Secret>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// `litellm_params.timeout` in seconds.
+    pub timeout_s: Option<f64>,
+    /// `litellm_params.stream_timeout` in seconds.
+    pub stream_timeout_s: Option<f64>,
+    /// `metadata.latency_target` in milliseconds.
+    pub latency_target_ms: Option<u32>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    /// `litellm_params.api_version` (Azure's `api-version`).
+    pub api_version: Option<String>,
+    /// The AWS region to call and sign for (bedrock): `aws_region_name`, else an AWS-shaped
+    /// `region_name` / `metadata.region` / region taken from the model name.
+    pub aws_region_name: Option<String>,
+    /// `litellm_params.vertex_project`.
+    pub vertex_project: Option<String>,
+    /// The Vertex location to call (vertex_ai): `vertex_location`, else a GCP-shaped region.
+    pub vertex_location: Option<String>,
+    /// Provider credentials (LiteLLM's keys); all `None` = the provider's standard chain.
+    pub credentials: Credentials,
+}
+
+/// LiteLLM's credential keys of a deployment, each a literal or `os.environ/VAR`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub aws_access_key_id: Option<Secret>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_session_token: Option<Secret>,
+    pub aws_profile_name: Option<Secret>,
+    pub aws_role_name: Option<Secret>,
+    /// A path to, or the JSON of, a service-account key.
+    pub vertex_credentials: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSettings {
+    pub strategy: Strategy,
+    /// Default 0 when unset (LiteLLM's proxy default is 0 for the router; see README).
+    pub num_retries: u32,
+    /// Default 3 (LiteLLM's default).
+    pub allowed_fails: u32,
+    /// Seconds; default 5 (LiteLLM's default).
+    pub cooldown_time_s: f64,
+    /// Seconds; None = no active health checks.
+    pub health_check_interval_s: Option<f64>,
+    /// Seconds; default 5 when health checks are on.
+    pub health_check_timeout_s: Option<f64>,
+    /// None = no restriction.
+    pub allowed_regions: Option<Vec<String>>,
+    /// Whole-request timeout in seconds (`router_settings.timeout`).
+    pub timeout_s: Option<f64>,
+    /// Per-attempt time to first byte in seconds (`router_settings.stream_timeout`).
+    pub stream_timeout_s: Option<f64>,
+    /// `{group: [fallback groups]}` in the order given.
+    pub fallbacks: Vec<(String, Vec<String>)>,
+    /// zone -> regions, when `residency_zones` is given.
+    pub residency_zones: BTreeMap<String, Vec<String>>,
+    /// The gateway's own region (`router_settings.gateway_region`, or `--region`).
+    pub gateway_region: Option<String>,
+}
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Deployments in the order they appear in `model_list`.
+    pub deployments: Vec<Deployment>,
+    pub router: RouterSettings,
+    /// Every zone a request may name in `x-llm-residency` (sorted, unique).
+    pub zones: Vec<String>,
+    /// `general_settings.master_key`: when set, clients must present it.
+    pub master_key: Option<Secret>,
+}
+
+impl Config {
+    /// Model group names in first-appearance order.
+    pub fn model_groups(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for d in &self.deployments {
+            if !names.contains(&d.model_name.as_str()) {
+                names.push(&d.model_name);
+            }
+        }
+        names
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors the filter answers itself, in OpenAI's error shape.
+
+use serde_json::json;
+
+/// A request the gateway answers without reaching an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestError {
+    pub status: u32,
+    /// OpenAI's `type` (`invalid_request_error`, `service_unavailable_error`, ...).
+    pub kind: &'static str,
+    /// OpenAI's `code` (`model_not_found`, ...).
+    pub code: &'static str,
+    pub message: String,
+    /// The parameter at fault, when there is one.
+    pub param: Option<&'static str>,
+}
+
+impl RequestError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        RequestError { status: 400, kind: "invalid_request_error", code, message: message.into(), param: None }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn too_large(limit: u64) -> Self {
+        RequestError {
+            status: 413,
+            kind: "invalid_request_error",
+            code: "request_too_large",
+            message: format!("request body is larger than the gateway's limit of {limit} bytes"),
+            param: None,
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        RequestError { status: 404, kind: "invalid_request_error", code: "not_found", message: message.into(), param: None }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        RequestError {
+            status: 503,
+            kind: "service_unavailable_error",
+            code: "no_healthy_deployment",
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// The JSON body: `{"error": {"message", "type", "param", "code"}}`.
+    pub fn body(&self) -> Vec<u8> {
+        json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_openai_shape() {
+        let e = RequestError::bad_request("model_not_found", "no such model 'x'").with_param("model");
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap_or_default();
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "model");
+        assert_eq!(v["error"]["message"], "no such model 'x'");
+    }
+}

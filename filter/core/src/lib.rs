@@ -1,0 +1,72 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+//! Host-free routing core of the llm-router wasm filter.
+//!
+//! Everything the filter decides lives here as plain functions over bytes and config, with
+//! time and randomness passed in, so it is unit-tested on the host. The proxy-wasm adapter
+//! (`filter/src`) only moves headers, bodies and shared data between Envoy and these functions.
+
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod plan;
+pub mod route_plan;
+pub mod table;
+
+pub use error::RequestError;
+pub use plan::{plan_request, Plan, PlanRequest};
+pub use table::{Deployment, RouterTable, Strategy};
+
+/// Request header carrying the route plan (base64 protobuf `Value`) from the filter to Envoy's
+/// header-to-metadata filter, which turns it into the priority group override. A client never
+/// sets it: the filter rejects requests that carry it.
+pub const ROUTE_PLAN_HEADER: &str = "x-llm-route-plan";
+
+/// Headers of Envoy's router that would let a client steer retries or timeouts; the filter
+/// removes them from client requests (the filter sets `x-envoy-max-retries` itself).
+pub const ENVOY_CONTROL_HEADERS: &[&str] = &[
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-priority",
+];
+
+/// Small, fast, seedable PRNG (xorshift64*). Routing needs fair shuffles, not secrecy.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        // Avoid the all-zero state, which xorshift never leaves.
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in (0, 1].
+    pub fn next_unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+}
+
+/// Replaces everything but `[A-Za-z0-9_-]` with `_`, so a value can sit between the dots of
+/// an Envoy stat name and come out as a Prometheus label.
+pub fn stat_label(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! The router's configuration compiled once (in `on_configure`) into lookup-friendly form.
+
+use std::collections::HashMap;
+
+use llm_router_proto as pb;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Priority,
+    SimpleShuffle,
+    Latency,
+    Cost,
+}
+
+impl Strategy {
+    /// LiteLLM's names, as used in `routing_strategy` and `x-llm-routing-strategy`.
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "priority-routing" | "priority" => Some(Strategy::Priority),
+            "simple-shuffle" | "weighted" | "shuffle" => Some(Strategy::SimpleShuffle),
+            "latency-based-routing" | "latency" => Some(Strategy::Latency),
+            "cost-based-routing" | "cost" => Some(Strategy::Cost),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority-routing",
+            Strategy::SimpleShuffle => "simple-shuffle",
+            Strategy::Latency => "latency-based-routing",
+            Strategy::Cost => "cost-based-routing",
+        }
+    }
+
+    fn from_proto(value: i32) -> Strategy {
+        match pb::RoutingStrategy::try_from(value) {
+            Ok(pb::RoutingStrategy::Priority) => Strategy::Priority,
+            Ok(pb::RoutingStrategy::Latency) => Strategy::Latency,
+            Ok(pb::RoutingStrategy::Cost) => Strategy::Cost,
+            _ => Strategy::SimpleShuffle,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: String,
+    pub model_group: String,
+    pub cluster: String,
+    pub region: String,
+    pub zone: String,
+    pub provider_model: String,
+    pub priority: u32,
+    pub weight: u32,
+    /// Input plus output price per token; None when the config gives no price.
+    pub cost_per_token: Option<f64>,
+    pub latency_target_ms: u32,
+    /// Prometheus-safe forms of model group, id and region for stat names.
+    pub labels: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    /// Indices into `RouterTable::deployments`, in config order.
+    pub deployments: Vec<usize>,
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterTable {
+    pub config_hash: String,
+    pub gateway_region: String,
+    pub strategy: Strategy,
+    pub num_retries: u32,
+    pub allowed_fails: u32,
+    pub cooldown_ms: u64,
+    pub max_body_bytes: u64,
+    /// Per-attempt first-byte timeouts (non-streaming, streaming); 0 = the route's default.
+    pub first_byte_timeout_ms: u64,
+    pub stream_first_byte_timeout_ms: u64,
+    pub zones: Vec<String>,
+    pub deployments: Vec<Deployment>,
+    pub groups: HashMap<String, Group>,
+    /// Group names in config order (for /health and /v1/models).
+    pub group_order: Vec<String>,
+}
+
+/// Default body limit when the config gives none: generous for multimodal prompts.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+
+impl RouterTable {
+    /// Checks and compiles a router config; errors name what is wrong.
+    pub fn compile(cfg: &pb::RouterConfig) -> Result<RouterTable, String> {
+        if cfg.schema_version != llm_router_proto::SCHEMA_VERSION {
+            return Err(format!(
+                "filter configuration schema_version {} is not supported (this filter speaks {}): \
+                 use the filter build that matches the control plane",
+                cfg.schema_version,
+                llm_router_proto::SCHEMA_VERSION
+            ));
+        }
+        let mut deployments = Vec::new();
+        let mut groups = HashMap::new();
+        let mut group_order = Vec::new();
+        for g in &cfg.model_groups {
+            if g.deployments.is_empty() {
+                return Err(format!("model group '{}' has no deployments", g.name));
+            }
+            let mut idx = Vec::new();
+            for d in &g.deployments {
+                if d.cluster.is_empty() {
+                    return Err(format!("deployment '{}' has no cluster", d.id));
+                }
+                let cost = d.input_cost_per_token + d.output_cost_per_token;
+                idx.push(deployments.len());
+                deployments.push(Deployment {
+                    id: d.id.clone(),
+                    model_group: g.name.clone(),
+                    cluster: d.cluster.clone(),
+                    region: d.region.clone(),
+                    zone: d.zone.clone(),
+                    provider_model: d.provider_model.clone(),
+                    priority: d.priority,
+                    weight: d.weight.max(1),
+                    cost_per_token: (cost > 0.0).then_some(cost),
+                    latency_target_ms: d.latency_target_ms,
+                    labels: format!(
+                        "model.{}.deployment.{}.region.{}",
+                        crate::stat_label(&g.name),
+                        crate::stat_label(&d.id),
+                        crate::stat_label(if d.region.is_empty() { "unknown" } else { &d.region })
+                    ),
+                });
+            }
+            let fallbacks = cfg
+                .fallbacks
+                .iter()
+                .filter(|f| f.model_group == g.name)
+                .flat_map(|f| f.fallback_groups.iter().cloned())
+                .collect();
+            group_order.push(g.name.clone());
+            groups.insert(g.name.clone(), Group { name: g.name.clone(), deployments: idx, fallbacks });
+        }
+        Ok(RouterTable {
+            config_hash: cfg.config_hash.clone(),
+            gateway_region: cfg.gateway_region.clone(),
+            strategy: Strategy::from_proto(cfg.strategy),
+            num_retries: cfg.num_retries,
+            allowed_fails: cfg.allowed_fails,
+            cooldown_ms: cfg.cooldown_ms,
+            max_body_bytes: if cfg.max_body_bytes == 0 { DEFAULT_MAX_BODY_BYTES } else { cfg.max_body_bytes },
+            first_byte_timeout_ms: cfg.first_byte_timeout_ms,
+            stream_first_byte_timeout_ms: cfg.stream_first_byte_timeout_ms,
+            zones: cfg.zones.clone(),
+            deployments,
+            groups,
+            group_order,
+        })
+    }
+
+    pub fn deployment_by_id(&self, id: &str) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+}

