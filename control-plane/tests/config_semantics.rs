@@ -226,7 +226,7 @@ fn providers_and_endpoints() {
     assert_eq!(d[6].aws_region_name.as_deref(), Some("us-west-2"));
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("t.yaml:13:22: warning: unknown provider 'mycorp' in model 'mycorp/llm'; treating it as OpenAI-compatible"), "{w:?}");
+    assert!(w[0].starts_with("t.yaml:13:29: warning: unknown provider 'mycorp' in model 'mycorp/llm'; treating it as OpenAI-compatible"), "{w:?}");
 }
 
 #[test]

@@ -29,7 +29,9 @@ pub mod mock;
 pub mod region;
 
 pub use envoy::Envoy;
-pub use http::{get, post_json, post_json_stream, post_raw, HttpError, Req, Response, StreamResponse};
+pub use http::{
+    get, post_json, post_json_stream, post_raw, HttpError, Req, Response, StreamResponse,
+};
 pub use load::{load_loop, Load, LoadReport};
 pub use region::MockRegion;
 
@@ -44,7 +46,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The Envoy binary: `$ENVOY_BIN`, else `<repo>/.tools/envoy-1.40.0/envoy`.
@@ -86,7 +90,8 @@ pub fn filter_wasm() -> PathBuf {
 /// The control-plane binary: `$LLM_ROUTER_BIN`, else `<repo>/target/debug/llm-router`.
 /// Panics with the build command when missing.
 pub fn llm_router_bin() -> PathBuf {
-    let p = env_path("LLM_ROUTER_BIN").unwrap_or_else(|| repo_root().join("target/debug/llm-router"));
+    let p =
+        env_path("LLM_ROUTER_BIN").unwrap_or_else(|| repo_root().join("target/debug/llm-router"));
     if !p.is_file() {
         panic!(
             "llm-router binary not found at {}: build it with `cargo build -p llm-router` or set LLM_ROUTER_BIN=/path/to/llm-router",
@@ -177,7 +182,10 @@ impl TempDir {
 
     /// An empty handle that owns nothing (for moving a real one out of a struct).
     pub(crate) fn detached() -> TempDir {
-        TempDir { path: PathBuf::new(), keep: true }
+        TempDir {
+            path: PathBuf::new(),
+            keep: true,
+        }
     }
 
     pub fn keep(&mut self) {
@@ -195,7 +203,9 @@ impl Drop for TempDir {
 
 /// The last `n` lines of a file (empty string if unreadable).
 pub fn file_tail(path: &Path, n: usize) -> String {
-    let Ok(bytes) = std::fs::read(path) else { return String::new() };
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

@@ -53,7 +53,8 @@ impl MockRegion {
             port: 0,
             child: None,
         };
-        m.spawn(0).unwrap_or_else(|e| panic!("starting mock-region {region}: {e}"));
+        m.spawn(0)
+            .unwrap_or_else(|e| panic!("starting mock-region {region}: {e}"));
         m
     }
 
@@ -106,7 +107,9 @@ impl MockRegion {
             None => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                Err(format!("unexpected first line {line:?} (exit status {status:?})"))
+                Err(format!(
+                    "unexpected first line {line:?} (exit status {status:?})"
+                ))
             }
         }
     }
@@ -135,8 +138,16 @@ impl MockRegion {
         if let Some(b) = body {
             r = r.json(b);
         }
-        let resp = r.send().unwrap_or_else(|e| panic!("mock {} {method} {url}: {e}", self.region));
-        assert_eq!(resp.status, 200, "mock {} {method} {url}: {}", self.region, resp.text());
+        let resp = r
+            .send()
+            .unwrap_or_else(|e| panic!("mock {} {method} {url}: {e}", self.region));
+        assert_eq!(
+            resp.status,
+            200,
+            "mock {} {method} {url}: {}",
+            self.region,
+            resp.text()
+        );
         resp.json()
     }
 
@@ -163,7 +174,9 @@ impl MockRegion {
 
     /// Health checks (`GET /`, `GET /health`) received.
     pub fn health_checks(&self) -> u64 {
-        self.stats()["health_checks"].as_u64().expect("stats.health_checks")
+        self.stats()["health_checks"]
+            .as_u64()
+            .expect("stats.health_checks")
     }
 
     /// Headers of the most recent LLM request (lowercased names, lossy UTF-8 values).

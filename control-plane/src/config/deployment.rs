@@ -45,12 +45,16 @@ const IN_PARAMS: &str = "belongs inside litellm_params";
 const DEPLOYMENT_HINTS: &[(&str, &str)] = &[
     ("model", IN_PARAMS), ("api_base", IN_PARAMS), ("api_key", IN_PARAMS),
     ("aws_region_name", IN_PARAMS), ("vertex_location", IN_PARAMS), ("metadata", IN_PARAMS),
+    ("rpm", IN_PARAMS), ("tpm", IN_PARAMS), ("timeout", IN_PARAMS), ("stream_timeout", IN_PARAMS),
     ("order", "use priority here, or litellm_params.order"),
     ("region", "set litellm_params.metadata.region (or aws_region_name / vertex_location)"),
 ];
 const PARAMS_HINTS: &[(&str, &str)] = &[
     ("priority", "use litellm_params.order, or put priority next to litellm_params"),
     ("region", "use metadata.region, region_name, aws_region_name or vertex_location"),
+    ("model_name", "it goes next to litellm_params, not inside it"),
+    ("model_info", "it goes next to litellm_params, not inside it"),
+    ("latency_target", "put it under metadata: {latency_target: MS}"),
 ];
 
 /// Where a deployment's facts came from, for later checks.
@@ -105,10 +109,12 @@ struct Region {
 fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
     let at = format!("model_list[{i}]");
     let keys = Keys { section: &at, known: DEPLOYMENT_KEYS, accepted: &[], ignored: &[], hints: DEPLOYMENT_HINTS };
-    let Some(f) = fields::read_map(ctx, item, &keys) else { return None };
+    let f = fields::read_map(ctx, item, &keys)?;
     let model_name = f.value("model_name").and_then(|v| fields::string(ctx, &format!("{at}.model_name"), v));
     let model_name = match model_name {
         Some(n) if !n.trim().is_empty() => Some(n),
+        // A model_name of the wrong shape has been reported already.
+        None if f.value("model_name").is_some_and(|v| v.as_str().is_none()) => None,
         _ => {
             ctx.error(item.pos, format!("{at} has no model_name; add model_name: NAME (the model group clients ask for)"));
             None

@@ -37,6 +37,9 @@ const STRATEGIES: &[(&str, Strategy)] = &[
     ("cost-based-routing", Strategy::Cost),
 ];
 
+/// A fallbacks entry as read: (group, position, [(fallback group, position)]).
+pub(crate) type Fallback = (String, Pos, Vec<(String, Pos)>);
+
 /// `router_settings` as read, before it is checked against the deployments.
 #[derive(Default)]
 pub(crate) struct RawRouter {
@@ -50,8 +53,7 @@ pub(crate) struct RawRouter {
     pub allowed_regions: Option<(Vec<(String, Pos)>, Pos)>,
     pub timeout_s: Option<f64>,
     pub stream_timeout_s: Option<f64>,
-    /// (group, position, [(fallback group, position)]).
-    pub fallbacks: Vec<(String, Pos, Vec<(String, Pos)>)>,
+    pub fallbacks: Vec<Fallback>,
     pub residency_zones: BTreeMap<String, Vec<String>>,
     pub gateway_region: Option<String>,
 }
@@ -187,8 +189,8 @@ fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> 
 
 const FALLBACK_SHAPE: &str = "like [{claude-global: [claude-backup]}]";
 
-fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<(String, Pos, Vec<(String, Pos)>)> {
-    let mut out: Vec<(String, Pos, Vec<(String, Pos)>)> = Vec::new();
+fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
+    let mut out: Vec<Fallback> = Vec::new();
     let Some(items) = node.as_seq() else {
         ctx.error(node.pos, format!("router_settings.fallbacks must be a list of one-key mappings, {FALLBACK_SHAPE}; found {}", node.kind()));
         return out;

@@ -9,7 +9,10 @@ use clap::Parser;
 use llm_router_e2e::mock::{serve, MockConfig, MockState};
 
 #[derive(Parser, Debug)]
-#[command(name = "mock-region", about = "OpenAI-compatible mock of one regional LLM deployment")]
+#[command(
+    name = "mock-region",
+    about = "OpenAI-compatible mock of one regional LLM deployment"
+)]
 struct Args {
     /// Port on 127.0.0.1 (0 = pick a free one).
     #[arg(long, default_value_t = 0)]

@@ -142,7 +142,10 @@ impl Mode {
         let obj = v.as_object().ok_or("mode body must be a JSON object")?;
         let mut m = Mode::default_for(cfg);
         for (k, val) in obj {
-            let num = || val.as_u64().ok_or_else(|| format!("'{k}' must be a non-negative integer"));
+            let num = || {
+                val.as_u64()
+                    .ok_or_else(|| format!("'{k}' must be a non-negative integer"))
+            };
             match k.as_str() {
                 "mode" => {
                     let s = val.as_str().ok_or("'mode' must be a string")?;
@@ -259,7 +262,10 @@ impl MockState {
     fn record_request(&self, path: &str, headers: &hyper::HeaderMap, body: &[u8]) {
         let mut h = BTreeMap::new();
         for (k, v) in headers {
-            h.insert(k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned());
+            h.insert(
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            );
         }
         let body = serde_json::from_slice(body).unwrap_or(Value::Null);
         let mut s = self.stats.lock().unwrap();
@@ -282,7 +288,10 @@ impl MockState {
 type Body = BoxBody<Bytes, Infallible>;
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
@@ -303,7 +312,8 @@ fn with_region(state: &MockState, mut resp: Response<Body>) -> Response<Body> {
 fn json_resp(status: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(v).unwrap()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -359,7 +369,11 @@ async fn read_body(body: Incoming) -> Result<Bytes, ()> {
     }
 }
 
-async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(
+    state: Arc<MockState>,
+    kill: Arc<Notify>,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     if let Some(ctl) = path.strip_prefix("/_mock/") {
         return control(&state, ctl, req).await;
@@ -375,7 +389,15 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
             state.record_request(&path, &parts.headers, b"");
             return with_region(
                 &state,
-                json_resp(413, &openai::error_body("Request body too large.", "invalid_request_error", None, None)),
+                json_resp(
+                    413,
+                    &openai::error_body(
+                        "Request body too large.",
+                        "invalid_request_error",
+                        None,
+                        None,
+                    ),
+                ),
             );
         }
     };
@@ -388,8 +410,15 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
         Fault::Error => json_resp(
             mode.status,
             &openai::error_body(
-                &format!("mock-region {}: injected error {}", state.cfg.region, mode.status),
-                if mode.status >= 500 { "server_error" } else { "invalid_request_error" },
+                &format!(
+                    "mock-region {}: injected error {}",
+                    state.cfg.region, mode.status
+                ),
+                if mode.status >= 500 {
+                    "server_error"
+                } else {
+                    "invalid_request_error"
+                },
                 None,
                 None,
             ),
@@ -398,13 +427,17 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
             let mut r = json_resp(
                 429,
                 &openai::error_body(
-                    &format!("mock-region {}: rate limit reached, retry after 1s", state.cfg.region),
+                    &format!(
+                        "mock-region {}: rate limit reached, retry after 1s",
+                        state.cfg.region
+                    ),
                     "requests",
                     None,
                     Some("rate_limit_exceeded"),
                 ),
             );
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
             r
         }
         Fault::Hang => futures_util::future::pending().await,
@@ -423,12 +456,16 @@ async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
     state.record_health();
     let mode = state.peek_mode();
     match mode.fault {
-        Fault::Ok | Fault::RateLimit => {
-            json_resp(200, &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}))
-        }
+        Fault::Ok | Fault::RateLimit => json_resp(
+            200,
+            &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}),
+        ),
         Fault::Error => {
             let status = if mode.status >= 500 { mode.status } else { 503 };
-            json_resp(status, &json!({"status": "error", "region": state.cfg.region, "name": state.cfg.name}))
+            json_resp(
+                status,
+                &json!({"status": "error", "region": state.cfg.region, "name": state.cfg.name}),
+            )
         }
         Fault::Hang => futures_util::future::pending().await,
         Fault::Reset => {
@@ -452,20 +489,30 @@ fn llm(state: &MockState, mode: &Mode, method: &Method, path: &str, body: &[u8])
                 if req.stream {
                     sse_response(&id, created, &req, &content, mode)
                 } else {
-                    json_resp(200, &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64))
+                    json_resp(
+                        200,
+                        &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64),
+                    )
                 }
             }),
         (&Method::POST, "/completions") => openai::parse_object(body)
             .and_then(|obj| openai::validate_completion(&obj, expect))
             .map(|model| {
                 let id = format!("cmpl-mock-{}-{seq}", state.cfg.region);
-                json_resp(200, &openai::text_completion(&id, created, &model, &content, mode.chunks as u64))
+                json_resp(
+                    200,
+                    &openai::text_completion(&id, created, &model, &content, mode.chunks as u64),
+                )
             }),
         (&Method::POST, "/embeddings") => openai::parse_object(body)
             .and_then(|obj| openai::validate_embeddings(&obj, expect))
             .map(|(model, n)| json_resp(200, &openai::embeddings(&model, n))),
         (&Method::GET, "/models") => {
-            let id = state.cfg.expect_model.clone().unwrap_or_else(|| "mock-model".into());
+            let id = state
+                .cfg
+                .expect_model
+                .clone()
+                .unwrap_or_else(|| "mock-model".into());
             Ok(json_resp(
                 200,
                 &json!({"object": "list", "data": [{"id": id, "object": "model", "created": 0, "owned_by": "mock"}]}),
@@ -486,7 +533,13 @@ fn llm(state: &MockState, mode: &Mode, method: &Method, path: &str, body: &[u8])
     resp
 }
 
-fn sse_response(id: &str, created: u64, req: &openai::ChatRequest, content: &str, mode: &Mode) -> Response<Body> {
+fn sse_response(
+    id: &str,
+    created: u64,
+    req: &openai::ChatRequest,
+    content: &str,
+    mode: &Mode,
+) -> Response<Body> {
     let pieces = openai::split_text(content, mode.chunks as usize);
     let mut events: Vec<Bytes> = openai::chat_chunks(id, created, req, &pieces)
         .iter()
@@ -494,16 +547,22 @@ fn sse_response(id: &str, created: u64, req: &openai::ChatRequest, content: &str
         .collect();
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     let delay = Duration::from_millis(mode.chunk_delay_ms);
-    let stream = futures_util::stream::unfold((events.into_iter(), true), move |(mut it, first)| async move {
-        let next = it.next()?;
-        if !first && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Some((Ok::<_, Infallible>(Frame::data(next)), (it, false)))
-    });
+    let stream = futures_util::stream::unfold(
+        (events.into_iter(), true),
+        move |(mut it, first)| async move {
+            let next = it.next()?;
+            if !first && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok::<_, Infallible>(Frame::data(next)), (it, false)))
+        },
+    );
     let mut r = Response::new(StreamBody::new(stream).boxed());
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     r
 }
@@ -523,7 +582,9 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
             } else {
                 match serde_json::from_slice(&body) {
                     Ok(v) => v,
-                    Err(e) => return json_resp(400, &json!({"error": format!("invalid JSON: {e}")})),
+                    Err(e) => {
+                        return json_resp(400, &json!({"error": format!("invalid JSON: {e}")}))
+                    }
                 }
             };
             match Mode::from_json(&v, &state.cfg) {
@@ -539,7 +600,10 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
             state.reset();
             json_resp(200, &state.stats_json())
         }
-        (m, other) => json_resp(404, &json!({"error": format!("unknown control endpoint {m} /_mock/{other}")})),
+        (m, other) => json_resp(
+            404,
+            &json!({"error": format!("unknown control endpoint {m} /_mock/{other}")}),
+        ),
     }
 }
 
@@ -561,7 +625,9 @@ impl MockServer {
         let state = MockState::new(cfg);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let thread = std::thread::Builder::new()
             .name(format!("mock-{}", st.cfg.region))
             .spawn(move || {
@@ -575,7 +641,12 @@ impl MockServer {
                 // Dropping the runtime cancels every connection task.
                 drop(rt);
             })?;
-        Ok(MockServer { addr, state, shutdown: Some(tx), thread: Some(thread) })
+        Ok(MockServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

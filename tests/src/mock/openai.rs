@@ -67,7 +67,14 @@ pub const COMPLETION_KEYS: &[&str] = &[
 /// Top-level keys accepted by `POST /v1/embeddings`.
 pub const EMBEDDING_KEYS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// An API error: HTTP status plus the OpenAI error object.
 #[derive(Debug, Clone)]
@@ -91,7 +98,12 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        error_body(&self.message, self.kind, self.param.as_deref(), self.code.as_deref())
+        error_body(
+            &self.message,
+            self.kind,
+            self.param.as_deref(),
+            self.code.as_deref(),
+        )
     }
 }
 
@@ -114,7 +126,10 @@ fn type_name(v: &Value) -> &'static str {
 
 fn invalid_type(param: &str, expected: &str, got: &Value) -> ApiError {
     ApiError::invalid(
-        format!("Invalid type for '{param}': expected {expected}, but got {} instead.", type_name(got)),
+        format!(
+            "Invalid type for '{param}': expected {expected}, but got {} instead.",
+            type_name(got)
+        ),
         Some(param),
         Some("invalid_type"),
     )
@@ -158,7 +173,13 @@ fn check_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> 
 
 fn check_model(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<String, ApiError> {
     let model = match obj.get("model") {
-        None => return Err(ApiError::invalid("you must provide a model parameter", None, None)),
+        None => {
+            return Err(ApiError::invalid(
+                "you must provide a model parameter",
+                None,
+                None,
+            ))
+        }
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(invalid_type("model", "a string", other)),
     };
@@ -185,7 +206,10 @@ pub struct ChatRequest {
 }
 
 /// Validates a chat completion body; `expect_model` enforces the deployment's model id.
-pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<ChatRequest, ApiError> {
+pub fn validate_chat(
+    obj: &Map<String, Value>,
+    expect_model: Option<&str>,
+) -> Result<ChatRequest, ApiError> {
     check_keys(obj, CHAT_KEYS)?;
     // Structure first (like OpenAI), the model's existence last.
     let model_shape = check_model(obj, None)?;
@@ -209,7 +233,13 @@ pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Re
         let role = match m.get("role") {
             None => return Err(missing(&format!("messages[{i}].role"))),
             Some(Value::String(r)) => r.as_str(),
-            Some(other) => return Err(invalid_type(&format!("messages[{i}].role"), "a string", other)),
+            Some(other) => {
+                return Err(invalid_type(
+                    &format!("messages[{i}].role"),
+                    "a string",
+                    other,
+                ))
+            }
         };
         if !ROLES.contains(&role) {
             return Err(ApiError::invalid(
@@ -220,8 +250,8 @@ pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Re
                 Some("invalid_value"),
             ));
         }
-        let may_omit_content =
-            role == "assistant" && (m.contains_key("tool_calls") || m.contains_key("function_call"));
+        let may_omit_content = role == "assistant"
+            && (m.contains_key("tool_calls") || m.contains_key("function_call"));
         match m.get("content") {
             None if may_omit_content => {}
             None => return Err(missing(&format!("messages[{i}].content"))),
@@ -235,7 +265,11 @@ pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Re
                 }
             }
             Some(other) => {
-                return Err(invalid_type(&format!("messages[{i}].content"), "one of a string or array of objects", other))
+                return Err(invalid_type(
+                    &format!("messages[{i}].content"),
+                    "one of a string or array of objects",
+                    other,
+                ))
             }
         }
     }
@@ -255,7 +289,10 @@ pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Re
                     None,
                 ));
             }
-            include_usage = o.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
+            include_usage = o
+                .get("include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
         }
         Some(other) => return Err(invalid_type("stream_options", "an object", other)),
     }
@@ -284,7 +321,10 @@ pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Re
 }
 
 /// Validates a legacy completion body; returns the model.
-pub fn validate_completion(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<String, ApiError> {
+pub fn validate_completion(
+    obj: &Map<String, Value>,
+    expect_model: Option<&str>,
+) -> Result<String, ApiError> {
     check_keys(obj, COMPLETION_KEYS)?;
     check_model(obj, None)?;
     match obj.get("prompt") {
@@ -296,7 +336,10 @@ pub fn validate_completion(obj: &Map<String, Value>, expect_model: Option<&str>)
 }
 
 /// Validates an embeddings body; returns the model and the number of inputs.
-pub fn validate_embeddings(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<(String, usize), ApiError> {
+pub fn validate_embeddings(
+    obj: &Map<String, Value>,
+    expect_model: Option<&str>,
+) -> Result<(String, usize), ApiError> {
     check_keys(obj, EMBEDDING_KEYS)?;
     check_model(obj, None)?;
     let n = match obj.get("input") {
@@ -320,7 +363,11 @@ pub fn validate_embeddings(obj: &Map<String, Value>, expect_model: Option<&str>)
 pub fn split_text(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     (0..n)
-        .map(|i| chars[i * chars.len() / n..(i + 1) * chars.len() / n].iter().collect())
+        .map(|i| {
+            chars[i * chars.len() / n..(i + 1) * chars.len() / n]
+                .iter()
+                .collect()
+        })
         .collect()
 }
 
@@ -329,7 +376,13 @@ pub fn usage(prompt: u64, completion: u64) -> Value {
 }
 
 /// A complete non-streaming `chat.completion` object.
-pub fn chat_completion(id: &str, created: u64, req: &ChatRequest, content: &str, completion_tokens: u64) -> Value {
+pub fn chat_completion(
+    id: &str,
+    created: u64,
+    req: &ChatRequest,
+    content: &str,
+    completion_tokens: u64,
+) -> Value {
     let choices: Vec<Value> = (0..req.n)
         .map(|i| {
             json!({
@@ -369,7 +422,10 @@ pub fn chat_chunks(id: &str, created: u64, req: &ChatRequest, pieces: &[String])
         }
         c
     };
-    let mut out = vec![chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null)];
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": "", "refusal": null}),
+        Value::Null,
+    )];
     for p in pieces {
         out.push(chunk(json!({"content": p}), Value::Null));
     }

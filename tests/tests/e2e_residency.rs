@@ -1,0 +1,83 @@
+//! Seed pattern 3 (data residency): a request with `x-llm-residency` is never served outside
+//! its zone, whatever fails; `allowed_regions` violations are rejected by `validate`.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{chat_body, deployment, Gateway};
+use llm_router_e2e::{llm_router_bin, Load, MockRegion, TempDir};
+
+#[test]
+fn residency_requests_stay_in_their_zone_and_fail_closed() {
+    let mut eu_west = MockRegion::start("eu-west-1");
+    let mut eu_central = MockRegion::start("eu-central-1");
+    let us_west = MockRegion::start("us-west-2");
+    let model = "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0";
+    let yaml = format!(
+        "model_list:\n{}{}{}router_settings:\n  routing_strategy: priority-routing\n  num_retries: 2\n  allowed_fails: 2\n  cooldown_time: 30\n",
+        deployment("claude", model, &us_west, "    priority: 1\n"),
+        deployment("claude", model, &eu_west, "    priority: 2\n"),
+        deployment("claude", model, &eu_central, "    priority: 3\n"),
+    );
+    let gw = Gateway::start(&yaml);
+
+    // Without the header the US primary serves; with it, only the EU.
+    assert_eq!(gw.chat("claude", &[]).header("x-llm-region").as_deref(), Some("us-west-2"));
+    let mut eu_load = Load::new(&gw.chat_url(), &chat_body("claude")).header("x-llm-residency", "eu");
+    eu_load.max_requests = 100;
+    eu_load.concurrency = 4;
+    let r = eu_load.run();
+    assert_eq!(r.failed, 0, "{:?}", r.errors);
+    assert_eq!(r.by_region.get("eu-west-1"), Some(&100), "{:?}", r.by_region);
+
+    // The EU primary fails: the other EU region serves, never the US.
+    eu_west.kill();
+    let us_before = us_west.requests();
+    let r = eu_load.run();
+    assert_eq!(r.failed, 0, "{:?}", r.errors);
+    assert_eq!(r.by_region.keys().collect::<Vec<_>>(), ["eu-central-1"], "{:?}", r.by_region);
+
+    // Every EU region down: 503, and still nothing leaves the zone.
+    eu_central.kill();
+    for _ in 0..20 {
+        let r = gw.chat("claude", &[("x-llm-residency", "eu")]);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(r.header("x-llm-region").is_none());
+        let body = r.json();
+        assert!(body["error"]["message"].is_string(), "OpenAI error shape: {body}");
+    }
+    assert_eq!(us_west.requests(), us_before, "no EU-resident request reached the US region");
+    // Other traffic is unaffected.
+    assert_eq!(gw.chat("claude", &[]).status, 200);
+    assert!(gw.metric_sum("llm_router_residency_unavailable_total", &["zone=\"eu\""]) >= 1.0);
+
+    // Unknown zone: the client's error.
+    let r = gw.chat("claude", &[("x-llm-residency", "mars")]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "invalid_residency");
+
+    // x-llm-region is a soft preference: honoured when healthy, ignored when not.
+    let r = gw.chat("claude", &[("x-llm-region", "eu-central-1")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-llm-region").as_deref(), Some("us-west-2"), "preferred region is down");
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn validate_rejects_deployments_outside_allowed_regions() {
+    let dir = TempDir::new("residency-validate");
+    let path = dir.path().join("eu-gateway.yaml");
+    std::fs::write(
+        &path,
+        "model_list:\n  - model_name: claude-eu\n    litellm_params:\n      model: vertex_ai/claude-3-5-sonnet@20241022\n      vertex_project: company-eu-project\n      vertex_location: us-central1\nrouter_settings:\n  allowed_regions: [\"europe-west1\", \"europe-west3\"]\n",
+    )
+    .expect("write");
+    let out = Command::new(llm_router_bin()).args(["validate", "--config"]).arg(&path).output().expect("run validate");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:6:7:", path.display());
+    assert!(stderr.contains(&expected), "FILE:LINE:COL at the region key: {stderr}");
+    assert!(stderr.contains("allowed_regions"), "{stderr}");
+}
