@@ -1,6 +1,17 @@
 //! llm-router control plane: LiteLLM YAML -> validated config -> Envoy resources.
 //!
 //! - [`config`]: reads both YAML dialects, reports problems as `FILE:LINE:COL: message`.
-//! - [`translate`]: pure `Config -> Envoy resources`, behind `render` (and later `serve`).
+//! - [`translate`]: pure `Config -> Envoy resources`, behind `render` and `serve`.
+//! - [`bootstrap`]: the Envoy bootstrap that points an Envoy at `serve`.
+//! - [`xds`]: a generic ADS server (snapshots, sans-IO connections, tonic glue).
+//! - [`reload`]: watch the YAML, keep the last good config serving.
+//! - [`telemetry`]: metrics, health and status endpoints, logs.
+//! - [`serve`] and [`up`]: the `serve` and `up` commands.
+pub mod bootstrap;
 pub mod config;
+pub mod reload;
+pub mod serve;
+pub mod telemetry;
 pub mod translate;
+pub mod up;
+pub mod xds;

@@ -55,6 +55,8 @@ impl Default for Options {
 }
 
 pub const LISTENER_NAME: &str = "llm_gateway";
+/// Name of the router-role wasm filter in the listener, and of its ECDS resource.
+pub const ROUTER_FILTER_NAME: &str = "llm_router";
 pub const ROUTE_CONFIG_NAME: &str = "llm_routes";
 /// Cluster of the route's default priority group. It has no endpoints: a request that somehow
 /// reaches the router without a plan gets 503 instead of an arbitrary region.
@@ -99,7 +101,11 @@ pub fn translate(cfg: &Config, opts: &Options) -> Resources {
         "load_assignment": {"cluster_name": NO_ROUTE_CLUSTER, "endpoints": []},
     }));
     Resources {
-        listeners: vec![gateway_listener(opts, &router_config, json!({"route_config": route_config(cfg, opts)}))],
+        listeners: vec![gateway_listener(
+            opts,
+            router_filter(opts, &router_config),
+            json!({"route_config": route_config(cfg, opts)}),
+        )],
         route_configs: vec![route_config(cfg, opts)],
         clusters,
         config_hash,
@@ -245,8 +251,15 @@ fn wasm_filter(name: &str, root_id: &str, opts: &Options, role: pb::plugin_confi
     })
 }
 
-/// The gateway listener; `route_spec` is `{"route_config": ...}` (static) or `{"rds": ...}`.
-pub fn gateway_listener(opts: &Options, router: &pb::RouterConfig, route_spec: Value) -> Value {
+/// The router-role wasm filter (`{name, typed_config}`): inline in the static listener, and
+/// the ECDS resource (a `TypedExtensionConfig` has the same shape) in xDS mode.
+pub fn router_filter(opts: &Options, router: &pb::RouterConfig) -> Value {
+    wasm_filter(ROUTER_FILTER_NAME, "llm_router", opts, pb::plugin_config::Role::Router(router.clone()), true)
+}
+
+/// The gateway listener; `router_filter` is the wasm filter itself (static) or its ECDS
+/// reference, `route_spec` is `{"route_config": ...}` (static) or `{"rds": ...}`.
+pub fn gateway_listener(opts: &Options, router_filter: Value, route_spec: Value) -> Value {
     let mut hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": LISTENER_NAME,
@@ -255,7 +268,7 @@ pub fn gateway_listener(opts: &Options, router: &pb::RouterConfig, route_spec: V
         "access_log": [access_log()],
         "local_reply_config": local_reply_config(),
         "http_filters": [
-            wasm_filter("llm_router", "llm_router", opts, pb::plugin_config::Role::Router(router.clone()), true),
+            router_filter,
             {
                 "name": "envoy.filters.http.header_to_metadata",
                 "typed_config": {
@@ -554,6 +567,58 @@ fn seconds_to_ms(seconds: f64) -> u64 {
 fn short_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Envoy's dynamic resources for `serve` (xDS), all as canonical JSON.
+///
+/// The listener depends on [`Options`] only, never on the config, so a config edit never
+/// replaces it (a replaced listener drains its connections): the router filter's
+/// configuration comes by ECDS ([`XdsResources::extension_configs`]) and the routes by RDS.
+/// Clusters, with each deployment's upstream wasm filter, come by CDS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XdsResources {
+    pub listeners: Vec<Value>,
+    pub route_configs: Vec<Value>,
+    pub clusters: Vec<Value>,
+    /// `TypedExtensionConfig`s (`{name, typed_config}`) for ECDS.
+    pub extension_configs: Vec<Value>,
+    /// Short content hash of the filter configuration, logged by the filter.
+    pub config_hash: String,
+}
+
+/// Type URL of the router filter's ECDS resource (`config_discovery.type_urls`).
+pub const WASM_FILTER_TYPE_URL: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+
+/// An xDS config source that says "over the ADS stream".
+pub fn ads_config_source() -> Value {
+    json!({"ads": {}, "resource_api_version": "V3"})
+}
+
+/// Translates a config into the xDS form: the listener refers to its routes (RDS) and to the
+/// router filter (ECDS); the routes, clusters and filter configuration are the same as
+/// [`translate`]'s.
+pub fn translate_xds(cfg: &Config, opts: &Options) -> XdsResources {
+    let static_form = translate(cfg, opts);
+    XdsResources {
+        listeners: vec![xds_listener(opts)],
+        route_configs: static_form.route_configs,
+        clusters: static_form.clusters,
+        extension_configs: vec![router_filter(opts, &router_config(cfg, opts))],
+        config_hash: static_form.config_hash,
+    }
+}
+
+/// The gateway listener of xDS mode: a function of the command line only.
+pub fn xds_listener(opts: &Options) -> Value {
+    let ecds = json!({
+        "name": ROUTER_FILTER_NAME,
+        "config_discovery": {
+            "config_source": ads_config_source(),
+            "type_urls": [WASM_FILTER_TYPE_URL],
+        },
+    });
+    let rds = json!({"rds": {"route_config_name": ROUTE_CONFIG_NAME, "config_source": ads_config_source()}});
+    gateway_listener(opts, ecds, rds)
 }
 
 /// The static bootstrap as YAML text.

@@ -1,0 +1,268 @@
+//! The tonic glue: one task per ADS stream moves requests and snapshots into the sans-IO
+//! connection and its responses out. Errors become `tonic::Status` here only.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, info, warn};
+
+use super::cache::{CacheReader, ProxyHandle};
+use super::delta::DeltaConnection;
+use super::sotw::SotwConnection;
+use super::{short_type, Event, Observer};
+
+/// Responses buffered per stream before the connection task waits for the client.
+const STREAM_BUFFER: usize = 16;
+
+/// The ADS service.
+#[derive(Clone)]
+pub struct AdsService {
+    cache: CacheReader,
+    observer: Arc<dyn Observer>,
+}
+
+impl AdsService {
+    pub fn new(cache: CacheReader, observer: Arc<dyn Observer>) -> AdsService {
+        AdsService { cache, observer }
+    }
+
+    pub fn into_server(self) -> AggregatedDiscoveryServiceServer<AdsService> {
+        // Thousands of clusters make large responses: allow them (the default is 4 MiB).
+        AggregatedDiscoveryServiceServer::new(self)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+}
+
+/// PEM files for mTLS on the xDS port.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// When set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reading {what} {path}: {source}")]
+    Read { what: &'static str, path: String, source: std::io::Error },
+    #[error("xDS TLS configuration: {0}")]
+    Tls(tonic::transport::Error),
+    #[error("xDS server on {addr}: {source}")]
+    Transport { addr: SocketAddr, source: tonic::transport::Error },
+    #[error("binding the xDS address {addr}: {source} (is another control plane running? choose another with --xds-addr)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::Read { what, path: path.display().to_string(), source })
+}
+
+/// Builds the tonic server (with TLS when asked).
+pub fn server_builder(tls: Option<&TlsFiles>) -> Result<Server, ServeError> {
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .tcp_nodelay(true);
+    if let Some(t) = tls {
+        let identity = Identity::from_pem(read("--xds-tls-cert", &t.cert)?, read("--xds-tls-key", &t.key)?);
+        let mut cfg = ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = &t.client_ca {
+            cfg = cfg.client_ca_root(Certificate::from_pem(read("--xds-client-ca", ca)?));
+        }
+        builder = builder.tls_config(cfg).map_err(ServeError::Tls)?;
+    }
+    Ok(builder)
+}
+
+/// Serves ADS on an already bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: AdsService,
+    tls: Option<&TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    server_builder(tls)?
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|source| ServeError::Transport { addr, source })
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+fn peer<T>(req: &Request<T>) -> String {
+    req.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+/// Applies one connection's events: registry, metrics, logs.
+fn record(events: Vec<Event>, proxy: &ProxyHandle, node: &str, observer: &dyn Observer) {
+    for e in events {
+        match e {
+            Event::Ack { type_url, version } => {
+                debug!(node, r#type = short_type(&type_url), version, "ACK");
+                proxy.acked(&type_url, &version);
+                observer.acked(&type_url);
+            }
+            Event::Nack { type_url, version, detail } => {
+                warn!(
+                    node,
+                    r#type = short_type(&type_url),
+                    version,
+                    error = %detail,
+                    "Envoy rejected a config (NACK); it keeps its last accepted one"
+                );
+                proxy.nacked(&type_url, &version, &detail);
+                observer.nacked(&type_url);
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = BoxStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = BoxStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let peer = peer(&request);
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel::<Result<DiscoveryResponse, Status>>(STREAM_BUFFER);
+        let mut snapshots = self.cache.watch();
+        let proxy = self.cache.connect("sotw", peer.clone());
+        let observer = self.observer.clone();
+        observer.connected("sotw");
+        info!(%peer, "ADS stream opened (state of the world)");
+        tokio::spawn(async move {
+            let mut conn = SotwConnection::new(snapshots.borrow_and_update().clone());
+            let mut node = String::new();
+            let reason = loop {
+                let responses = tokio::select! {
+                    msg = requests.next() => match msg {
+                        Some(Ok(req)) => match conn.on_request(req) {
+                            Ok(out) => {
+                                if node.is_empty() {
+                                    if let Some(id) = conn.node_id() {
+                                        node = id.to_string();
+                                        proxy.set_node(&node);
+                                        info!(%peer, node, "proxy identified");
+                                    }
+                                }
+                                record(out.events, &proxy, &node, observer.as_ref());
+                                out.responses
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                                break format!("protocol error: {e}");
+                            }
+                        },
+                        Some(Err(status)) => break format!("stream error: {}", status.message()),
+                        None => break "closed by the proxy".to_string(),
+                    },
+                    changed = snapshots.changed() => {
+                        if changed.is_err() { break "control plane shutting down".to_string(); }
+                        let snap = snapshots.borrow_and_update().clone();
+                        match snap { Some(s) => conn.on_snapshot(s), None => Vec::new() }
+                    }
+                };
+                for r in responses {
+                    observer.pushed(&r.type_url, r.resources.len());
+                    debug!(node, r#type = short_type(&r.type_url), version = r.version_info, nonce = r.nonce, resources = r.resources.len(), "push");
+                    if tx.send(Ok(r)).await.is_err() {
+                        break;
+                    }
+                }
+                if tx.is_closed() {
+                    break "closed by the proxy".to_string();
+                }
+            };
+            info!(%peer, node, reason, "ADS stream closed");
+            observer.disconnected("sotw");
+            drop(proxy);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        let peer = peer(&request);
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel::<Result<DeltaDiscoveryResponse, Status>>(STREAM_BUFFER);
+        let mut snapshots = self.cache.watch();
+        let proxy = self.cache.connect("delta", peer.clone());
+        let observer = self.observer.clone();
+        observer.connected("delta");
+        info!(%peer, "ADS stream opened (delta)");
+        tokio::spawn(async move {
+            let mut conn = DeltaConnection::new(snapshots.borrow_and_update().clone());
+            let mut node = String::new();
+            let reason = loop {
+                let responses = tokio::select! {
+                    msg = requests.next() => match msg {
+                        Some(Ok(req)) => match conn.on_request(req) {
+                            Ok(out) => {
+                                if node.is_empty() {
+                                    if let Some(id) = conn.node_id() {
+                                        node = id.to_string();
+                                        proxy.set_node(&node);
+                                        info!(%peer, node, "proxy identified");
+                                    }
+                                }
+                                record(out.events, &proxy, &node, observer.as_ref());
+                                out.responses
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                                break format!("protocol error: {e}");
+                            }
+                        },
+                        Some(Err(status)) => break format!("stream error: {}", status.message()),
+                        None => break "closed by the proxy".to_string(),
+                    },
+                    changed = snapshots.changed() => {
+                        if changed.is_err() { break "control plane shutting down".to_string(); }
+                        let snap = snapshots.borrow_and_update().clone();
+                        match snap { Some(s) => conn.on_snapshot(s), None => Vec::new() }
+                    }
+                };
+                for r in responses {
+                    observer.pushed(&r.type_url, r.resources.len() + r.removed_resources.len());
+                    debug!(node, r#type = short_type(&r.type_url), version = r.system_version_info, nonce = r.nonce, resources = r.resources.len(), removed = r.removed_resources.len(), "push");
+                    if tx.send(Ok(r)).await.is_err() {
+                        break;
+                    }
+                }
+                if tx.is_closed() {
+                    break "closed by the proxy".to_string();
+                }
+            };
+            info!(%peer, node, reason, "ADS stream closed");
+            observer.disconnected("delta");
+            drop(proxy);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
