@@ -6,7 +6,14 @@ use llm_router::config::{self, Config, Diagnostic, Endpoint, Loaded, Secret, Str
 fn ok(yaml: &str) -> Loaded {
     match config::load_str(yaml, "t.yaml") {
         Ok(l) => l,
-        Err(diags) => panic!("expected a valid config:\n{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")),
+        Err(diags) => panic!(
+            "expected a valid config:\n{}",
+            diags
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
     }
 }
 
@@ -48,11 +55,23 @@ fn both_dialects_give_the_same_config() {
 ";
     let a = ok(seed);
     let b = ok(litellm);
-    assert!(a.warnings.is_empty() && b.warnings.is_empty(), "{:?} {:?}", warnings(&a), warnings(&b));
+    assert!(
+        a.warnings.is_empty() && b.warnings.is_empty(),
+        "{:?} {:?}",
+        warnings(&a),
+        warnings(&b)
+    );
     assert_eq!(a.config, b.config);
     let d = &a.config.deployments;
-    assert_eq!((d[0].priority, d[0].weight, d[1].priority, d[1].weight), (Some(1), 3, Some(2), 1));
-    assert_eq!(a.config.router.strategy, Strategy::Priority, "priority given: priority-routing by default");
+    assert_eq!(
+        (d[0].priority, d[0].weight, d[1].priority, d[1].weight),
+        (Some(1), 3, Some(2), 1)
+    );
+    assert_eq!(
+        a.config.router.strategy,
+        Strategy::Priority,
+        "priority given: priority-routing by default"
+    );
 }
 
 #[test]
@@ -81,15 +100,35 @@ fn region_sources_in_order() {
       vertex_location: global
 ");
     let d = &c.deployments;
-    assert_eq!((d[0].region.as_str(), d[0].zone.as_str()), ("us-west", "us"));
+    assert_eq!(
+        (d[0].region.as_str(), d[0].zone.as_str()),
+        ("us-west", "us")
+    );
     assert_eq!(d[0].latency_target_ms, Some(50));
     // metadata.region names the region; the AWS region called is still aws_region_name.
     assert_eq!(d[0].aws_region_name.as_deref(), Some("us-west-2"));
-    assert_eq!(d[0].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
+    assert_eq!(
+        d[0].endpoint.host,
+        "bedrock-runtime.us-west-2.amazonaws.com"
+    );
     assert_eq!(d[1].region, "us-east-1");
-    assert_eq!(d[1].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
-    assert_eq!((d[2].region.as_str(), d[2].zone.as_str()), ("europe-west1", "eu"));
-    assert_eq!(d[2].endpoint, Endpoint { tls: true, host: "europe-west1-aiplatform.googleapis.com".into(), port: 443, base_path: String::new() });
+    assert_eq!(
+        d[1].endpoint.host,
+        "bedrock-runtime.us-west-2.amazonaws.com"
+    );
+    assert_eq!(
+        (d[2].region.as_str(), d[2].zone.as_str()),
+        ("europe-west1", "eu")
+    );
+    assert_eq!(
+        d[2].endpoint,
+        Endpoint {
+            tls: true,
+            host: "europe-west1-aiplatform.googleapis.com".into(),
+            port: 443,
+            base_path: String::new()
+        }
+    );
     assert_eq!(d[2].vertex_project.as_deref(), Some("p"));
     assert_eq!((d[3].region.as_str(), d[3].zone.as_str()), ("global", ""));
     assert_eq!(d[3].endpoint.host, "aiplatform.googleapis.com");
@@ -99,10 +138,21 @@ fn region_sources_in_order() {
 #[test]
 fn zones_by_prefix() {
     let regions = [
-        ("eu-central-1", "eu"), ("europe-west4", "eu"), ("us-east-1", "us"), ("northamerica-northeast1", "us"),
-        ("ap-northeast-1", "apac"), ("asia-southeast1", "apac"), ("australia-southeast1", "apac"),
-        ("me-central-1", "me"), ("sa-east-1", "sa"), ("southamerica-east1", "sa"), ("ca-central-1", "ca"),
-        ("af-south-1", "af"), ("eu-west", "eu"), ("ap-southeast", "apac"), ("mars-1", ""),
+        ("eu-central-1", "eu"),
+        ("europe-west4", "eu"),
+        ("us-east-1", "us"),
+        ("northamerica-northeast1", "us"),
+        ("ap-northeast-1", "apac"),
+        ("asia-southeast1", "apac"),
+        ("australia-southeast1", "apac"),
+        ("me-central-1", "me"),
+        ("sa-east-1", "sa"),
+        ("southamerica-east1", "sa"),
+        ("ca-central-1", "ca"),
+        ("af-south-1", "af"),
+        ("eu-west", "eu"),
+        ("ap-southeast", "apac"),
+        ("mars-1", ""),
     ];
     let mut yaml = String::from("model_list:\n");
     for (r, _) in regions {
@@ -135,7 +185,10 @@ router_settings:
     assert_eq!(zones, vec!["gdpr", "gdpr", ""]);
     assert_eq!(c.zones, vec!["ch", "gdpr"]);
     assert_eq!(c.router.gateway_region.as_deref(), Some("eu-west-1"));
-    assert_eq!(c.router.residency_zones["gdpr"], vec!["eu-west-1", "europe-west3"]);
+    assert_eq!(
+        c.router.residency_zones["gdpr"],
+        vec!["eu-west-1", "europe-west3"]
+    );
     assert_eq!(
         warnings(&l),
         vec!["t.yaml:7:44: warning: deployment 'm-us-east-1' region 'us-east-1' is in no router_settings.residency_zones entry; requests with x-llm-residency never use it"]
@@ -154,12 +207,24 @@ fn region_from_the_model_name_or_none() {
       model: gpt-4o
 ");
     let d = &l.config.deployments;
-    assert_eq!((d[0].region.as_str(), d[0].zone.as_str(), d[0].id.as_str()), ("us-west-2", "us", "claude-us-west-2"));
-    assert_eq!(d[0].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
-    assert_eq!((d[1].region.as_str(), d[1].zone.as_str(), d[1].id.as_str()), ("", "", "gpt-1"));
+    assert_eq!(
+        (d[0].region.as_str(), d[0].zone.as_str(), d[0].id.as_str()),
+        ("us-west-2", "us", "claude-us-west-2")
+    );
+    assert_eq!(
+        d[0].endpoint.host,
+        "bedrock-runtime.us-west-2.amazonaws.com"
+    );
+    assert_eq!(
+        (d[1].region.as_str(), d[1].zone.as_str(), d[1].id.as_str()),
+        ("", "", "gpt-1")
+    );
     let w = warnings(&l);
     assert!(w[0].starts_with("t.yaml:4:14: warning: model_list[0] ('claude') has no region key; using 'us-west-2' from the model name"), "{w:?}");
-    assert!(w[1].starts_with("t.yaml:7:5: warning: model_list[1] ('gpt') has no region"), "{w:?}");
+    assert!(
+        w[1].starts_with("t.yaml:7:5: warning: model_list[1] ('gpt') has no region"),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -178,7 +243,16 @@ fn deployment_ids() {
     litellm_params: {model: anthropic/claude-3-5-sonnet, region_name: us-east-1}
 ");
     let ids: Vec<&str> = l.config.deployments.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(ids, vec!["claude-us-east-1", "claude-us-east-1-3", "claude-us-east-1-2", "gpt-4o-mini-us-east-1", "claude-us-east-1-4"]);
+    assert_eq!(
+        ids,
+        vec![
+            "claude-us-east-1",
+            "claude-us-east-1-3",
+            "claude-us-east-1-2",
+            "gpt-4o-mini-us-east-1",
+            "claude-us-east-1-4"
+        ]
+    );
     let diags = config::load_str(
         "model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o}\n    model_info: {id: x}\n  - model_name: b\n    litellm_params: {model: gpt-4o}\n    model_info: {id: x}\n",
         "t.yaml",
@@ -206,23 +280,47 @@ fn providers_and_endpoints() {
     litellm_params: {model: bedrock/anthropic.claude-3, aws_region_name: us-west-2, api_base: \"https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com\"}
 ");
     let d = &l.config.deployments;
-    let p: Vec<(&str, &str)> = d.iter().map(|d| (d.provider.as_str(), d.provider_model.as_str())).collect();
+    let p: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| (d.provider.as_str(), d.provider_model.as_str()))
+        .collect();
     assert_eq!(
         p,
         vec![
-            ("bedrock", "anthropic.claude-3"), ("openai", "gpt-4o"), ("openai", "llama3"), ("anthropic", "claude-3-5-sonnet"),
-            ("azure", "my-gpt4"), ("mycorp", "llm"), ("bedrock", "anthropic.claude-3"),
+            ("bedrock", "anthropic.claude-3"),
+            ("openai", "gpt-4o"),
+            ("openai", "llama3"),
+            ("anthropic", "claude-3-5-sonnet"),
+            ("azure", "my-gpt4"),
+            ("mycorp", "llm"),
+            ("bedrock", "anthropic.claude-3"),
         ]
     );
-    let e = |tls: bool, host: &str, port: u16, base: &str| Endpoint { tls, host: host.into(), port, base_path: base.into() };
-    assert_eq!(d[0].endpoint, e(true, "bedrock-runtime.eu-central-1.amazonaws.com", 443, ""));
+    let e = |tls: bool, host: &str, port: u16, base: &str| Endpoint {
+        tls,
+        host: host.into(),
+        port,
+        base_path: base.into(),
+    };
+    assert_eq!(
+        d[0].endpoint,
+        e(true, "bedrock-runtime.eu-central-1.amazonaws.com", 443, "")
+    );
     assert_eq!(d[1].endpoint, e(true, "api.openai.com", 443, "/v1"));
     assert_eq!(d[2].endpoint, e(false, "localhost", 8000, "/v1"));
     assert_eq!(d[3].endpoint, e(true, "api.anthropic.com", 443, ""));
     assert_eq!(d[4].endpoint, e(true, "res.openai.azure.com", 443, ""));
     assert_eq!(d[4].api_version.as_deref(), Some("2024-10-21"));
     assert_eq!(d[5].endpoint, e(true, "llm.corp", 8443, "/api"));
-    assert_eq!(d[6].endpoint, e(true, "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com", 443, ""));
+    assert_eq!(
+        d[6].endpoint,
+        e(
+            true,
+            "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+            443,
+            ""
+        )
+    );
     assert_eq!(d[6].aws_region_name.as_deref(), Some("us-west-2"));
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
@@ -234,12 +332,24 @@ fn defaults() {
     let c = cfg("model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, region_name: us-east-1}\n");
     let r = &c.router;
     assert_eq!(r.strategy, Strategy::SimpleShuffle);
-    assert_eq!((r.num_retries, r.allowed_fails, r.cooldown_time_s), (2, 3, 5.0));
-    assert_eq!((r.health_check_interval_s, r.health_check_timeout_s), (None, None));
-    assert_eq!((r.allowed_regions.clone(), r.timeout_s, r.stream_timeout_s), (None, None, None));
+    assert_eq!(
+        (r.num_retries, r.allowed_fails, r.cooldown_time_s),
+        (2, 3, 5.0)
+    );
+    assert_eq!(
+        (r.health_check_interval_s, r.health_check_timeout_s),
+        (None, None)
+    );
+    assert_eq!(
+        (r.allowed_regions.clone(), r.timeout_s, r.stream_timeout_s),
+        (None, None, None)
+    );
     assert!(r.fallbacks.is_empty() && r.residency_zones.is_empty() && r.gateway_region.is_none());
     let d = &c.deployments[0];
-    assert_eq!((d.weight, d.priority, d.rpm, d.tpm, d.timeout_s), (1, None, None, None, None));
+    assert_eq!(
+        (d.weight, d.priority, d.rpm, d.tpm, d.timeout_s),
+        (1, None, None, None, None)
+    );
     assert!(c.master_key.is_none());
 
     let c = cfg("model_list:
@@ -255,10 +365,19 @@ router_settings:
   fallbacks: [{a: [b]}]
 ");
     let (r, d) = (&c.router, &c.deployments[0]);
-    assert_eq!((r.health_check_interval_s, r.health_check_timeout_s), (Some(15.0), Some(5.0)));
-    assert_eq!((r.timeout_s, r.stream_timeout_s, r.num_retries), (Some(60.0), Some(4.0), 0));
+    assert_eq!(
+        (r.health_check_interval_s, r.health_check_timeout_s),
+        (Some(15.0), Some(5.0))
+    );
+    assert_eq!(
+        (r.timeout_s, r.stream_timeout_s, r.num_retries),
+        (Some(60.0), Some(4.0), 0)
+    );
     assert_eq!(r.fallbacks, vec![("a".to_string(), vec!["b".to_string()])]);
-    assert_eq!((d.rpm, d.tpm, d.timeout_s, d.stream_timeout_s), (Some(100), Some(10000), Some(30.0), Some(2.5)));
+    assert_eq!(
+        (d.rpm, d.tpm, d.timeout_s, d.stream_timeout_s),
+        (Some(100), Some(10000), Some(30.0), Some(2.5))
+    );
 }
 
 #[test]
@@ -279,7 +398,14 @@ model_list:
     assert_eq!(r, vec!["us-west-2", "eu-west-1"]);
 }
 
-const SECRETS: [&str; 6] = ["sk-live-SECRET-aaa", "AKIASECRETKEYID", "wJalrSECRETaccess", "sessionSECRETtok", "sk-MASTER-SECRET", "{\"private_key\": \"SECRETPEM\"}"];
+const SECRETS: [&str; 6] = [
+    "sk-live-SECRET-aaa",
+    "AKIASECRETKEYID",
+    "wJalrSECRETaccess",
+    "sessionSECRETtok",
+    "sk-MASTER-SECRET",
+    "{\"private_key\": \"SECRETPEM\"}",
+];
 
 #[test]
 fn secrets_never_appear_in_output() {
@@ -308,8 +434,14 @@ general_settings:
     let l = ok(&yaml);
     let d = &l.config.deployments;
     assert_eq!(d[0].api_key, Some(Secret::Literal(SECRETS[0].into())));
-    assert_eq!(d[0].credentials.aws_secret_access_key, Some(Secret::Literal(SECRETS[2].into())));
-    assert_eq!(d[1].credentials.vertex_credentials, Some(Secret::Literal(SECRETS[5].into())));
+    assert_eq!(
+        d[0].credentials.aws_secret_access_key,
+        Some(Secret::Literal(SECRETS[2].into()))
+    );
+    assert_eq!(
+        d[1].credentials.vertex_credentials,
+        Some(Secret::Literal(SECRETS[5].into()))
+    );
     assert_eq!(d[1].api_key, Some(Secret::Env("SOME_KEY_VAR".into())));
     let outputs = [
         format!("{:?}", l.config),

@@ -66,10 +66,12 @@ fn client_sent_envoy_control_headers_do_not_steer_retries() {
         .json(&chat_body("claude"))
         .header("x-envoy-max-retries", "50")
         .header("x-envoy-upstream-rq-timeout-ms", "1")
+        .header("authorization", "Bearer client-secret-123")
         .send()
         .expect("answer");
     assert_eq!(r.status, 200, "{}", r.text());
     let seen = region.last_headers();
     assert!(seen.get("x-envoy-max-retries").is_none(), "{seen}");
     assert!(seen.get("x-llm-route-plan").is_none(), "internal header not forwarded: {seen}");
+    assert!(!seen.to_string().contains("client-secret-123"), "client credentials not forwarded: {seen}");
 }

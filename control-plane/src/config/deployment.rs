@@ -2,60 +2,9 @@
 
 use super::endpoint::{self, is_aws_region, is_gcp_region};
 use super::fields::{self, Fields, Keys};
+use super::keys::*;
 use super::yaml::{Node, Pos};
-use super::{Credentials, Ctx, Deployment, Endpoint};
-
-const DEPLOYMENT_KEYS: &[&str] = &["model_name", "litellm_params", "model_info", "priority", "weight"];
-
-const PARAMS_KEYS: &[&str] = &[
-    "model", "api_base", "api_key", "api_version", "aws_region_name", "vertex_project",
-    "vertex_location", "vertex_credentials", "region_name", "order", "weight", "rpm", "tpm",
-    "timeout", "stream_timeout", "metadata", "aws_access_key_id", "aws_secret_access_key",
-    "aws_session_token", "aws_profile_name", "aws_role_name", "input_cost_per_token",
-    "output_cost_per_token", "aws_bedrock_runtime_endpoint",
-];
-
-/// Other real LiteLLM `litellm_params`: accepted silently (they do not change routing).
-const PARAMS_ACCEPTED: &[&str] = &[
-    "max_tokens", "temperature", "top_p", "drop_params", "additional_drop_params",
-    "input_cost_per_second", "output_cost_per_second", "max_parallel_requests",
-    "custom_llm_provider", "use_in_pass_through", "tags", "max_retries", "num_retries",
-    "organization", "base_model", "seed", "stop", "n", "presence_penalty", "frequency_penalty",
-    "response_format", "extra_headers", "headers", "extra_body", "mock_response",
-    "merge_reasoning_content_in_choices", "aws_session_name", "aws_web_identity_token",
-    "aws_sts_endpoint", "aws_external_id", "azure_ad_token", "tenant_id", "client_id",
-    "client_secret", "azure_username", "azure_password", "api_type", "model_id", "thinking",
-    "reasoning_effort", "stream", "user", "cache_control_injection_points",
-    "litellm_credential_name", "configurable_clientside_auth_params", "budget_duration",
-    "max_budget", "supports_system_message", "max_completion_tokens", "vertex_ai_project",
-    "vertex_ai_location",
-];
-
-const METADATA_KEYS: &[&str] = &["region", "latency_target"];
-const MODEL_INFO_KEYS: &[&str] = &["id", "input_cost_per_token", "output_cost_per_token"];
-const MODEL_INFO_ACCEPTED: &[&str] = &[
-    "mode", "base_model", "max_tokens", "max_input_tokens", "max_output_tokens", "db_model",
-    "team_id", "team_public_model_name", "access_groups", "description", "tier",
-    "litellm_provider", "supported_environments", "health_check_model", "updated_at",
-    "created_at", "created_by", "updated_by", "input_cost_per_second", "output_cost_per_second",
-    "cache_read_input_token_cost", "cache_creation_input_token_cost",
-];
-
-const IN_PARAMS: &str = "belongs inside litellm_params";
-const DEPLOYMENT_HINTS: &[(&str, &str)] = &[
-    ("model", IN_PARAMS), ("api_base", IN_PARAMS), ("api_key", IN_PARAMS),
-    ("aws_region_name", IN_PARAMS), ("vertex_location", IN_PARAMS), ("metadata", IN_PARAMS),
-    ("rpm", IN_PARAMS), ("tpm", IN_PARAMS), ("timeout", IN_PARAMS), ("stream_timeout", IN_PARAMS),
-    ("order", "use priority here, or litellm_params.order"),
-    ("region", "set litellm_params.metadata.region (or aws_region_name / vertex_location)"),
-];
-const PARAMS_HINTS: &[(&str, &str)] = &[
-    ("priority", "use litellm_params.order, or put priority next to litellm_params"),
-    ("region", "use metadata.region, region_name, aws_region_name or vertex_location"),
-    ("model_name", "it goes next to litellm_params, not inside it"),
-    ("model_info", "it goes next to litellm_params, not inside it"),
-    ("latency_target", "put it under metadata: {latency_target: MS}"),
-];
+use super::{Credentials, Ctx, Deployment};
 
 /// Where a deployment's facts came from, for later checks.
 pub(crate) struct Meta {
@@ -84,17 +33,31 @@ pub(crate) fn parse_list(
             return (Vec::new(), Vec::new());
         }
         _ => {
-            ctx.error(node.pos, format!("model_list must be a list of deployments ('- model_name: ...'), found {}", node.kind()));
+            ctx.error(
+                node.pos,
+                format!(
+                    "model_list must be a list of deployments ('- model_name: ...'), found {}",
+                    node.kind()
+                ),
+            );
             return (Vec::new(), Vec::new());
         }
     };
     let groups: Vec<String> = items
         .iter()
         .filter_map(|item| item.as_map())
-        .filter_map(|m| m.iter().find(|(k, _)| k.as_str() == Some("model_name")).and_then(|(_, v)| v.as_str()))
+        .filter_map(|m| {
+            m.iter()
+                .find(|(k, _)| k.as_str() == Some("model_name"))
+                .and_then(|(_, v)| v.as_str())
+        })
         .map(str::to_string)
         .collect();
-    let mut out: Vec<(Deployment, Meta)> = items.iter().enumerate().filter_map(|(i, item)| parse_one(ctx, i, item)).collect();
+    let mut out: Vec<(Deployment, Meta)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| parse_one(ctx, i, item))
+        .collect();
     super::resolve::assign_ids(ctx, &mut out);
     super::resolve::zones_and_allowed_regions(ctx, &mut out, router);
     (out, groups)
@@ -108,9 +71,17 @@ struct Region {
 
 fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
     let at = format!("model_list[{i}]");
-    let keys = Keys { section: &at, known: DEPLOYMENT_KEYS, accepted: &[], ignored: &[], hints: DEPLOYMENT_HINTS };
+    let keys = Keys {
+        section: &at,
+        known: DEPLOYMENT_KEYS,
+        accepted: &[],
+        ignored: &[],
+        hints: DEPLOYMENT_HINTS,
+    };
     let f = fields::read_map(ctx, item, &keys)?;
-    let model_name = f.value("model_name").and_then(|v| fields::string(ctx, &format!("{at}.model_name"), v));
+    let model_name = f
+        .value("model_name")
+        .and_then(|v| fields::string(ctx, &format!("{at}.model_name"), v));
     let model_name = match model_name {
         Some(n) if !n.trim().is_empty() => Some(n),
         // A model_name of the wrong shape has been reported already.
@@ -121,18 +92,33 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         }
     };
     let name = model_name.clone().unwrap_or_default();
-    let at = if name.is_empty() { at } else { format!("{at} ('{name}')") };
+    let at = if name.is_empty() {
+        at
+    } else {
+        format!("{at} ('{name}')")
+    };
     let Some((params_key, params_node)) = f.get("litellm_params") else {
-        ctx.error(item.pos, format!("{at} has no litellm_params; add litellm_params with model: PROVIDER/MODEL"));
+        ctx.error(
+            item.pos,
+            format!("{at} has no litellm_params; add litellm_params with model: PROVIDER/MODEL"),
+        );
         return None;
     };
-    let pk = Keys { section: "litellm_params", known: PARAMS_KEYS, accepted: PARAMS_ACCEPTED, ignored: &[], hints: PARAMS_HINTS };
+    let pk = Keys {
+        section: "litellm_params",
+        known: PARAMS_KEYS,
+        accepted: PARAMS_ACCEPTED,
+        ignored: &[],
+        hints: PARAMS_HINTS,
+    };
     let p = fields::read_map(ctx, params_node, &pk)?;
     let p_path = |k: &str| format!("{at}: litellm_params.{k}");
 
     // Model and provider.
     let model_node = p.value("model");
-    let model = model_node.and_then(|v| fields::string(ctx, &p_path("model"), v)).filter(|m| !m.trim().is_empty());
+    let model = model_node
+        .and_then(|v| fields::string(ctx, &p_path("model"), v))
+        .filter(|m| !m.trim().is_empty());
     let Some(model) = model else {
         ctx.error(params_key.pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
         return None;
@@ -144,7 +130,10 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     }
 
     // Plain settings (os.environ/VAR allowed).
-    let mut text = |k: &str| p.value(k).and_then(|v| fields::env_string(ctx, &p_path(k), v).map(|s| (s, v.pos)));
+    let mut text = |k: &str| {
+        p.value(k)
+            .and_then(|v| fields::env_string(ctx, &p_path(k), v).map(|s| (s, v.pos)))
+    };
     let api_base = text("api_base").or_else(|| text("aws_bedrock_runtime_endpoint"));
     let api_version = text("api_version").map(|(s, _)| s);
     let aws_region = text("aws_region_name");
@@ -154,7 +143,10 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     let metadata = metadata(ctx, &at, &p);
 
     // Region: metadata.region, region_name, aws_region_name, vertex_location, model name.
-    let from_key = |v: &Option<(String, Pos)>, key_of: &str| v.as_ref().map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)));
+    let from_key = |v: &Option<(String, Pos)>, key_of: &str| {
+        v.as_ref()
+            .map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)))
+    };
     let explicit = metadata
         .region
         .clone()
@@ -162,16 +154,23 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         .or_else(|| from_key(&aws_region, "aws_region_name"))
         .or_else(|| from_key(&vertex_loc, "vertex_location"));
     let last_segment = model.rsplit('/').next().unwrap_or("");
-    let inferred = (model.contains('/') && endpoint::looks_like_region(last_segment)).then(|| last_segment.to_string());
+    let inferred = (model.contains('/') && endpoint::looks_like_region(last_segment))
+        .then(|| last_segment.to_string());
     let region = match (explicit, &inferred) {
         (Some((region, pos)), _) => Region { region, pos },
         (None, Some(r)) => {
             ctx.warn(model_node.pos, format!("{at} has no region key; using '{r}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)"));
-            Region { region: r.clone(), pos: Some(model_node.pos) }
+            Region {
+                region: r.clone(),
+                pos: Some(model_node.pos),
+            }
         }
         (None, None) => {
             ctx.warn(params_key.pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
-            Region { region: String::new(), pos: None }
+            Region {
+                region: String::new(),
+                pos: None,
+            }
         }
     };
 
@@ -181,10 +180,30 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         metadata.region.as_ref().map(|(s, _)| s.clone()),
         inferred.clone(),
     ];
-    let aws_region_name = aws_region.as_ref().map(|(s, _)| s.clone()).or_else(|| candidates.iter().flatten().find(|r| is_aws_region(r)).cloned());
-    let vertex_location = vertex_loc.as_ref().map(|(s, _)| s.clone()).or_else(|| candidates.iter().flatten().find(|r| is_gcp_region(r)).cloned());
+    let aws_region_name = aws_region.as_ref().map(|(s, _)| s.clone()).or_else(|| {
+        candidates
+            .iter()
+            .flatten()
+            .find(|r| is_aws_region(r))
+            .cloned()
+    });
+    let vertex_location = vertex_loc.as_ref().map(|(s, _)| s.clone()).or_else(|| {
+        candidates
+            .iter()
+            .flatten()
+            .find(|r| is_gcp_region(r))
+            .cloned()
+    });
 
-    let endpoint = build_endpoint(ctx, &at, &provider, params_key.pos, api_base, &aws_region_name, &vertex_location);
+    let endpoint = endpoint::build(
+        ctx,
+        &at,
+        &provider,
+        params_key.pos,
+        api_base,
+        &aws_region_name,
+        &vertex_location,
+    );
     if provider == "azure" && api_version.is_none() {
         ctx.warn(params_key.pos, format!("{at} is an azure deployment without litellm_params.api_version; add api_version (e.g. 2024-10-21)"));
     }
@@ -208,10 +227,16 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_credentials: secret("vertex_credentials"),
     };
 
-    let count = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &p_path(k), v, 0, u64::MAX));
+    let count = |ctx: &mut Ctx, k: &str| {
+        p.value(k)
+            .and_then(|v| fields::whole_u64(ctx, &p_path(k), v, 0, u64::MAX))
+    };
     let rpm = count(ctx, "rpm");
     let tpm = count(ctx, "tpm");
-    let seconds = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, true));
+    let seconds = |ctx: &mut Ctx, k: &str| {
+        p.value(k)
+            .and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, true))
+    };
     let timeout_s = seconds(ctx, "timeout");
     let stream_timeout_s = seconds(ctx, "stream_timeout");
 
@@ -220,7 +245,13 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     let mut id = String::new();
     let mut costs = [None, None];
     if let Some(info) = f.value("model_info") {
-        let mk = Keys { section: "model_info", known: MODEL_INFO_KEYS, accepted: MODEL_INFO_ACCEPTED, ignored: &[], hints: &[] };
+        let mk = Keys {
+            section: "model_info",
+            known: MODEL_INFO_KEYS,
+            accepted: MODEL_INFO_ACCEPTED,
+            ignored: &[],
+            hints: &[],
+        };
         if let Some(mi) = fields::read_map(ctx, info, &mk) {
             if let Some(v) = mi.value("id") {
                 if let Some(s) = fields::string(ctx, &format!("{at}: model_info.id"), v) {
@@ -228,14 +259,24 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
                     explicit_id = Some(v.pos);
                 }
             }
-            for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
-                *slot = mi.value(k).and_then(|v| fields::number(ctx, &format!("{at}: model_info.{k}"), v, 0.0, false));
+            for (slot, k) in costs
+                .iter_mut()
+                .zip(["input_cost_per_token", "output_cost_per_token"])
+            {
+                *slot = mi.value(k).and_then(|v| {
+                    fields::number(ctx, &format!("{at}: model_info.{k}"), v, 0.0, false)
+                });
             }
         }
     }
-    for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
+    for (slot, k) in costs
+        .iter_mut()
+        .zip(["input_cost_per_token", "output_cost_per_token"])
+    {
         if slot.is_none() {
-            *slot = p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, false));
+            *slot = p
+                .value(k)
+                .and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, false));
         }
     }
 
@@ -264,7 +305,13 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_location,
         credentials,
     };
-    let meta = Meta { index: i, entry_pos: item.pos, params_pos: params_key.pos, region_pos: region.pos, explicit_id };
+    let meta = Meta {
+        index: i,
+        entry_pos: item.pos,
+        params_pos: params_key.pos,
+        region_pos: region.pos,
+        explicit_id,
+    };
     Some((deployment, meta))
 }
 
@@ -275,73 +322,57 @@ struct Metadata {
 }
 
 fn metadata(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Metadata {
-    let mut out = Metadata { region: None, latency_target: None };
-    let Some(node) = p.value("metadata") else { return out };
-    let keys = Keys { section: "litellm_params.metadata", known: METADATA_KEYS, accepted: &[], ignored: &[], hints: &[] };
-    let Some(m) = fields::read_map(ctx, node, &keys) else { return out };
+    let mut out = Metadata {
+        region: None,
+        latency_target: None,
+    };
+    let Some(node) = p.value("metadata") else {
+        return out;
+    };
+    let keys = Keys {
+        section: "litellm_params.metadata",
+        known: METADATA_KEYS,
+        accepted: &[],
+        ignored: &[],
+        hints: &[],
+    };
+    let Some(m) = fields::read_map(ctx, node, &keys) else {
+        return out;
+    };
     if let Some((k, v)) = m.get("region") {
         out.region = fields::string(ctx, &format!("{at}: metadata.region"), v)
             .filter(|s| !s.trim().is_empty())
             .map(|s| (s, Some(k.pos)));
     }
     if let Some(v) = m.value("latency_target") {
-        out.latency_target = fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0);
+        out.latency_target =
+            fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0);
     }
     out
 }
 
 /// A value given at deployment level (seed dialect) or in litellm_params (LiteLLM's);
 /// both given and different is an error.
-fn either(ctx: &mut Ctx, at: &str, dep: &Fields<'_>, dep_key: &str, params: &Fields<'_>, param_key: &str, min: u32) -> Option<u32> {
-    let a = dep.value(dep_key).and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min).map(|x| (x, v.pos)));
-    let b = params.value(param_key).and_then(|v| fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min).map(|x| (x, v.pos)));
+fn either(
+    ctx: &mut Ctx,
+    at: &str,
+    dep: &Fields<'_>,
+    dep_key: &str,
+    params: &Fields<'_>,
+    param_key: &str,
+    min: u32,
+) -> Option<u32> {
+    let a = dep
+        .value(dep_key)
+        .and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min).map(|x| (x, v.pos)));
+    let b = params.value(param_key).and_then(|v| {
+        fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min).map(|x| (x, v.pos))
+    });
     match (a, b) {
         (Some((x, xp)), Some((y, yp))) if x != y => {
             ctx.error(yp, format!("{at}: {dep_key} {x} (line {}) and litellm_params.{param_key} {y} disagree; keep one", xp.line));
             Some(x)
         }
         (a, b) => a.or(b).map(|(x, _)| x),
-    }
-}
-
-fn placeholder() -> Endpoint {
-    Endpoint { tls: true, host: String::new(), port: 443, base_path: String::new() }
-}
-
-fn build_endpoint(
-    ctx: &mut Ctx,
-    at: &str,
-    provider: &str,
-    params_pos: Pos,
-    api_base: Option<(String, Pos)>,
-    aws_region: &Option<String>,
-    vertex_location: &Option<String>,
-) -> Endpoint {
-    if let Some((url, pos)) = api_base {
-        return match endpoint::parse_url(&url) {
-            Ok(e) => e,
-            Err(msg) => {
-                ctx.error(pos, format!("{at}: {msg}"));
-                placeholder()
-            }
-        };
-    }
-    let need = |ctx: &mut Ctx, what: &str| {
-        ctx.error(params_pos, format!("{at}: {provider} deployments need {what}"));
-        placeholder()
-    };
-    match provider {
-        "bedrock" => match aws_region {
-            Some(r) => endpoint::https(format!("bedrock-runtime.{r}.amazonaws.com"), ""),
-            None => need(ctx, "litellm_params.aws_region_name (e.g. us-west-2) or an api_base"),
-        },
-        "vertex_ai" => match vertex_location {
-            Some(l) => endpoint::https(endpoint::vertex_host(l), ""),
-            None => need(ctx, "litellm_params.vertex_location (e.g. europe-west1 or global) or an api_base"),
-        },
-        "openai" => endpoint::https("api.openai.com".into(), "/v1"),
-        "anthropic" => endpoint::https("api.anthropic.com".into(), ""),
-        "azure" => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"),
-        _ => need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)"),
     }
 }

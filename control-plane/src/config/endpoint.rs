@@ -2,16 +2,53 @@
 
 use std::collections::BTreeMap;
 
-use super::Endpoint;
+use super::yaml::Pos;
+use super::{Ctx, Endpoint};
 
 /// Provider prefixes LiteLLM knows (`provider/model`). Others are treated as OpenAI-compatible.
 pub(crate) const KNOWN_PROVIDERS: &[&str] = &[
-    "bedrock", "vertex_ai", "azure", "openai", "anthropic", "gemini", "mistral", "groq",
-    "together_ai", "ollama", "ollama_chat", "cohere", "cohere_chat", "deepseek", "fireworks_ai",
-    "perplexity", "xai", "openrouter", "huggingface", "hosted_vllm", "vllm", "azure_ai",
-    "sagemaker", "databricks", "cerebras", "nvidia_nim", "deepinfra", "anyscale", "lm_studio",
-    "watsonx", "cloudflare", "replicate", "ai21", "text-completion-openai", "codestral",
-    "friendliai", "sambanova", "github", "litellm_proxy", "llamafile", "dashscope", "moonshot",
+    "bedrock",
+    "vertex_ai",
+    "azure",
+    "openai",
+    "anthropic",
+    "gemini",
+    "mistral",
+    "groq",
+    "together_ai",
+    "ollama",
+    "ollama_chat",
+    "cohere",
+    "cohere_chat",
+    "deepseek",
+    "fireworks_ai",
+    "perplexity",
+    "xai",
+    "openrouter",
+    "huggingface",
+    "hosted_vllm",
+    "vllm",
+    "azure_ai",
+    "sagemaker",
+    "databricks",
+    "cerebras",
+    "nvidia_nim",
+    "deepinfra",
+    "anyscale",
+    "lm_studio",
+    "watsonx",
+    "cloudflare",
+    "replicate",
+    "ai21",
+    "text-completion-openai",
+    "codestral",
+    "friendliai",
+    "sambanova",
+    "github",
+    "litellm_proxy",
+    "llamafile",
+    "dashscope",
+    "moonshot",
 ];
 
 /// Splits `litellm_params.model` into (provider, provider model id, provider is known).
@@ -20,8 +57,16 @@ pub(crate) fn split_model(model: &str) -> (String, String, bool) {
     match model.split_once('/') {
         None => ("openai".to_string(), model.to_string(), true),
         Some((provider, rest)) => {
-            let rest = if provider == "bedrock" { rest.strip_prefix("converse/").unwrap_or(rest) } else { rest };
-            (provider.to_string(), rest.to_string(), KNOWN_PROVIDERS.contains(&provider))
+            let rest = if provider == "bedrock" {
+                rest.strip_prefix("converse/").unwrap_or(rest)
+            } else {
+                rest
+            };
+            (
+                provider.to_string(),
+                rest.to_string(),
+                KNOWN_PROVIDERS.contains(&provider),
+            )
         }
     }
 }
@@ -42,7 +87,9 @@ pub(crate) fn is_aws_region(s: &str) -> bool {
 
 /// GCP `europe-west1`, `us-central1`, `northamerica-northeast1`.
 pub(crate) fn is_gcp_region(s: &str) -> bool {
-    let Some((a, b)) = s.split_once('-') else { return false };
+    let Some((a, b)) = s.split_once('-') else {
+        return false;
+    };
     let letters = b.trim_end_matches(|c: char| c.is_ascii_digit());
     lower_alpha(a) && lower_alpha(letters) && letters.len() < b.len()
 }
@@ -54,11 +101,19 @@ pub(crate) fn looks_like_region(s: &str) -> bool {
 /// Zone of a region by its prefix ("" when unknown).
 pub(crate) fn zone_by_prefix(region: &str) -> &'static str {
     const PREFIXES: &[(&str, &str)] = &[
-        ("eu-", "eu"), ("europe-", "eu"),
-        ("us-", "us"), ("northamerica-", "us"),
-        ("ap-", "apac"), ("asia-", "apac"), ("australia-", "apac"),
-        ("me-", "me"), ("sa-", "sa"), ("southamerica-", "sa"),
-        ("ca-", "ca"), ("af-", "af"), ("africa-", "af"),
+        ("eu-", "eu"),
+        ("europe-", "eu"),
+        ("us-", "us"),
+        ("northamerica-", "us"),
+        ("ap-", "apac"),
+        ("asia-", "apac"),
+        ("australia-", "apac"),
+        ("me-", "me"),
+        ("sa-", "sa"),
+        ("southamerica-", "sa"),
+        ("ca-", "ca"),
+        ("af-", "af"),
+        ("africa-", "af"),
     ];
     let r = region.to_ascii_lowercase();
     match r.as_str() {
@@ -66,7 +121,11 @@ pub(crate) fn zone_by_prefix(region: &str) -> &'static str {
         "us" => return "us",
         _ => {}
     }
-    PREFIXES.iter().find(|(p, _)| r.starts_with(p)).map(|(_, z)| *z).unwrap_or("")
+    PREFIXES
+        .iter()
+        .find(|(p, _)| r.starts_with(p))
+        .map(|(_, z)| *z)
+        .unwrap_or("")
 }
 
 /// Zone of a region: `residency_zones` when given (a region it does not list has no
@@ -125,7 +184,9 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     };
     let ipv6 = authority.starts_with('[');
     let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (ipv6 && c == ':'))
+        && host.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (ipv6 && c == ':')
+        })
         && !host.starts_with('.')
         && !host.starts_with('-');
     if !host_ok {
@@ -134,7 +195,12 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     if path.chars().any(|c| c.is_whitespace()) {
         return Err("api_base path must not contain spaces".into());
     }
-    Ok(Endpoint { tls, host: host.to_ascii_lowercase(), port, base_path: path.trim_end_matches('/').to_string() })
+    Ok(Endpoint {
+        tls,
+        host: host.to_ascii_lowercase(),
+        port,
+        base_path: path.trim_end_matches('/').to_string(),
+    })
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
@@ -145,7 +211,12 @@ fn parse_port(p: &str) -> Result<u16, String> {
 }
 
 pub(crate) fn https(host: String, base_path: &str) -> Endpoint {
-    Endpoint { tls: true, host, port: 443, base_path: base_path.to_string() }
+    Endpoint {
+        tls: true,
+        host,
+        port: 443,
+        base_path: base_path.to_string(),
+    }
 }
 
 pub(crate) fn vertex_host(location: &str) -> String {
@@ -156,16 +227,93 @@ pub(crate) fn vertex_host(location: &str) -> String {
     }
 }
 
+fn placeholder() -> Endpoint {
+    Endpoint {
+        tls: true,
+        host: String::new(),
+        port: 443,
+        base_path: String::new(),
+    }
+}
+
+/// The deployment's endpoint: `api_base`, else the provider's default host.
+pub(crate) fn build(
+    ctx: &mut Ctx,
+    at: &str,
+    provider: &str,
+    params_pos: Pos,
+    api_base: Option<(String, Pos)>,
+    aws_region: &Option<String>,
+    vertex_location: &Option<String>,
+) -> Endpoint {
+    if let Some((url, pos)) = api_base {
+        return match parse_url(&url) {
+            Ok(e) => e,
+            Err(msg) => {
+                ctx.error(pos, format!("{at}: {msg}"));
+                placeholder()
+            }
+        };
+    }
+    let need = |ctx: &mut Ctx, what: &str| {
+        ctx.error(
+            params_pos,
+            format!("{at}: {provider} deployments need {what}"),
+        );
+        placeholder()
+    };
+    match provider {
+        "bedrock" => match aws_region {
+            Some(r) => https(format!("bedrock-runtime.{r}.amazonaws.com"), ""),
+            None => need(
+                ctx,
+                "litellm_params.aws_region_name (e.g. us-west-2) or an api_base",
+            ),
+        },
+        "vertex_ai" => match vertex_location {
+            Some(l) => https(vertex_host(l), ""),
+            None => need(
+                ctx,
+                "litellm_params.vertex_location (e.g. europe-west1 or global) or an api_base",
+            ),
+        },
+        "openai" => https("api.openai.com".into(), "/v1"),
+        "anthropic" => https("api.anthropic.com".into(), ""),
+        "azure" => need(
+            ctx,
+            "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)",
+        ),
+        _ => need(
+            ctx,
+            "litellm_params.api_base (the provider's URL, e.g. https://host/v1)",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn regions() {
-        for r in ["us-west-2", "eu-central-1", "us-gov-west-1", "europe-west1", "us-central1", "northamerica-northeast1"] {
+        for r in [
+            "us-west-2",
+            "eu-central-1",
+            "us-gov-west-1",
+            "europe-west1",
+            "us-central1",
+            "northamerica-northeast1",
+        ] {
             assert!(looks_like_region(r), "{r}");
         }
-        for r in ["anthropic.claude-3", "claude-3-5-sonnet@20241022", "us-west", "gpt-4o", "global", "v1"] {
+        for r in [
+            "anthropic.claude-3",
+            "claude-3-5-sonnet@20241022",
+            "us-west",
+            "gpt-4o",
+            "global",
+            "v1",
+        ] {
             assert!(!looks_like_region(r), "{r}");
         }
     }
@@ -185,12 +333,24 @@ mod tests {
     #[test]
     fn urls() {
         let e = parse_url("https://example.com/v1/").expect("ok");
-        assert_eq!((e.tls, e.host.as_str(), e.port, e.base_path.as_str()), (true, "example.com", 443, "/v1"));
+        assert_eq!(
+            (e.tls, e.host.as_str(), e.port, e.base_path.as_str()),
+            (true, "example.com", 443, "/v1")
+        );
         let e = parse_url("http://127.0.0.1:8080").expect("ok");
         assert_eq!((e.tls, e.port, e.base_path.as_str()), (false, 8080, ""));
         let e = parse_url("http://[::1]:9000/x").expect("ok");
         assert_eq!((e.host.as_str(), e.port), ("::1", 9000));
-        for bad in ["example.com", "ftp://x", "https://", "https://h:99999", "https://u:p@h", "https://h/?a=1", "https://a:b:c", "https://h:"] {
+        for bad in [
+            "example.com",
+            "ftp://x",
+            "https://",
+            "https://h:99999",
+            "https://u:p@h",
+            "https://h/?a=1",
+            "https://a:b:c",
+            "https://h:",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

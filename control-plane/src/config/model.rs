@@ -120,7 +120,7 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouterSettings {
     pub strategy: Strategy,
-    /// Default 0 when unset (LiteLLM's proxy default is 0 for the router; see README).
+    /// Default 2 when unset: a failed attempt moves on to the next region.
     pub num_retries: u32,
     /// Default 3 (LiteLLM's default).
     pub allowed_fails: u32,

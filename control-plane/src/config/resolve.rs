@@ -10,7 +10,15 @@ use super::{Ctx, Deployment};
 
 /// Keeps `[A-Za-z0-9_.-]`, replaces anything else with `-`.
 pub(crate) fn sanitize_id(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// `model_info.id` when given (must be unique), else `{model_name}-{region}` (or
@@ -21,7 +29,13 @@ pub(crate) fn assign_ids(ctx: &mut Ctx, list: &mut [(Deployment, Meta)]) {
         let Some(pos) = m.explicit_id else { continue };
         let clean = sanitize_id(&d.id);
         if clean.is_empty() {
-            ctx.error(pos, format!("model_list[{}]: model_info.id is empty; give an id or remove it", m.index));
+            ctx.error(
+                pos,
+                format!(
+                    "model_list[{}]: model_info.id is empty; give an id or remove it",
+                    m.index
+                ),
+            );
             continue;
         }
         if clean != d.id {
@@ -55,7 +69,11 @@ pub(crate) fn assign_ids(ctx: &mut Ctx, list: &mut [(Deployment, Meta)]) {
 }
 
 /// Sets each deployment's zone and enforces `allowed_regions`.
-pub(crate) fn zones_and_allowed_regions(ctx: &mut Ctx, list: &mut [(Deployment, Meta)], router: &RawRouter) {
+pub(crate) fn zones_and_allowed_regions(
+    ctx: &mut Ctx,
+    list: &mut [(Deployment, Meta)],
+    router: &RawRouter,
+) {
     let residency = &router.residency_zones;
     for (d, m) in list.iter_mut() {
         d.zone = endpoint::zone_of(&d.region, residency);
@@ -63,7 +81,9 @@ pub(crate) fn zones_and_allowed_regions(ctx: &mut Ctx, list: &mut [(Deployment, 
         if !residency.is_empty() && !d.region.is_empty() && d.zone.is_empty() {
             ctx.warn(region_pos, format!("deployment '{}' region '{}' is in no router_settings.residency_zones entry; requests with x-llm-residency never use it", d.id, d.region));
         }
-        let Some((allowed, _)) = &router.allowed_regions else { continue };
+        let Some((allowed, _)) = &router.allowed_regions else {
+            continue;
+        };
         let names: Vec<&str> = allowed.iter().map(|(r, _)| r.as_str()).collect();
         if d.region.is_empty() {
             ctx.error(region_pos, format!("deployment '{}' has no region, but router_settings.allowed_regions [{}] is set; give it one (metadata.region, region_name, aws_region_name or vertex_location)", d.id, names.join(", ")));

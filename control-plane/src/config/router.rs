@@ -13,21 +13,54 @@ pub(crate) const DEFAULT_COOLDOWN_S: f64 = 5.0;
 pub(crate) const DEFAULT_HEALTH_CHECK_TIMEOUT_S: f64 = 5.0;
 
 const KNOWN: &[&str] = &[
-    "routing_strategy", "num_retries", "allowed_fails", "cooldown_time", "health_check_interval",
-    "health_check_timeout", "allowed_regions", "timeout", "stream_timeout", "fallbacks",
-    "residency_zones", "gateway_region",
+    "routing_strategy",
+    "num_retries",
+    "allowed_fails",
+    "cooldown_time",
+    "health_check_interval",
+    "health_check_timeout",
+    "allowed_regions",
+    "timeout",
+    "stream_timeout",
+    "fallbacks",
+    "residency_zones",
+    "gateway_region",
 ];
 
 /// LiteLLM router settings this gateway does not implement: accepted, reported once.
 const IGNORED: &[&str] = &[
-    "redis_host", "redis_port", "redis_password", "redis_url", "cache_responses", "cache_kwargs",
-    "enable_pre_call_checks", "optional_pre_call_checks", "model_group_alias", "retry_policy",
-    "model_group_retry_policy", "allowed_fails_policy", "context_window_fallbacks",
-    "content_policy_fallbacks", "default_fallbacks", "max_fallbacks", "routing_strategy_args",
-    "set_verbose", "debug_level", "retry_after", "provider_budget_config", "enable_tag_filtering",
-    "disable_cooldowns", "default_litellm_params", "polling_interval", "client_ttl",
-    "default_max_parallel_requests", "default_priority", "alerting_config", "assistants_config",
-    "router_general_settings", "num_retries_per_request",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "redis_url",
+    "cache_responses",
+    "cache_kwargs",
+    "enable_pre_call_checks",
+    "optional_pre_call_checks",
+    "model_group_alias",
+    "retry_policy",
+    "model_group_retry_policy",
+    "allowed_fails_policy",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "routing_strategy_args",
+    "set_verbose",
+    "debug_level",
+    "retry_after",
+    "provider_budget_config",
+    "enable_tag_filtering",
+    "disable_cooldowns",
+    "default_litellm_params",
+    "polling_interval",
+    "client_ttl",
+    "default_max_parallel_requests",
+    "default_priority",
+    "alerting_config",
+    "assistants_config",
+    "router_general_settings",
+    "num_retries_per_request",
 ];
 
 const STRATEGIES: &[(&str, Strategy)] = &[
@@ -76,7 +109,10 @@ pub fn parse_strategy(name: &str) -> Result<(Strategy, Option<String>), String> 
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, v)| format!(" (did you mean '{v}'?)"))
                 .unwrap_or_default();
-            return Err(format!("unknown routing_strategy '{name}'{near}; use one of: {}", valid.join(", ")));
+            return Err(format!(
+                "unknown routing_strategy '{name}'{near}; use one of: {}",
+                valid.join(", ")
+            ));
         }
     };
     Ok((
@@ -98,7 +134,9 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
         ignored: IGNORED,
         hints: &[("region", "use gateway_region for the gateway's own region, allowed_regions to restrict deployments")],
     };
-    let Some(f) = fields::read_map(ctx, node, &keys) else { return raw };
+    let Some(f) = fields::read_map(ctx, node, &keys) else {
+        return raw;
+    };
     if let Some(v) = f.value("routing_strategy") {
         if let Some(name) = fields::string(ctx, "router_settings.routing_strategy", v) {
             match parse_strategy(&name) {
@@ -123,7 +161,8 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
         raw.cooldown_time_s = fields::number(ctx, &rs("cooldown_time"), v, 0.0, false);
     }
     if let Some(v) = f.value("health_check_interval") {
-        raw.health_check_interval_s = fields::number(ctx, &rs("health_check_interval"), v, 0.0, true);
+        raw.health_check_interval_s =
+            fields::number(ctx, &rs("health_check_interval"), v, 0.0, true);
     }
     if let Some((k, v)) = f.get("health_check_timeout") {
         raw.health_check_timeout_s = fields::number(ctx, &rs("health_check_timeout"), v, 0.0, true);
@@ -132,7 +171,10 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
             raw.health_check_timeout_s = None;
         }
     }
-    for (key, slot) in [("timeout", &mut raw.timeout_s), ("stream_timeout", &mut raw.stream_timeout_s)] {
+    for (key, slot) in [
+        ("timeout", &mut raw.timeout_s),
+        ("stream_timeout", &mut raw.stream_timeout_s),
+    ] {
         if let Some(v) = f.value(key) {
             *slot = fields::number(ctx, &rs(key), v, 0.0, true);
         }
@@ -142,7 +184,8 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
             if list.is_empty() {
                 ctx.error(v.pos, "router_settings.allowed_regions is empty, so no deployment could be used; list regions or remove it");
             }
-            raw.allowed_regions = Some((list.into_iter().map(|(s, n)| (s, n.pos)).collect(), k.pos));
+            raw.allowed_regions =
+                Some((list.into_iter().map(|(s, n)| (s, n.pos)).collect(), k.pos));
         }
     }
     if let Some(v) = f.value("gateway_region") {
@@ -166,9 +209,15 @@ fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> 
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in entries {
         let zone = k.as_str().unwrap_or("").to_string();
-        let valid = !zone.is_empty() && zone.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let valid = !zone.is_empty()
+            && zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
-            ctx.error(k.pos, format!("residency zone name '{zone}' must use only letters, digits, '-' and '_'"));
+            ctx.error(
+                k.pos,
+                format!("residency zone name '{zone}' must use only letters, digits, '-' and '_'"),
+            );
             continue;
         }
         let path = format!("router_settings.residency_zones.{zone}");
@@ -212,7 +261,10 @@ fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
                 .into_iter()
                 .filter(|(t, n)| {
                     if *t == group {
-                        ctx.warn(n.pos, format!("'{group}' lists itself as a fallback; ignored"));
+                        ctx.warn(
+                            n.pos,
+                            format!("'{group}' lists itself as a fallback; ignored"),
+                        );
                     }
                     *t != group
                 })
@@ -225,14 +277,20 @@ fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
 }
 
 /// Checks router settings against the deployments and applies defaults.
-pub(crate) fn finish(ctx: &mut Ctx, raw: RawRouter, deployments: &[(Deployment, Meta)], groups: &[String]) -> RouterSettings {
+pub(crate) fn finish(
+    ctx: &mut Ctx,
+    raw: RawRouter,
+    deployments: &[(Deployment, Meta)],
+    groups: &[String],
+) -> RouterSettings {
     let mut unique: Vec<&str> = groups.iter().map(String::as_str).collect();
     unique.sort();
     unique.dedup();
     let mut fallbacks = Vec::new();
     for (group, pos, targets) in raw.fallbacks {
         let mut ok = true;
-        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p))) {
+        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p)))
+        {
             if !unique.contains(&name.as_str()) {
                 ok = false;
                 ctx.error(*p, format!("fallbacks name '{name}', which is not a model_name in model_list; use one of: {}", unique.join(", ")));
@@ -243,10 +301,15 @@ pub(crate) fn finish(ctx: &mut Ctx, raw: RawRouter, deployments: &[(Deployment, 
         }
     }
     let any_priority = deployments.iter().any(|(d, _)| d.priority.is_some());
-    let strategy = raw.strategy.unwrap_or(if any_priority { Strategy::Priority } else { Strategy::SimpleShuffle });
-    let health_check_timeout_s = raw
-        .health_check_interval_s
-        .map(|_| raw.health_check_timeout_s.unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT_S));
+    let strategy = raw.strategy.unwrap_or(if any_priority {
+        Strategy::Priority
+    } else {
+        Strategy::SimpleShuffle
+    });
+    let health_check_timeout_s = raw.health_check_interval_s.map(|_| {
+        raw.health_check_timeout_s
+            .unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT_S)
+    });
     RouterSettings {
         strategy,
         num_retries: raw.num_retries.unwrap_or(DEFAULT_NUM_RETRIES),
@@ -254,7 +317,9 @@ pub(crate) fn finish(ctx: &mut Ctx, raw: RawRouter, deployments: &[(Deployment, 
         cooldown_time_s: raw.cooldown_time_s.unwrap_or(DEFAULT_COOLDOWN_S),
         health_check_interval_s: raw.health_check_interval_s,
         health_check_timeout_s,
-        allowed_regions: raw.allowed_regions.map(|(list, _)| list.into_iter().map(|(r, _)| r).collect()),
+        allowed_regions: raw
+            .allowed_regions
+            .map(|(list, _)| list.into_iter().map(|(r, _)| r).collect()),
         timeout_s: raw.timeout_s,
         stream_timeout_s: raw.stream_timeout_s,
         fallbacks,
