@@ -140,7 +140,7 @@ impl RouterRequest {
             preferred_region: self.preferred_region.as_deref(),
             strategy: self.strategy.as_deref(),
         };
-        let plan = plan_request(&table, &req, &|d| !shared::read(&d.id).is_cooling_down(now), &mut self.rng)?;
+        let plan = plan_request(&table, &req, &shared::SharedView { now_ms: now }, &mut self.rng)?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&plan.attempts));
         self.set_http_request_header(llm_router_core::ROUTE_PLAN_HEADER, Some(&encoded));
         self.set_http_request_header("x-envoy-max-retries", Some(&plan.max_retries().to_string()));
@@ -218,7 +218,7 @@ impl HttpContext for RouterRequest {
         for (n, &i) in self.plan.iter().take(tried).enumerate() {
             let Some(d) = table.deployments.get(i) else { continue };
             let last = n + 1 == tried;
-            let failed = !last || self.status >= 500 || self.status == 429;
+            let failed = !last || is_region_failure(self.status);
             let outcome = if failed { Outcome::Failure } else { Outcome::Success };
             let sole = table.groups.get(&d.model_group).is_some_and(|g| g.deployments.len() == 1);
             metrics::count("litellm_requests_total", &d.labels);
@@ -254,6 +254,7 @@ pub fn health_json(table: &RouterTable, now: u64) -> String {
                 "healthy": !down,
                 "cooldown_remaining_ms": h.cooldown_until_ms.saturating_sub(now),
                 "cooldowns": h.cooldowns,
+                "ttfb_ms": shared::latency(&d.id).map(|l| l.ewma_ms.round()),
             })
         })
         .collect();
@@ -273,6 +274,11 @@ pub fn health_json(table: &RouterTable, now: u64) -> String {
     .to_string()
 }
 
+/// LiteLLM's region failures: 5xx, 429 and 408. Other 4xx are the client's error.
+pub fn is_region_failure(status: u32) -> bool {
+    status >= 500 || status == 429 || status == 408
+}
+
 fn models_json(table: &RouterTable) -> String {
     let data: Vec<serde_json::Value> = table
         .group_order
@@ -286,6 +292,6 @@ fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     now_nanos() / 1_000_000
 }

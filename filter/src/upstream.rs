@@ -15,11 +15,13 @@ const CLIENT_CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "api-
 
 pub struct UpstreamAttempt {
     cfg: Rc<pb::UpstreamConfig>,
+    /// When this attempt's request headers went upstream.
+    started_ms: u64,
 }
 
 impl UpstreamAttempt {
     pub fn new(cfg: Rc<pb::UpstreamConfig>) -> Self {
-        UpstreamAttempt { cfg }
+        UpstreamAttempt { cfg, started_ms: 0 }
     }
 }
 
@@ -27,6 +29,7 @@ impl Context for UpstreamAttempt {}
 
 impl HttpContext for UpstreamAttempt {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        self.started_ms = crate::router::now_ms();
         let path = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path")
             .ok()
             .flatten()
@@ -56,6 +59,21 @@ impl HttpContext for UpstreamAttempt {
         if let Ok(facts) = body::read_body(&bytes) {
             let rewritten = body::rewrite_model(&bytes, &facts.model_span, &self.cfg.provider_model);
             self.set_http_request_body(0, body_size, &rewritten);
+        }
+        Action::Continue
+    }
+
+    /// This attempt's time to first byte feeds the deployment's latency estimate.
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0);
+        if status != 0 && !crate::router::is_region_failure(status) && self.started_ms > 0 {
+            let now = crate::router::now_ms();
+            crate::shared::record_latency(&self.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);
         }
         Action::Continue
     }

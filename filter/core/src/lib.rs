@@ -8,6 +8,7 @@
 pub mod body;
 pub mod error;
 pub mod health;
+pub mod latency;
 pub mod plan;
 pub mod route_plan;
 pub mod table;

@@ -34,11 +34,23 @@ impl Plan<'_> {
     }
 }
 
-/// Builds the plan. `usable(d)` says whether a deployment is out of cooldown right now.
+/// Share of latency-routed requests that go first to a deployment other than the fastest,
+/// so a region that recovered (or has no samples) is noticed without herding everyone there.
+pub const EXPLORE_SHARE: f64 = 0.05;
+
+/// What the filter knows about each deployment right now (from Envoy's shared data).
+pub trait DeploymentView {
+    /// Out of cooldown.
+    fn usable(&self, d: &Deployment) -> bool;
+    /// Moving average of time to first byte in ms; None before the first sample.
+    fn ttfb_ms(&self, d: &Deployment) -> Option<f64>;
+}
+
+/// Builds the plan for one request.
 pub fn plan_request<'t>(
     table: &'t RouterTable,
     req: &PlanRequest<'_>,
-    usable: &dyn Fn(&Deployment) -> bool,
+    view: &dyn DeploymentView,
     rng: &mut Rng,
 ) -> Result<Plan<'t>, RequestError> {
     let group = table.groups.get(req.model).ok_or_else(|| {
@@ -79,12 +91,12 @@ pub fn plan_request<'t>(
     };
 
     let in_zone = |d: &Deployment| zone.is_none_or(|z| d.zone.eq_ignore_ascii_case(z));
-    let mut attempts = ordered_usable(table, group, strategy, &in_zone, usable, req.preferred_region, rng);
+    let mut attempts = ordered_usable(table, group, strategy, &in_zone, view, req.preferred_region, rng);
     attempts.truncate(table.num_retries as usize + 1);
     // Fallback groups come after the group's own deployments, within the same residency.
     for name in &group.fallbacks {
         if let Some(fallback) = table.groups.get(name) {
-            let mut more = ordered_usable(table, fallback, strategy, &in_zone, usable, req.preferred_region, rng);
+            let mut more = ordered_usable(table, fallback, strategy, &in_zone, view, req.preferred_region, rng);
             more.truncate(table.num_retries as usize + 1);
             attempts.extend(more);
         }
@@ -105,7 +117,7 @@ fn ordered_usable<'t>(
     group: &Group,
     strategy: Strategy,
     in_zone: &dyn Fn(&Deployment) -> bool,
-    usable: &dyn Fn(&Deployment) -> bool,
+    view: &dyn DeploymentView,
     preferred_region: Option<&str>,
     rng: &mut Rng,
 ) -> Vec<&'t Deployment> {
@@ -113,9 +125,9 @@ fn ordered_usable<'t>(
         .deployments
         .iter()
         .filter_map(|&i| table.deployments.get(i))
-        .filter(|d| in_zone(d) && usable(d))
+        .filter(|d| in_zone(d) && view.usable(d))
         .collect();
-    let mut ordered = order(candidates, strategy, rng);
+    let mut ordered = order(candidates, strategy, view, rng);
     if let Some(region) = preferred_region {
         // Stable: the preferred region first, the strategy's order otherwise unchanged.
         ordered.sort_by_key(|d| !d.region.eq_ignore_ascii_case(region.trim()));
@@ -125,18 +137,38 @@ fn ordered_usable<'t>(
 
 /// Orders candidates by the strategy. Ties (same priority, same price) are broken by a
 /// weighted shuffle, so equal deployments share load by weight.
-pub fn order<'t>(candidates: Vec<&'t Deployment>, strategy: Strategy, rng: &mut Rng) -> Vec<&'t Deployment> {
+pub fn order<'t>(
+    candidates: Vec<&'t Deployment>,
+    strategy: Strategy,
+    view: &dyn DeploymentView,
+    rng: &mut Rng,
+) -> Vec<&'t Deployment> {
     let mut keyed: Vec<(f64, &Deployment)> = weighted_shuffle_keys(candidates, rng);
     match strategy {
+        Strategy::Latency => {
+            // Fastest first; a deployment slower than its latency_target goes after every
+            // deployment within target; one without samples counts as fastest, so it is tried.
+            let key = |d: &Deployment| {
+                let ttfb = view.ttfb_ms(d);
+                let demoted = d.latency_target_ms > 0 && ttfb.is_some_and(|t| t > f64::from(d.latency_target_ms));
+                (demoted, ttfb.unwrap_or(0.0))
+            };
+            keyed.sort_by(|a, b| {
+                let (ka, kb) = (key(a.1), key(b.1));
+                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(b.0.total_cmp(&a.0))
+            });
+            if keyed.len() > 1 && rng.next_unit() <= EXPLORE_SHARE {
+                let other = 1 + (rng.next_u64() % (keyed.len() as u64 - 1)) as usize;
+                keyed.swap(0, other);
+            }
+        }
         Strategy::Priority => keyed.sort_by(|a, b| a.1.priority.cmp(&b.1.priority).then(b.0.total_cmp(&a.0))),
         Strategy::Cost => keyed.sort_by(|a, b| {
             let ca = a.1.cost_per_token.unwrap_or(f64::INFINITY);
             let cb = b.1.cost_per_token.unwrap_or(f64::INFINITY);
             ca.total_cmp(&cb).then(b.0.total_cmp(&a.0))
         }),
-        // Latency ordering needs live measurements; until a deployment has them all are
-        // equal and share load by weight.
-        Strategy::SimpleShuffle | Strategy::Latency => keyed.sort_by(|a, b| b.0.total_cmp(&a.0)),
+        Strategy::SimpleShuffle => keyed.sort_by(|a, b| b.0.total_cmp(&a.0)),
     }
     keyed.into_iter().map(|(_, d)| d).collect()
 }
@@ -181,6 +213,30 @@ mod tests {
         .unwrap()
     }
 
+    /// Deployments by id that are cooling down, and time-to-first-byte samples.
+    #[derive(Default)]
+    struct View {
+        down: Vec<&'static str>,
+        ttfb: Vec<(&'static str, f64)>,
+    }
+
+    impl DeploymentView for View {
+        fn usable(&self, d: &Deployment) -> bool {
+            !self.down.contains(&d.id.as_str())
+        }
+        fn ttfb_ms(&self, d: &Deployment) -> Option<f64> {
+            self.ttfb.iter().find(|(id, _)| *id == d.id).map(|(_, t)| *t)
+        }
+    }
+
+    fn all_up() -> View {
+        View::default()
+    }
+
+    fn down(ids: &[&'static str]) -> View {
+        View { down: ids.to_vec(), ..Default::default() }
+    }
+
     fn ids(p: &Plan<'_>) -> Vec<String> {
         p.attempts.iter().map(|d| d.id.clone()).collect()
     }
@@ -198,7 +254,7 @@ mod tests {
         );
         let mut rng = Rng::new(1);
         for _ in 0..50 {
-            let p = plan_request(&t, &req("claude"), &|_| true, &mut rng).unwrap();
+            let p = plan_request(&t, &req("claude"), &all_up(), &mut rng).unwrap();
             assert_eq!(ids(&p), ["a", "b", "c"]);
             assert_eq!(p.max_retries(), 2);
         }
@@ -211,7 +267,7 @@ mod tests {
             vec![dep("a", "us-west-2", "us", 1, 1), dep("b", "us-east-1", "us", 2, 1), dep("c", "eu-west-1", "eu", 3, 1)],
             1,
         );
-        let p = plan_request(&t, &req("claude"), &|_| true, &mut Rng::new(1)).unwrap();
+        let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
         assert_eq!(ids(&p), ["a", "b"]);
     }
 
@@ -222,9 +278,9 @@ mod tests {
             vec![dep("a", "us-west-2", "us", 1, 1), dep("b", "us-east-1", "us", 2, 1)],
             2,
         );
-        let p = plan_request(&t, &req("claude"), &|d| d.id != "a", &mut Rng::new(1)).unwrap();
+        let p = plan_request(&t, &req("claude"), &down(&["a"]), &mut Rng::new(1)).unwrap();
         assert_eq!(ids(&p), ["b"]);
-        let e = plan_request(&t, &req("claude"), &|_| false, &mut Rng::new(1)).unwrap_err();
+        let e = plan_request(&t, &req("claude"), &down(&["a", "b"]), &mut Rng::new(1)).unwrap_err();
         assert_eq!(e.status, 503);
     }
 
@@ -236,13 +292,13 @@ mod tests {
             5,
         );
         let r = PlanRequest { model: "claude", residency: Some("eu"), ..Default::default() };
-        let p = plan_request(&t, &r, &|_| true, &mut Rng::new(1)).unwrap();
+        let p = plan_request(&t, &r, &all_up(), &mut Rng::new(1)).unwrap();
         assert_eq!(ids(&p), ["eu1", "eu2"]);
-        let e = plan_request(&t, &r, &|d| d.zone != "eu", &mut Rng::new(1)).unwrap_err();
+        let e = plan_request(&t, &r, &down(&["eu1", "eu2"]), &mut Rng::new(1)).unwrap_err();
         assert_eq!(e.status, 503);
         assert!(e.message.contains("zone 'eu'"));
         let unknown = PlanRequest { model: "claude", residency: Some("mars"), ..Default::default() };
-        assert_eq!(plan_request(&t, &unknown, &|_| true, &mut Rng::new(1)).unwrap_err().status, 400);
+        assert_eq!(plan_request(&t, &unknown, &all_up(), &mut Rng::new(1)).unwrap_err().status, 400);
     }
 
     #[test]
@@ -253,8 +309,8 @@ mod tests {
             2,
         );
         let r = PlanRequest { model: "claude", preferred_region: Some("eu-west-1"), ..Default::default() };
-        assert_eq!(ids(&plan_request(&t, &r, &|_| true, &mut Rng::new(1)).unwrap()), ["b", "a"]);
-        assert_eq!(ids(&plan_request(&t, &r, &|d| d.id != "b", &mut Rng::new(1)).unwrap()), ["a"]);
+        assert_eq!(ids(&plan_request(&t, &r, &all_up(), &mut Rng::new(1)).unwrap()), ["b", "a"]);
+        assert_eq!(ids(&plan_request(&t, &r, &down(&["b"]), &mut Rng::new(1)).unwrap()), ["a"]);
     }
 
     #[test]
@@ -267,7 +323,7 @@ mod tests {
         let mut rng = Rng::new(42);
         let n = 20_000;
         let firsts_a = (0..n)
-            .filter(|_| plan_request(&t, &req("claude"), &|_| true, &mut rng).unwrap().attempts[0].id == "a")
+            .filter(|_| plan_request(&t, &req("claude"), &all_up(), &mut rng).unwrap().attempts[0].id == "a")
             .count();
         let share = firsts_a as f64 / n as f64;
         assert!((share - 0.40).abs() < 0.02, "share of a = {share}");
@@ -276,9 +332,85 @@ mod tests {
     #[test]
     fn unknown_model_and_strategy_are_client_errors() {
         let t = table(pb::RoutingStrategy::Priority, vec![dep("a", "us-west-2", "us", 1, 1)], 0);
-        let e = plan_request(&t, &req("gpt-9"), &|_| true, &mut Rng::new(1)).unwrap_err();
+        let e = plan_request(&t, &req("gpt-9"), &all_up(), &mut Rng::new(1)).unwrap_err();
         assert_eq!((e.status, e.code), (400, "model_not_found"));
         let r = PlanRequest { model: "claude", strategy: Some("fastest"), ..Default::default() };
-        assert_eq!(plan_request(&t, &r, &|_| true, &mut Rng::new(1)).unwrap_err().status, 400);
+        assert_eq!(plan_request(&t, &r, &all_up(), &mut Rng::new(1)).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn latency_orders_fastest_first_and_keeps_probing() {
+        let t = table(
+            pb::RoutingStrategy::Latency,
+            vec![dep("slow", "ap-southeast-1", "apac", 0, 1), dep("fast", "us-west-2", "us", 0, 1), dep("mid", "eu-west-1", "eu", 0, 1)],
+            2,
+        );
+        let view = View { ttfb: vec![("slow", 150.0), ("fast", 20.0), ("mid", 80.0)], ..Default::default() };
+        let mut rng = Rng::new(7);
+        let n = 10_000;
+        let mut first = std::collections::HashMap::new();
+        for _ in 0..n {
+            let p = plan_request(&t, &req("claude"), &view, &mut rng).unwrap();
+            *first.entry(p.attempts[0].id.clone()).or_insert(0) += 1;
+        }
+        let fast = f64::from(first["fast"]) / f64::from(n);
+        assert!(fast > 0.93 && fast < 0.97, "fastest share {fast}");
+        assert!(first.get("mid").copied().unwrap_or(0) > 100, "others keep being probed: {first:?}");
+        assert!(first.get("slow").copied().unwrap_or(0) > 100, "{first:?}");
+    }
+
+    #[test]
+    fn latency_tries_deployments_without_samples_and_demotes_missed_targets() {
+        let mut slow_target = dep("a", "us-west-2", "us", 0, 1);
+        slow_target.latency_target_ms = 50;
+        let t = table(pb::RoutingStrategy::Latency, vec![slow_target, dep("b", "eu-west-1", "eu", 0, 1), dep("new", "us-east-1", "us", 0, 1)], 2);
+        // a is fastest but misses its 50 ms target; "new" has no samples yet.
+        let view = View { ttfb: vec![("a", 60.0), ("b", 90.0)], ..Default::default() };
+        let mut rng = Rng::new(3);
+        let mut orders = std::collections::HashMap::new();
+        for _ in 0..1000 {
+            *orders.entry(ids(&plan_request(&t, &req("claude"), &view, &mut rng).unwrap())).or_insert(0) += 1;
+        }
+        let usual = vec!["new".to_string(), "b".into(), "a".into()];
+        assert!(orders[&usual] > 900, "{orders:?}");
+    }
+
+    #[test]
+    fn cost_orders_cheapest_first_among_usable() {
+        let mut a = dep("a", "us-east-1", "us", 0, 1);
+        a.input_cost_per_token = 3.0e-6;
+        let mut b = dep("b", "eu-west-1", "eu", 0, 1);
+        b.input_cost_per_token = 3.3e-6;
+        let mut c = dep("c", "ap-southeast-1", "apac", 0, 1);
+        c.input_cost_per_token = 3.6e-6;
+        let t = table(pb::RoutingStrategy::Cost, vec![c, b, a], 2);
+        assert_eq!(ids(&plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap()), ["a", "b", "c"]);
+        assert_eq!(ids(&plan_request(&t, &req("claude"), &down(&["a"]), &mut Rng::new(1)).unwrap()), ["b", "c"]);
+        let r = PlanRequest { model: "claude", strategy: Some("latency-based-routing"), ..Default::default() };
+        assert_eq!(plan_request(&t, &r, &all_up(), &mut Rng::new(1)).unwrap().strategy, Strategy::Latency);
+    }
+
+    #[test]
+    fn fallbacks_follow_the_group_and_stay_in_the_zone() {
+        let t = RouterTable::compile(&pb::RouterConfig {
+            schema_version: llm_router_proto::SCHEMA_VERSION,
+            strategy: pb::RoutingStrategy::Priority as i32,
+            num_retries: 1,
+            zones: vec!["eu".into(), "us".into()],
+            model_groups: vec![
+                pb::ModelGroup { name: "claude".into(), deployments: vec![dep("c-us", "us-west-2", "us", 1, 1), dep("c-eu", "eu-west-1", "eu", 2, 1)] },
+                pb::ModelGroup { name: "backup".into(), deployments: vec![dep("b-us", "us-east-1", "us", 1, 1), dep("b-eu", "eu-central-1", "eu", 2, 1)] },
+            ],
+            fallbacks: vec![pb::Fallback { model_group: "claude".into(), fallback_groups: vec!["backup".into()] }],
+            ..Default::default()
+        })
+        .unwrap();
+        let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
+        assert_eq!(ids(&p), ["c-us", "c-eu", "b-us", "b-eu"]);
+        let p = plan_request(&t, &req("claude"), &down(&["c-us", "c-eu"]), &mut Rng::new(1)).unwrap();
+        assert_eq!(ids(&p), ["b-us", "b-eu"], "the backup group serves when the group is down");
+        let eu = PlanRequest { model: "claude", residency: Some("eu"), ..Default::default() };
+        let p = plan_request(&t, &eu, &down(&["c-eu"]), &mut Rng::new(1)).unwrap();
+        assert_eq!(ids(&p), ["b-eu"], "fallbacks never cross the residency zone");
     }
 }
