@@ -3,7 +3,7 @@
 //! [`ConfigWatcher`] watches the file's *directory* (not the file): editors that write a
 //! temporary file and rename it over the original, and Kubernetes ConfigMap volumes that
 //! swap a `..data` symlink, replace the file's inode, which a watch on the file itself would
-//! lose. Events are debounced (`notify-debouncer-full`), then [`Reloader::reload`] reads the
+//! lose. Events are debounced (see [`ConfigWatcher`]), then [`Reloader::reload`] reads the
 //! file through any symlinks and compares a hash of its bytes with the last one tried, so
 //! unrelated events in the directory, and saves that change nothing, cost nothing.
 //!
@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -39,9 +38,15 @@ pub enum WatchError {
 }
 
 /// Debounced change notifications for one file.
+///
+/// The debounce is a fixed window opened by the first event: changes are read `debounce`
+/// after the first event of a burst, however many follow. (A debouncer whose timer restarts
+/// on every event, as `notify-debouncer-full`'s does, never fires while edits keep coming
+/// faster than its timeout: a generator rewriting the file every 80 ms would starve reloads.)
 pub struct ConfigWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    _watcher: notify::RecommendedWatcher,
     rx: mpsc::UnboundedReceiver<()>,
+    debounce: Duration,
 }
 
 impl ConfigWatcher {
@@ -51,31 +56,31 @@ impl ConfigWatcher {
             _ => PathBuf::from("."),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let handler = move |res: DebounceEventResult| match res {
-            Ok(events) => {
-                // Reading the file ourselves makes access events: ignore those.
-                if events.iter().any(|e| !matches!(e.event.kind, EventKind::Access(_))) {
-                    let _ = tx.send(());
-                }
+        let handler = move |res: notify::Result<notify::Event>| match res {
+            // Reading the file ourselves makes access events: ignore those.
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
+            Ok(_) => {
+                let _ = tx.send(());
             }
-            Err(errors) => {
-                for e in errors {
-                    warn!(error = %e, "file watcher error");
-                }
+            Err(e) => {
+                warn!(error = %e, "file watcher error");
                 let _ = tx.send(());
             }
         };
         let watch_err = |source| WatchError::Watch { dir: dir.display().to_string(), source };
-        let mut debouncer = new_debouncer(debounce, None, handler).map_err(watch_err)?;
-        debouncer.watch(&dir, RecursiveMode::NonRecursive).map_err(watch_err)?;
-        Ok(ConfigWatcher { _debouncer: debouncer, rx })
+        let mut watcher = notify::recommended_watcher(handler).map_err(watch_err)?;
+        watcher.watch(&dir, RecursiveMode::NonRecursive).map_err(watch_err)?;
+        Ok(ConfigWatcher { _watcher: watcher, rx, debounce })
     }
 
-    /// Waits for the next batch of changes; false when the watcher stopped.
+    /// Waits for the next burst of changes and its debounce window; false when the watcher stopped.
     pub async fn changed(&mut self) -> bool {
-        let got = self.rx.recv().await.is_some();
+        if self.rx.recv().await.is_none() {
+            return false;
+        }
+        tokio::time::sleep(self.debounce).await;
         while self.rx.try_recv().is_ok() {}
-        got
+        true
     }
 }
 

@@ -184,7 +184,13 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn status_page(State(s): State<HttpState>) -> impl IntoResponse {
     let config = s.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let body = serde_json::json!({"config": config, "proxies": s.cache.proxies()});
+    // Per type, the version served now: a proxy whose `acked` matches has converged.
+    let served: serde_json::Map<String, serde_json::Value> = s
+        .cache
+        .current()
+        .map(|snap| snap.type_urls().map(|t| (t.to_string(), snap.type_version(t).into())).collect())
+        .unwrap_or_default();
+    let body = serde_json::json!({"config": config, "served": served, "proxies": s.cache.proxies()});
     ([(header::CONTENT_TYPE, "application/json")], format!("{body:#}\n"))
 }
 

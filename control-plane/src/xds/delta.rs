@@ -93,8 +93,15 @@ impl DeltaConnection {
                 });
             }
         }
-        if let Some(r) = self.respond(&type_url) {
-            out.responses.push(r);
+        match self.respond(&type_url) {
+            Some(r) => out.responses.push(r),
+            None if first && !req.initial_resource_versions.is_empty() => {
+                // A reconnecting client that already has everything: it runs this version.
+                if let Some(s) = &self.snapshot {
+                    out.events.push(Event::Ack { type_url: type_url.clone(), version: s.type_version(&type_url).to_string() });
+                }
+            }
+            None => {}
         }
         Ok(out)
     }
@@ -136,8 +143,8 @@ impl DeltaConnection {
         for n in &gone {
             st.client.remove(n);
         }
-        // A wildcard subscriber waits for a first answer even when there is nothing.
-        let must_answer = st.wildcard && !st.answered;
+        // A fresh wildcard subscriber waits for a first answer even when there is nothing.
+        let must_answer = st.wildcard && !st.answered && st.client.is_empty();
         if resources.is_empty() && gone.is_empty() && !must_answer {
             return None;
         }
@@ -249,6 +256,19 @@ mod tests {
         let resp = one(c.on_request(r).unwrap());
         assert_eq!(names(&resp), vec!["b"]);
         assert_eq!(resp.removed_resources, vec!["gone".to_string()]);
+    }
+
+    #[test]
+    fn a_reconnecting_client_that_has_everything_gets_nothing_and_counts_as_current() {
+        let mut c = DeltaConnection::new(Some(v1()));
+        let mut r = req(CLUSTER, &[], &[], "");
+        for name in ["a", "b"] {
+            let v = v1().get(CLUSTER, name).map(|r| r.version.clone()).unwrap_or_default();
+            r.initial_resource_versions.insert(name.into(), v);
+        }
+        let out = c.on_request(r).unwrap();
+        assert!(out.responses.is_empty());
+        assert_eq!(out.events, vec![Event::Ack { type_url: CLUSTER.into(), version: v1().type_version(CLUSTER).into() }]);
     }
 
     #[test]

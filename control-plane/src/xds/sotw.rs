@@ -90,6 +90,10 @@ impl SotwConnection {
         if nonce.is_empty() {
             // First request of this type on this stream (or a client that lost track).
             st.client_version = req.version_info.clone();
+            if !req.version_info.is_empty() && req.error_detail.is_none() {
+                // A reconnecting client states what it runs: as good as an ACK of it.
+                out.events.push(Event::Ack { type_url: type_url.clone(), version: req.version_info.clone() });
+            }
             if let Some(detail) = &req.error_detail {
                 // Envoy reports a rejected config it got on a previous stream.
                 out.events.push(Event::Nack {
@@ -296,6 +300,7 @@ mod tests {
         let mut c = SotwConnection::new(Some(v1()));
         let out = c.on_request(req(CLUSTER, &version, "", &[])).unwrap();
         assert!(out.responses.is_empty());
+        assert_eq!(out.events, vec![Event::Ack { type_url: CLUSTER.into(), version: version.clone() }], "it runs that version");
         assert_eq!(c.on_snapshot(v2()).len(), 1);
         // A client at an older version gets the current one at once.
         let mut old = SotwConnection::new(Some(v2()));
