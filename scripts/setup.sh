@@ -37,6 +37,17 @@ PY
 fi
 log "$("$ENVOY_BIN" --version | tr -s ' ' | sed 's/^ //' | head -1)"
 
+# The official OpenAI and Anthropic Python SDKs judge our responses as real clients do.
+VENV="$ROOT/.tools/venv"
+SDK_PINS="openai==3.57.0 anthropic==2.13.0"
+if ! "$VENV/bin/python" -c 'import openai, anthropic' 2>/dev/null \
+   || [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$SDK_PINS" ]; then
+  log "installing the OpenAI and Anthropic Python SDKs into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $SDK_PINS
+  echo "$SDK_PINS" > "$VENV/.pins"
+fi
+
 log "building the filter (wasm32-wasip1) and the host binaries"
 cd "$ROOT"
 cargo build --quiet -p llm-router-filter --target wasm32-wasip1 --profile wasm
