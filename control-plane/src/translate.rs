@@ -65,6 +65,9 @@ pub const NO_ROUTE_CLUSTER: &str = "llm_router_no_route";
 pub const PLAN_METADATA_NAMESPACE: &str = "llm_router.plan";
 const WASM_VM_ID: &str = "llm_router";
 
+/// Priority given to deployments without one: after every explicit priority, in list order.
+const UNSET_PRIORITY_BASE: u32 = 1_000_000;
+
 /// Defaults when the config is silent (seconds).
 const DEFAULT_FIRST_BYTE_TIMEOUT_S: f64 = 120.0;
 const DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S: f64 = 30.0;
@@ -160,14 +163,16 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
             .deployments
             .iter()
             .filter(|d| d.model_name == name)
-            .map(|d| pb::Deployment {
+            .enumerate()
+            .map(|(i, d)| pb::Deployment {
                 id: d.id.clone(),
                 cluster: cluster_name(d),
                 region: d.region.clone(),
                 zone: d.zone.clone(),
                 provider: d.provider.clone(),
                 provider_model: d.provider_model.clone(),
-                priority: d.priority.unwrap_or(u32::MAX),
+                // Without a priority, model_list order decides (after any explicit priority).
+                priority: d.priority.unwrap_or(UNSET_PRIORITY_BASE.saturating_add(i as u32)),
                 weight: d.weight.max(1),
                 input_cost_per_token: d.input_cost_per_token.unwrap_or(0.0),
                 output_cost_per_token: d.output_cost_per_token.unwrap_or(0.0),
@@ -372,9 +377,9 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
     let r = &cfg.router;
     let region = opts.region.clone().or_else(|| r.gateway_region.clone()).unwrap_or_default();
     let mut retry_policy = json!({
-        // LiteLLM's region failures: 5xx, 429, timeouts, resets and refused connections.
+        // LiteLLM's region failures: 5xx, 429, 408, timeouts, resets and refused connections.
         "retry_on": "5xx,reset,connect-failure,retriable-status-codes",
-        "retriable_status_codes": [429],
+        "retriable_status_codes": [429, 408],
         "num_retries": r.num_retries,
         // Re-pick the cluster on every retry: the next deployment of the plan.
         "refresh_cluster_on_retry": true,
