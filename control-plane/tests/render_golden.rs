@@ -1,5 +1,6 @@
 //! Golden files: `render` of every example config is compared byte for byte with
-//! `tests/golden/<example>.yaml`. After an intended change, regenerate with
+//! `tests/golden/<example>.yaml`, and the filter configuration inside it (base64 protobuf
+//! there) with `tests/golden/<example>.filter.txt`, so a change to it reads as a diff. After an intended change, regenerate with
 //! `UPDATE_GOLDEN=1 cargo test -p llm-router --test render_golden` and review the diff.
 
 use std::path::{Path, PathBuf};
@@ -31,16 +32,18 @@ fn every_example_renders_as_its_golden_file() {
     for example in &examples {
         let loaded = config::load(example).unwrap_or_else(|d| panic!("{}: {d:?}", example.display()));
         let rendered = translate::render_yaml(&loaded.config, &options());
-        let golden = repo()
-            .join("control-plane/tests/golden")
-            .join(example.file_name().expect("file name"));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, &rendered).expect("write golden");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if expected != rendered {
-            mismatches.push(golden.display().to_string());
+        let filter = format!("{:#?}\n", translate::router_config(&loaded.config, &options()));
+        let name = example.file_stem().expect("file name").to_string_lossy().to_string();
+        let dir = repo().join("control-plane/tests/golden");
+        for (golden, actual) in [(dir.join(format!("{name}.yaml")), &rendered), (dir.join(format!("{name}.filter.txt")), &filter)] {
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&golden, actual).expect("write golden");
+                continue;
+            }
+            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+            if &expected != actual {
+                mismatches.push(golden.display().to_string());
+            }
         }
     }
     assert!(
