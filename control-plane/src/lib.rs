@@ -3,12 +3,14 @@
 //! - [`config`]: reads both YAML dialects, reports problems as `FILE:LINE:COL: message`.
 //! - [`translate`]: pure `Config -> Envoy resources`, behind `render` and `serve`.
 //! - [`bootstrap`]: the Envoy bootstrap that points an Envoy at `serve`.
+//! - [`drift`]: differences between regional configs that should agree.
 //! - [`xds`]: a generic ADS server (snapshots, sans-IO connections, tonic glue).
 //! - [`reload`]: watch the YAML, keep the last good config serving.
 //! - [`telemetry`]: metrics, health and status endpoints, logs.
 //! - [`serve`] and [`up`]: the `serve` and `up` commands.
 pub mod bootstrap;
 pub mod config;
+pub mod drift;
 pub mod reload;
 pub mod serve;
 pub mod telemetry;

@@ -97,6 +97,13 @@ enum Command {
         #[arg(long, requires = "xds_tls_ca")]
         xds_tls_server_name: Option<String>,
     },
+    /// Compare regional configs (deployment model 2): report, as FILE: message, what differs
+    /// beyond regions, endpoints and priorities. Exit 0 consistent, 1 drift, 2 a file does not load.
+    Drift {
+        /// Two or more LiteLLM YAML files, one per regional gateway.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+    },
     /// Run `serve` and an Envoy with the filter in one process (a laptop, a demo). Ctrl-C stops both.
     Up {
         #[arg(long)]
@@ -261,6 +268,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Drift { files } => llm_router::drift::run(&files),
         Command::Up {
             config,
             filter_wasm,
