@@ -209,6 +209,14 @@ fn main() -> ExitCode {
         }
         Command::Render { config, filter_wasm, port, admin_port, listen_address, region, ca_file } => {
             let Some(loaded) = load(&config) else { return ExitCode::from(1) };
+            if let Some(key) = loaded.config.master_key.as_ref().filter(|k| k.resolve().is_none()) {
+                eprintln!(
+                    "{}: general_settings.master_key is {key:?}, which is not set in this environment; \
+                     set it before rendering (a gateway without its key would refuse every request)",
+                    config.display()
+                );
+                return ExitCode::from(1);
+            }
             let wasm = absolute_wasm(filter_wasm);
             let opts = translate::Options {
                 filter_wasm: wasm.display().to_string(),

@@ -206,6 +206,13 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
         stream_first_byte_timeout_ms: seconds_to_ms(
             r.stream_timeout_s.unwrap_or(DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S),
         ),
+        // Only the key's digest reaches Envoy. A key that cannot be read locks the gateway
+        // (an all-zero digest matches no key) rather than opening it.
+        master_key_sha256: cfg
+            .master_key
+            .as_ref()
+            .map(|k| k.resolve().map(|v| Sha256::digest(v.as_bytes()).to_vec()).unwrap_or_else(|| vec![0; 32]))
+            .unwrap_or_default(),
     };
     rc.config_hash = short_hash(&rc.encode_to_vec());
     rc

@@ -62,6 +62,18 @@ impl RouterRequest {
         Action::Pause
     }
 
+    /// The gateway's key, when the config sets one.
+    fn check_key(&self) -> Result<(), RequestError> {
+        match &self.table.master_key_sha256 {
+            None => Ok(()),
+            Some(digest) => llm_router_core::auth::check(
+                digest,
+                self.client_header("authorization")?.as_deref(),
+                self.client_header("x-api-key")?.as_deref(),
+            ),
+        }
+    }
+
     /// Reads a client header as UTF-8; a header that is not is the client's error.
     fn client_header(&self, name: &str) -> Result<Option<String>, RequestError> {
         match hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
@@ -92,6 +104,7 @@ impl RouterRequest {
                 return Ok(Action::Pause);
             }
             ("GET", "/v1/models" | "/models") => {
+                self.check_key()?;
                 let body = models_json(&self.table);
                 self.send_http_response(200, vec![("content-type", "application/json")], Some(body.as_bytes()));
                 return Ok(Action::Pause);
@@ -108,6 +121,7 @@ impl RouterRequest {
             }
             (_, p) => return Err(RequestError::not_found(format!("no route for {method} {p}"))),
         }
+        self.check_key()?;
         if let Some(len) = self.client_header("content-length")? {
             if len.trim().parse::<u64>().map_or(true, |n| n > self.table.max_body_bytes) {
                 return Err(RequestError::too_large(self.table.max_body_bytes));

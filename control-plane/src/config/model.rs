@@ -49,6 +49,16 @@ pub enum Secret {
     Literal(String),
 }
 
+impl Secret {
+    /// The value: the environment variable's, or the literal. None when the variable is unset.
+    pub fn resolve(&self) -> Option<String> {
+        match self {
+            Secret::Env(var) => std::env::var(var).ok().filter(|v| !v.is_empty()),
+            Secret::Literal(v) => Some(v.clone()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

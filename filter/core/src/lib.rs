@@ -5,6 +5,7 @@
 //! time and randomness passed in, so it is unit-tested on the host. The proxy-wasm adapter
 //! (`filter/src`) only moves headers, bodies and shared data between Envoy and these functions.
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod health;

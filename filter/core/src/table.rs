@@ -81,6 +81,8 @@ pub struct RouterTable {
     pub first_byte_timeout_ms: u64,
     pub stream_first_byte_timeout_ms: u64,
     pub zones: Vec<String>,
+    /// SHA-256 of the gateway's key; None = no key required.
+    pub master_key_sha256: Option<[u8; 32]>,
     pub deployments: Vec<Deployment>,
     pub groups: HashMap<String, Group>,
     /// Group names in config order (for /health and /v1/models).
@@ -154,6 +156,13 @@ impl RouterTable {
             first_byte_timeout_ms: cfg.first_byte_timeout_ms,
             stream_first_byte_timeout_ms: cfg.stream_first_byte_timeout_ms,
             zones: cfg.zones.clone(),
+            master_key_sha256: match cfg.master_key_sha256.len() {
+                0 => None,
+                _ => Some(
+                    <[u8; 32]>::try_from(cfg.master_key_sha256.as_slice())
+                        .map_err(|_| "master_key_sha256 must be 32 bytes".to_string())?,
+                ),
+            },
             deployments,
             groups,
             group_order,

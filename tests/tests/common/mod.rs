@@ -23,6 +23,11 @@ impl Gateway {
     }
 
     pub fn start_with_region(config_yaml: &str, region: &str) -> Gateway {
+        Gateway::start_with_env(config_yaml, region, &[])
+    }
+
+    /// Renders with extra environment variables (secrets given as `os.environ/VAR`).
+    pub fn start_with_env(config_yaml: &str, region: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = TempDir::new("llm-gateway");
         let config_path = dir.path().join("litellm.yaml");
         std::fs::write(&config_path, config_yaml).expect("write config");
@@ -35,6 +40,7 @@ impl Gateway {
             .arg(filter_wasm())
             .args(["--port", &port.to_string(), "--admin-port", &admin_port.to_string()])
             .args(["--listen-address", "127.0.0.1", "--region", region])
+            .envs(env.iter().copied())
             .output()
             .expect("run llm-router render");
         assert!(

@@ -1,0 +1,269 @@
+//! Provider adapters: the per-attempt translation between the client's OpenAI chat API and the
+//! API of the deployment that serves the attempt.
+//!
+//! Three steps over plain bytes, with no host in sight:
+//! - [`translate_request`]: the client's path and JSON body become the provider's path, body and
+//!   the headers the provider needs (the adapter adds auth, `:authority`, signing).
+//! - [`ResponseTranslator::on_headers`]: the provider's status and headers become the client's
+//!   (errors mapped so that only 408/429/5xx count as region failures).
+//! - [`ResponseTranslator::on_body`]: the provider's body, chunk by chunk, becomes OpenAI's
+//!   `chat.completion` (at the end) or `chat.completion.chunk` SSE events (as soon as each
+//!   provider frame is complete; a partial frame waits for the next chunk).
+//!
+//! One module per provider: [`bedrock`], [`anthropic`], [`vertex_anthropic`], [`vertex_gemini`],
+//! [`azure`], [`openai`]. Shared pieces: the parsed OpenAI request (`openai_in`), the OpenAI
+//! response writers (`openai_out`), the SSE and AWS event-stream decoders, error mapping.
+
+pub mod anthropic;
+pub mod azure;
+pub mod bedrock;
+mod errors;
+pub mod eventstream;
+pub mod openai;
+mod openai_in;
+mod openai_out;
+pub mod sse;
+mod translated;
+pub mod vertex_anthropic;
+pub mod vertex_gemini;
+
+use crate::RequestError;
+
+pub use errors::bedrock_exception_status;
+
+/// The API a deployment speaks, from the prefix of LiteLLM's `model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderKind {
+    /// `openai/…` and every other OpenAI-compatible server.
+    #[default]
+    OpenAi,
+    Azure,
+    Bedrock,
+    Anthropic,
+    VertexAnthropic,
+    VertexGemini,
+}
+
+impl ProviderKind {
+    /// The kind for LiteLLM's provider prefix and the model id after it. Unknown prefixes are
+    /// OpenAI-compatible (interface.md); a `vertex_ai` model that is neither Claude nor Gemini
+    /// has no adapter yet and is an error naming it.
+    pub fn from_provider(provider: &str, model: &str) -> Result<ProviderKind, String> {
+        Ok(match provider {
+            "bedrock" => ProviderKind::Bedrock,
+            "azure" => ProviderKind::Azure,
+            "anthropic" => ProviderKind::Anthropic,
+            "vertex_ai" => {
+                let m = model.rsplit('/').next().unwrap_or(model);
+                if m.starts_with("claude") {
+                    ProviderKind::VertexAnthropic
+                } else if m.starts_with("gemini") {
+                    ProviderKind::VertexGemini
+                } else {
+                    return Err(format!(
+                        "vertex_ai model '{model}' is neither Claude nor Gemini; the gateway translates only those two on Vertex"
+                    ));
+                }
+            }
+            _ => ProviderKind::OpenAi,
+        })
+    }
+
+    /// Splits LiteLLM's whole `model` (`bedrock/anthropic.claude-…`, `gpt-4o`) into the kind and
+    /// the provider's model id. No prefix means OpenAI; `bedrock/converse/ID` drops `converse/`.
+    pub fn from_litellm_model(model: &str) -> Result<(ProviderKind, String), String> {
+        match model.split_once('/') {
+            None => Ok((ProviderKind::OpenAi, model.to_owned())),
+            Some((provider, rest)) => {
+                let rest = if provider == "bedrock" { rest.strip_prefix("converse/").unwrap_or(rest) } else { rest };
+                Ok((ProviderKind::from_provider(provider, rest)?, rest.to_owned()))
+            }
+        }
+    }
+
+    /// Human name used in error messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "OpenAI-compatible",
+            ProviderKind::Azure => "Azure OpenAI",
+            ProviderKind::Bedrock => "Bedrock",
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::VertexAnthropic => "Vertex AI (Claude)",
+            ProviderKind::VertexGemini => "Vertex AI (Gemini)",
+        }
+    }
+}
+
+/// The deployment one attempt goes to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Target {
+    pub kind: ProviderKind,
+    /// The provider's model id (Bedrock model or inference-profile id or ARN, Azure deployment
+    /// name, Vertex model, ...).
+    pub model: String,
+    /// Path prefix from `api_base` (OpenAI-compatible and Azure only; others keep their path).
+    pub base_path: String,
+    /// Azure's `api-version`.
+    pub api_version: Option<String>,
+    pub vertex_project: Option<String>,
+    pub vertex_location: Option<String>,
+}
+
+impl Target {
+    pub fn new(kind: ProviderKind, model: impl Into<String>) -> Self {
+        Target { kind, model: model.into(), ..Target::default() }
+    }
+}
+
+/// The request one attempt sends upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    /// `:path`, with its query string.
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Headers to set (replacing any the client sent), e.g. `anthropic-version`, `content-type`,
+    /// `accept`, `accept-encoding: identity` (the response body must be readable).
+    pub set_headers: Vec<(String, String)>,
+    /// The client asked for a stream (`"stream": true`).
+    pub stream: bool,
+    /// The client asked for a usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+}
+
+impl UpstreamRequest {
+    /// What [`response_translator`] needs; `created` is the Unix time in seconds (the core
+    /// never reads the clock).
+    pub fn response_options(&self, created: u64) -> ResponseOptions {
+        ResponseOptions { stream: self.stream, include_usage: self.include_usage, created }
+    }
+}
+
+/// How the client wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResponseOptions {
+    pub stream: bool,
+    pub include_usage: bool,
+    /// `created` of the OpenAI objects written for providers that give none (Unix seconds).
+    pub created: u64,
+}
+
+/// Status and header changes for the response the client gets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Headers to set, replacing any of the same name.
+    pub set_headers: Vec<(String, String)>,
+    /// Headers to remove (lower case), e.g. `content-length` when the body is rewritten.
+    pub remove_headers: Vec<String>,
+}
+
+/// Tokens of one answer, from the provider's own count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// One attempt's response, translated step by step. Never panics, whatever the bytes.
+pub trait ResponseTranslator {
+    /// The provider's status and headers (names in lower case, as Envoy gives them).
+    fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead;
+    /// Bytes to send to the client now for this chunk of the provider's body.
+    fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8>;
+    /// The provider's usage, once known (streaming included).
+    fn usage(&self) -> Option<Usage>;
+}
+
+/// The client endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+    Other,
+}
+
+/// `(endpoint, path without /v1 prefix and query, query with its '?')`.
+pub(crate) fn split_client_path(client_path: &str) -> (Endpoint, &str, &str) {
+    let (path, query) = match client_path.find('?') {
+        Some(i) => client_path.split_at(i),
+        None => (client_path, ""),
+    };
+    let rest = path.strip_prefix("/v1").filter(|r| r.starts_with('/')).unwrap_or(path);
+    let endpoint = match rest.trim_end_matches('/') {
+        "/chat/completions" => Endpoint::Chat,
+        "/completions" => Endpoint::Completions,
+        "/embeddings" => Endpoint::Embeddings,
+        _ => Endpoint::Other,
+    };
+    (endpoint, rest, query)
+}
+
+/// Only chat completions are translated for providers that are not OpenAI-shaped.
+pub(crate) fn require_chat(target: &Target, client_path: &str) -> Result<(), RequestError> {
+    match split_client_path(client_path).0 {
+        Endpoint::Chat => Ok(()),
+        _ => {
+            let path = client_path.split('?').next().unwrap_or(client_path);
+            Err(RequestError::bad_request(
+                "unsupported_endpoint",
+                format!(
+                    "{path} is not supported for {} deployments: the gateway translates only /v1/chat/completions for them",
+                    target.kind.display_name()
+                ),
+            ))
+        }
+    }
+}
+
+/// Translates the client's request for one attempt at `target`.
+pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Result<UpstreamRequest, RequestError> {
+    match target.kind {
+        ProviderKind::OpenAi => openai::translate_request(target, client_path, body),
+        ProviderKind::Azure => azure::translate_request(target, client_path, body),
+        ProviderKind::Bedrock => bedrock::translate_request(target, client_path, body),
+        ProviderKind::Anthropic => anthropic::translate_request(target, client_path, body),
+        ProviderKind::VertexAnthropic => vertex_anthropic::translate_request(target, client_path, body),
+        ProviderKind::VertexGemini => vertex_gemini::translate_request(target, client_path, body),
+    }
+}
+
+/// The response side of one attempt at `target`.
+pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn ResponseTranslator> {
+    match target.kind {
+        ProviderKind::OpenAi | ProviderKind::Azure => Box::new(openai::PassThrough::new(opts)),
+        ProviderKind::Bedrock => Box::new(bedrock::response_translator(target, opts)),
+        ProviderKind::Anthropic | ProviderKind::VertexAnthropic => {
+            Box::new(anthropic::response_translator(target, opts))
+        }
+        ProviderKind::VertexGemini => Box::new(vertex_gemini::response_translator(target, opts)),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (AWS's `UriEncode`, so a
+/// Bedrock model id's `:` becomes `%3A` and an ARN's `/` becomes `%2F`).
+pub(crate) fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+pub(crate) fn json_headers(stream_accept: Option<&str>) -> Vec<(String, String)> {
+    let mut h = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("accept-encoding".to_owned(), "identity".to_owned()),
+    ];
+    h.push(("accept".to_owned(), stream_accept.unwrap_or("application/json").to_owned()));
+    h
+}

@@ -1,0 +1,153 @@
+//! The response side shared by every translating provider: the provider-specific parts (its
+//! error shape, its whole-answer shape, its stream decoder) sit behind [`Dialect`]; this module
+//! decides between error, JSON and SSE, buffers only what must be whole (errors and
+//! non-streaming answers) and writes OpenAI's shapes.
+
+use super::errors::{self, ProviderError};
+use super::openai_out::{completion_json, ChunkWriter, Ev, Ident, Reply};
+use super::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
+
+pub(crate) trait Dialect {
+    /// Sees the response headers first (for a request id, an error type header, ...).
+    fn on_headers(&mut self, _headers: &[(String, String)]) {}
+    /// The status the client gets for a provider error status (before its body is read).
+    fn error_status(&self, status: u16) -> u16 {
+        errors::error_status(status)
+    }
+    /// An error response body, whole.
+    fn error(&self, status: u16, body: &[u8]) -> ProviderError;
+    /// A successful non-streaming body, whole.
+    fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError>;
+    /// Stream bytes: every event of every provider frame they complete.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>);
+    /// End of the stream: what a last unterminated frame holds, or an error for a partial one.
+    fn finish(&mut self, out: &mut Vec<Ev>);
+    /// The chat completion id, when the headers gave one.
+    fn id(&self) -> Option<String> {
+        None
+    }
+}
+
+enum Mode {
+    Error(u16),
+    Json,
+    Stream,
+}
+
+pub(crate) struct Translated<D: Dialect> {
+    dialect: D,
+    opts: ResponseOptions,
+    model: String,
+    mode: Option<Mode>,
+    buf: Vec<u8>,
+    writer: Option<ChunkWriter>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl<D: Dialect> Translated<D> {
+    pub fn new(dialect: D, model: &str, opts: ResponseOptions) -> Self {
+        Translated {
+            dialect,
+            opts,
+            model: model.to_owned(),
+            mode: None,
+            buf: Vec::new(),
+            writer: None,
+            usage: None,
+            done: false,
+        }
+    }
+
+    fn ident(&self) -> Ident {
+        let id = self.dialect.id().unwrap_or_else(|| format!("chatcmpl-{}", self.opts.created));
+        Ident { id, model: self.model.clone(), created: self.opts.created }
+    }
+
+    fn start_mode(&mut self, status: u16) -> (u16, &'static str) {
+        if !(200..300).contains(&status) {
+            let s = self.dialect.error_status(status);
+            self.mode = Some(Mode::Error(status));
+            (s, "application/json")
+        } else if self.opts.stream {
+            self.writer = Some(ChunkWriter::new(self.ident(), self.opts.include_usage));
+            self.mode = Some(Mode::Stream);
+            (200, "text/event-stream")
+        } else {
+            self.mode = Some(Mode::Json);
+            (200, "application/json")
+        }
+    }
+}
+
+impl<D: Dialect> ResponseTranslator for Translated<D> {
+    fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
+        self.dialect.on_headers(headers);
+        let (status, content_type) = self.start_mode(status);
+        let mut set_headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        if content_type == "text/event-stream" {
+            set_headers.push(("cache-control".to_owned(), "no-cache".to_owned()));
+        }
+        ResponseHead {
+            status,
+            set_headers,
+            remove_headers: vec!["content-length".to_owned(), "content-encoding".to_owned()],
+        }
+    }
+
+    fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        if self.done {
+            return Vec::new();
+        }
+        if self.mode.is_none() {
+            // No headers seen (should not happen): take it as a success.
+            self.start_mode(200);
+        }
+        let mut out = Vec::new();
+        match self.mode {
+            Some(Mode::Error(status)) => {
+                self.buf.extend_from_slice(chunk);
+                if end_of_stream {
+                    out = self.dialect.error(status, &self.buf).body();
+                }
+            }
+            Some(Mode::Json) | None => {
+                self.buf.extend_from_slice(chunk);
+                if end_of_stream {
+                    out = match self.dialect.complete(&self.buf) {
+                        Ok(reply) => {
+                            self.usage = reply.usage;
+                            completion_json(&self.ident(), &reply)
+                        }
+                        Err(e) => e.body(),
+                    };
+                }
+            }
+            Some(Mode::Stream) => {
+                let mut events = Vec::new();
+                self.dialect.feed(chunk, &mut events);
+                if end_of_stream {
+                    self.dialect.finish(&mut events);
+                }
+                if let Some(w) = self.writer.as_mut() {
+                    for ev in events {
+                        w.event(&mut out, ev);
+                    }
+                    if end_of_stream {
+                        w.end(&mut out);
+                    }
+                    self.usage = w.usage();
+                }
+            }
+        }
+        if end_of_stream {
+            self.done = true;
+            self.buf = Vec::new();
+        }
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
