@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod latency;
 pub mod plan;
+pub mod providers;
 pub mod route_plan;
 pub mod table;
 

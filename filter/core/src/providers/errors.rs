@@ -145,7 +145,8 @@ pub(crate) fn bedrock_stream_exception(name: &str, payload: &[u8]) -> ProviderEr
 /// Anthropic's `{"type":"error","error":{"type","message"}}` (also inside an SSE `error` event).
 pub(crate) fn anthropic(status: u16, body: &[u8]) -> ProviderError {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    anthropic_value(status, &v).unwrap_or_else(|| ProviderError::new(error_status(status), None, body_text(body, status)))
+    anthropic_value(status, &v)
+        .unwrap_or_else(|| ProviderError::new(error_status(status), None, body_text(body, status)))
 }
 
 pub(crate) fn anthropic_value(status: u16, v: &Value) -> Option<ProviderError> {
@@ -183,8 +184,15 @@ mod tests {
 
     #[test]
     fn bedrock_header_names_the_exception() {
-        let e = bedrock(400, Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"), b"{\"message\":\"Too many requests\"}");
-        assert_eq!((e.status, e.code.as_deref(), e.message.as_str()), (429, Some("ThrottlingException"), "Too many requests"));
+        let e = bedrock(
+            400,
+            Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            b"{\"message\":\"Too many requests\"}",
+        );
+        assert_eq!(
+            (e.status, e.code.as_deref(), e.message.as_str()),
+            (429, Some("ThrottlingException"), "Too many requests")
+        );
         assert_eq!(e.kind, "rate_limit_error");
     }
 
@@ -228,7 +236,10 @@ mod tests {
     #[test]
     fn anthropic_and_google_errors() {
         let e = anthropic(529, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
-        assert_eq!((e.status, e.code.as_deref(), e.kind.as_str()), (529, Some("overloaded_error"), "service_unavailable_error"));
+        assert_eq!(
+            (e.status, e.code.as_deref(), e.kind.as_str()),
+            (529, Some("overloaded_error"), "service_unavailable_error")
+        );
         let e = google(429, br#"[{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}]"#);
         assert_eq!((e.status, e.code.as_deref(), e.message.as_str()), (429, Some("RESOURCE_EXHAUSTED"), "Quota"));
         let e = google(500, b"oops");

@@ -267,7 +267,16 @@ mod tests {
         assert_eq!(frame.payload, br#"{"role":"assistant"}"#);
         assert_eq!(d.next_frame(), Ok(None));
         let mut h = Vec::new();
-        for (ty, val) in [(0u8, &[][..]), (1, &[]), (2, &[1]), (3, &[0, 2]), (4, &[0, 0, 0, 3]), (5, &[0; 8]), (8, &[0; 8]), (9, &[7; 16])] {
+        for (ty, val) in [
+            (0u8, &[][..]),
+            (1, &[]),
+            (2, &[1]),
+            (3, &[0, 2]),
+            (4, &[0, 0, 0, 3]),
+            (5, &[0; 8]),
+            (8, &[0; 8]),
+            (9, &[7; 16]),
+        ] {
             h.extend_from_slice(&[1, b'x', ty]);
             h.extend_from_slice(val);
         }

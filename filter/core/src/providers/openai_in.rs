@@ -20,11 +20,20 @@ use serde_json::{Map, Value};
 use super::ProviderKind;
 use crate::RequestError;
 
-const HARMLESS: &[&str] = &["metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "stream_options"];
+const HARMLESS: &[&str] =
+    &["metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "stream_options"];
 
 /// Keys dropped only when they hold the value that means "as by default".
-const NEUTRAL: &[&str] =
-    &["n", "logprobs", "top_logprobs", "frequency_penalty", "presence_penalty", "logit_bias", "response_format", "modalities"];
+const NEUTRAL: &[&str] = &[
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "response_format",
+    "modalities",
+];
 
 fn is_neutral(key: &str, v: &Value) -> bool {
     match key {
@@ -114,13 +123,7 @@ fn invalid(msg: String) -> RequestError {
 impl ChatRequest {
     /// Answers 400 naming the first key in `extras` (the provider took those it can express).
     pub fn reject_extras(&self, kind: ProviderKind) -> Result<(), RequestError> {
-        match self.extras.iter().next() {
-            None => Ok(()),
-            Some((k, v)) => Err(bad(
-                "unsupported_parameter",
-                format!("parameter '{k}' (value {}) cannot be expressed for {} deployments", short(v), kind.display_name()),
-            )),
-        }
+        reject_extras(&self.extras, kind)
     }
 
     /// The name of the tool a tool call id belongs to, from earlier assistant turns.
@@ -132,9 +135,20 @@ impl ChatRequest {
     }
 
     pub fn has_tool_history(&self) -> bool {
-        self.messages
-            .iter()
-            .any(|m| matches!(m, Msg::Tool { .. }) || matches!(m, Msg::Assistant { tool_calls, .. } if !tool_calls.is_empty()))
+        self.messages.iter().any(|m| {
+            matches!(m, Msg::Tool { .. }) || matches!(m, Msg::Assistant { tool_calls, .. } if !tool_calls.is_empty())
+        })
+    }
+}
+
+/// 400 naming the first key of `extras` (what is left after a provider took what it can express).
+pub(crate) fn reject_extras(extras: &Map<String, Value>, kind: ProviderKind) -> Result<(), RequestError> {
+    match extras.iter().next() {
+        None => Ok(()),
+        Some((k, v)) => Err(bad(
+            "unsupported_parameter",
+            format!("parameter '{k}' (value {}) cannot be expressed for {} deployments", short(v), kind.display_name()),
+        )),
     }
 }
 
@@ -153,8 +167,8 @@ fn short(v: &Value) -> String {
 
 /// Parses an OpenAI chat request for a `kind` deployment (named in the errors).
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
-    let top: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
+    let top: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
     let mut req = ChatRequest {
         system: Vec::new(),
         messages: Vec::new(),
@@ -180,7 +194,9 @@ pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, Requ
             "model" => {}
             "messages" => messages = Some(value),
             "stream" => req.stream = value.as_bool().ok_or_else(|| invalid("'stream' must be true or false".into()))?,
-            "stream_options" => req.include_usage = value.get("include_usage").and_then(Value::as_bool).unwrap_or(false),
+            "stream_options" => {
+                req.include_usage = value.get("include_usage").and_then(Value::as_bool).unwrap_or(false)
+            }
             "max_tokens" | "max_completion_tokens" => {
                 let n = value.as_u64().ok_or_else(|| invalid(format!("'{key}' must be a positive integer")))?;
                 // Both given: the newer name wins, as OpenAI documents max_tokens as deprecated.
@@ -236,7 +252,10 @@ fn tools(v: &Value) -> Result<Vec<ToolDef>, RequestError> {
     for (i, t) in list.iter().enumerate() {
         let ty = t.get("type").and_then(Value::as_str).unwrap_or("function");
         if ty != "function" {
-            return Err(bad("unsupported_parameter", format!("tools[{i}] has type '{ty}'; only 'function' tools are supported")));
+            return Err(bad(
+                "unsupported_parameter",
+                format!("tools[{i}] has type '{ty}'; only 'function' tools are supported"),
+            ));
         }
         let f = t.get("function").ok_or_else(|| invalid(format!("tools[{i}] has no 'function'")))?;
         let name = f.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
@@ -287,7 +306,10 @@ fn parse_message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind)
                 match p {
                     Part::Text(t) => text.push_str(&t),
                     Part::Image(_) => {
-                        return Err(bad("unsupported_content", format!("messages[{i}] ({role}) holds an image; system messages take text only")))
+                        return Err(bad(
+                            "unsupported_content",
+                            format!("messages[{i}] ({role}) holds an image; system messages take text only"),
+                        ))
                     }
                 }
             }
@@ -300,12 +322,15 @@ fn parse_message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind)
                 match p {
                     Part::Text(t) if t.is_empty() => {}
                     Part::Text(t) => text.push(t),
-                    Part::Image(_) => return Err(bad("unsupported_content", format!("messages[{i}] (assistant) holds an image"))),
+                    Part::Image(_) => {
+                        return Err(bad("unsupported_content", format!("messages[{i}] (assistant) holds an image")))
+                    }
                 }
             }
             let mut tool_calls = Vec::new();
             if let Some(calls) = m.get("tool_calls").filter(|c| !c.is_null()) {
-                let calls = calls.as_array().ok_or_else(|| invalid(format!("messages[{i}].tool_calls must be an array")))?;
+                let calls =
+                    calls.as_array().ok_or_else(|| invalid(format!("messages[{i}].tool_calls must be an array")))?;
                 for (j, c) in calls.iter().enumerate() {
                     tool_calls.push(tool_call(i, j, c)?);
                 }
@@ -319,13 +344,18 @@ fn parse_message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind)
             for p in parts(i, content, kind)? {
                 match p {
                     Part::Text(t) => text.push_str(&t),
-                    Part::Image(_) => return Err(bad("unsupported_content", format!("messages[{i}] (tool) holds an image"))),
+                    Part::Image(_) => {
+                        return Err(bad("unsupported_content", format!("messages[{i}] (tool) holds an image")))
+                    }
                 }
             }
             req.messages.push(Msg::Tool { tool_call_id: id.to_owned(), content: text });
         }
         "function" => {
-            return Err(bad("unsupported_content", format!("messages[{i}] has the legacy role 'function'; use 'tool' messages")))
+            return Err(bad(
+                "unsupported_content",
+                format!("messages[{i}] has the legacy role 'function'; use 'tool' messages"),
+            ))
         }
         other => return Err(invalid(format!("messages[{i}] has an unknown role '{other}'"))),
     }
@@ -364,7 +394,9 @@ fn parts(i: usize, content: Option<&Value>, kind: ProviderKind) -> Result<Vec<Pa
         match ty {
             "text" => {
                 let t = p.get("text").and_then(Value::as_str);
-                out.push(Part::Text(t.ok_or_else(|| invalid(format!("messages[{i}].content[{j}] has no 'text'")))?.to_owned()));
+                out.push(Part::Text(
+                    t.ok_or_else(|| invalid(format!("messages[{i}].content[{j}] has no 'text'")))?.to_owned(),
+                ));
             }
             // A refusal from an earlier assistant turn is what the model said.
             "refusal" => out.push(Part::Text(p.get("refusal").and_then(Value::as_str).unwrap_or("").to_owned())),
@@ -393,7 +425,9 @@ fn image(i: usize, j: usize, url: &str) -> Result<Image, RequestError> {
         let (meta, data) = rest.split_once(',').unwrap_or((rest, ""));
         let media_type = meta.strip_suffix(";base64").filter(|m| !m.is_empty() && !data.is_empty());
         let media_type = media_type.ok_or_else(|| {
-            invalid(format!("messages[{i}].content[{j}].image_url is a data: URL that is not 'data:<type>;base64,<data>'"))
+            invalid(format!(
+                "messages[{i}].content[{j}].image_url is a data: URL that is not 'data:<type>;base64,<data>'"
+            ))
         })?;
         return Ok(Image::Inline { media_type: media_type.to_ascii_lowercase(), data: data.to_owned() });
     }

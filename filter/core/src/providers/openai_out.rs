@@ -90,12 +90,22 @@ pub(crate) fn completion_json(ident: &Ident, r: &Reply) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ev {
     /// The answer started; the provider's message id when it gives one.
-    Start { id: Option<String> },
+    Start {
+        id: Option<String>,
+    },
     Text(String),
     /// A tool call starts in the provider's content block `block`; `arguments` may hold the
     /// whole JSON already (Gemini) or be empty (the deltas follow).
-    ToolStart { block: u64, id: String, name: String, arguments: String },
-    ToolArgs { block: u64, fragment: String },
+    ToolStart {
+        block: u64,
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    ToolArgs {
+        block: u64,
+        fragment: String,
+    },
     Finish(Finish),
     /// Usage so far (later ones replace earlier ones).
     Usage(Usage),
@@ -133,10 +143,6 @@ impl ChunkWriter {
 
     pub fn usage(&self) -> Option<Usage> {
         self.usage
-    }
-
-    pub fn failed(&self) -> bool {
-        self.failed
     }
 
     fn chunk(&self, out: &mut Vec<u8>, delta: Value, finish: Option<Finish>) {

@@ -119,10 +119,7 @@ mod tests {
         let ev = all(&[b"event: a\ndata: 1\ndata: 2\n\n: comment\ndata:x\n\n"]);
         assert_eq!(
             ev,
-            vec![
-                SseEvent { event: Some("a".into()), data: "1\n2".into() },
-                SseEvent { event: None, data: "x".into() }
-            ]
+            vec![SseEvent { event: Some("a".into()), data: "1\n2".into() }, SseEvent { event: None, data: "x".into() }]
         );
     }
 

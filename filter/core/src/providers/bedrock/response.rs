@@ -1,0 +1,163 @@
+//! Bedrock Converse responses → OpenAI.
+//!
+//! - Whole: `{output.message.content[], stopReason, usage{inputTokens, outputTokens}}` →
+//!   `chat.completion` (text joined, `toolUse` → `tool_calls` with JSON-string arguments).
+//! - Stream: event-stream messages `messageStart`, `contentBlockStart` (toolUse id and name),
+//!   `contentBlockDelta` (text, toolUse.input fragments), `contentBlockStop`, `messageStop`
+//!   (stopReason), `metadata` (usage); an `exception` message becomes an OpenAI error event.
+//! - Errors: `x-amzn-ErrorType` (or the body's `__type`) names the exception, which sets the
+//!   status (see [`super::super::bedrock_exception_status`]).
+
+use serde_json::Value;
+
+use crate::providers::errors::{self, ProviderError};
+use crate::providers::eventstream::{EventStreamDecoder, Frame};
+use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::translated::{Dialect, Translated};
+use crate::providers::{header, ResponseOptions, Target, Usage};
+
+const NAME: &str = "Bedrock";
+
+pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated<BedrockDialect> {
+    Translated::new(BedrockDialect::default(), &target.model, opts)
+}
+
+#[derive(Default)]
+pub(crate) struct BedrockDialect {
+    request_id: Option<String>,
+    error_type: Option<String>,
+    decoder: EventStreamDecoder,
+}
+
+pub(crate) fn finish_reason(stop: &str) -> Finish {
+    match stop {
+        "max_tokens" | "model_context_window_exceeded" => Finish::Length,
+        "tool_use" => Finish::ToolCalls,
+        "content_filtered" | "guardrail_intervened" => Finish::ContentFilter,
+        _ => Finish::Stop,
+    }
+}
+
+fn usage(u: &Value) -> Option<Usage> {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    u.is_object().then(|| Usage {
+        input_tokens: n("inputTokens") + n("cacheReadInputTokens") + n("cacheWriteInputTokens"),
+        output_tokens: n("outputTokens"),
+    })
+}
+
+impl Dialect for BedrockDialect {
+    fn on_headers(&mut self, headers: &[(String, String)]) {
+        self.request_id = header(headers, "x-amzn-requestid").map(str::to_owned);
+        self.error_type = header(headers, "x-amzn-errortype").map(str::to_owned);
+    }
+
+    fn error_status(&self, status: u16) -> u16 {
+        let named =
+            self.error_type.as_deref().map(errors::bedrock_error_name).and_then(errors::bedrock_exception_status);
+        named.unwrap_or(if status == 424 { 502 } else { errors::error_status(status) })
+    }
+
+    fn error(&self, status: u16, body: &[u8]) -> ProviderError {
+        let mut e = errors::bedrock(status, self.error_type.as_deref(), body);
+        e.status = self.error_status(status);
+        e
+    }
+
+    fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
+        let content = v.pointer("/output/message/content").and_then(Value::as_array);
+        let content = content.ok_or_else(|| ProviderError::bad_response(NAME, "no output.message.content"))?;
+        let mut text: Option<String> = None;
+        let mut tool_calls = Vec::new();
+        for block in content {
+            if let Some(t) = block.get("text").and_then(Value::as_str) {
+                text.get_or_insert_with(String::new).push_str(t);
+            } else if let Some(t) = block.get("toolUse") {
+                tool_calls.push(OutToolCall {
+                    id: t.get("toolUseId").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    name: t.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    arguments: t.get("input").map_or_else(|| "{}".to_owned(), Value::to_string),
+                });
+            }
+        }
+        let finish = finish_reason(v.get("stopReason").and_then(Value::as_str).unwrap_or(""));
+        let usage = v.get("usage").and_then(usage);
+        Ok(Reply { id: None, text, tool_calls, finish, usage })
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
+        self.decoder.feed(chunk);
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => frame_events(&frame, out),
+                Ok(None) => return,
+                Err(e) => {
+                    out.push(Ev::Error(ProviderError::bad_response(NAME, e)));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Ev>) {
+        if self.decoder.pending() > 0 {
+            out.push(Ev::Error(ProviderError::truncated()));
+        }
+    }
+
+    fn id(&self) -> Option<String> {
+        self.request_id.as_ref().map(|r| format!("chatcmpl-{r}"))
+    }
+}
+
+/// The OpenAI events of one event-stream message.
+fn frame_events(frame: &Frame, out: &mut Vec<Ev>) {
+    match frame.header_str(":message-type").unwrap_or("event") {
+        "exception" => {
+            let name = frame.header_str(":exception-type").unwrap_or("");
+            out.push(Ev::Error(errors::bedrock_stream_exception(name, &frame.payload)));
+            return;
+        }
+        "error" => {
+            let code = frame.header_str(":error-code").unwrap_or("InternalServerException");
+            let msg = frame.header_str(":error-message").unwrap_or("error in Bedrock's stream");
+            let status = errors::bedrock_exception_status(code).unwrap_or(500);
+            out.push(Ev::Error(ProviderError::new(status, Some(code.to_owned()), msg.to_owned())));
+            return;
+        }
+        _ => {}
+    }
+    let Ok(p) = serde_json::from_slice::<Value>(&frame.payload) else {
+        out.push(Ev::Error(ProviderError::bad_response(NAME, "an event payload is not JSON")));
+        return;
+    };
+    let block = p.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
+    match frame.header_str(":event-type").unwrap_or("") {
+        "messageStart" => out.push(Ev::Start { id: None }),
+        "contentBlockStart" => {
+            if let Some(t) = p.pointer("/start/toolUse") {
+                let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                out.push(Ev::ToolStart { block, id: s("toolUseId"), name: s("name"), arguments: String::new() });
+            }
+        }
+        "contentBlockDelta" => {
+            let delta = p.get("delta");
+            if let Some(t) = delta.and_then(|d| d.get("text")).and_then(Value::as_str) {
+                out.push(Ev::Text(t.to_owned()));
+            } else if let Some(f) = delta.and_then(|d| d.pointer("/toolUse/input")).and_then(Value::as_str) {
+                out.push(Ev::ToolArgs { block, fragment: f.to_owned() });
+            }
+        }
+        "messageStop" => {
+            out.push(Ev::Finish(finish_reason(p.get("stopReason").and_then(Value::as_str).unwrap_or(""))));
+        }
+        "metadata" => {
+            if let Some(u) = p.get("usage").and_then(usage) {
+                out.push(Ev::Usage(u));
+            }
+            out.push(Ev::End);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,185 @@
+//! OpenAI and OpenAI-compatible servers: `{base_path}{client path after /v1}`, the body with
+//! `model` rewritten and every other byte kept. The response passes through untouched; only
+//! the usage is read on the side (the SSE usage chunk as it goes by, or the JSON's `usage` at
+//! the end), without holding the stream back.
+
+use serde::Deserialize;
+
+use super::sse::{SseDecoder, SseEvent};
+use super::{split_client_path, ResponseHead, ResponseOptions, ResponseTranslator, Target, UpstreamRequest, Usage};
+use crate::body;
+use crate::RequestError;
+
+/// A non-streaming body larger than this is passed on without reading its usage.
+pub const MAX_USAGE_SCAN: usize = 8 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct RequestFlags {
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// The body with `model` set to the deployment's, and what the response side needs.
+pub(crate) fn rewrite(target: &Target, body: &[u8]) -> Result<(Vec<u8>, bool, bool), RequestError> {
+    let facts = body::read_body(body)?;
+    let flags: Option<RequestFlags> = serde_json::from_slice(body).ok();
+    let include_usage = flags.and_then(|f| f.stream_options).and_then(|s| s.include_usage).unwrap_or(false);
+    Ok((body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, include_usage))
+}
+
+pub(crate) fn translate_request(
+    target: &Target,
+    client_path: &str,
+    body: &[u8],
+) -> Result<UpstreamRequest, RequestError> {
+    let (_, rest, query) = split_client_path(client_path);
+    let (body, stream, include_usage) = rewrite(target, body)?;
+    Ok(UpstreamRequest {
+        path: format!("{}{rest}{query}", target.base_path),
+        body,
+        // The body is read on the side for usage: it must not come back compressed.
+        set_headers: vec![("accept-encoding".into(), "identity".into())],
+        stream,
+        include_usage,
+    })
+}
+
+/// Passes an OpenAI-shaped response on as it comes, reading its usage on the side.
+pub struct PassThrough {
+    opts: ResponseOptions,
+    sse: Option<SseDecoder>,
+    events: Vec<SseEvent>,
+    buf: Vec<u8>,
+    scan: bool,
+    usage: Option<Usage>,
+}
+
+impl PassThrough {
+    pub fn new(opts: ResponseOptions) -> Self {
+        PassThrough { opts, sse: None, events: Vec::new(), buf: Vec::new(), scan: false, usage: None }
+    }
+
+    fn read_usage(&mut self, json: &[u8]) {
+        if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(json) {
+            self.usage = Some(Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens });
+        }
+    }
+}
+
+impl ResponseTranslator for PassThrough {
+    fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
+        let ok = (200..300).contains(&status);
+        let sse = super::header(headers, "content-type").is_some_and(|c| c.contains("text/event-stream"));
+        self.scan = ok;
+        if ok && (sse || self.opts.stream) {
+            self.sse = Some(SseDecoder::new());
+        }
+        ResponseHead { status, set_headers: Vec::new(), remove_headers: Vec::new() }
+    }
+
+    fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        if !self.scan {
+            return chunk.to_vec();
+        }
+        let mut events = std::mem::take(&mut self.events);
+        if let Some(sse) = self.sse.as_mut() {
+            sse.feed(chunk, &mut events);
+            if end_of_stream {
+                sse.finish(&mut events);
+            }
+            for e in events.drain(..) {
+                // Only the usage chunk is parsed: cheap to spot, and most chunks are not it.
+                if e.data.contains("\"usage\"") {
+                    self.read_usage(e.data.as_bytes());
+                }
+            }
+        } else {
+            if self.buf.len() + chunk.len() <= MAX_USAGE_SCAN {
+                self.buf.extend_from_slice(chunk);
+            } else {
+                self.scan = false;
+                self.buf = Vec::new();
+            }
+            if end_of_stream && self.scan {
+                let buf = std::mem::take(&mut self.buf);
+                self.read_usage(&buf);
+            }
+        }
+        self.events = events;
+        chunk.to_vec()
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderKind;
+
+    #[test]
+    fn path_keeps_query_and_body_keeps_bytes() {
+        let t = Target { base_path: "/openai/v1".into(), ..Target::new(ProviderKind::OpenAi, "gpt-4o") };
+        let r = translate_request(
+            &t,
+            "/v1/chat/completions?x=1",
+            br#"{"model":"g", "n" :2,"stream":true,"stream_options":{"include_usage":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.path, "/openai/v1/chat/completions?x=1");
+        assert_eq!(r.body, br#"{"model":"gpt-4o", "n" :2,"stream":true,"stream_options":{"include_usage":true}}"#);
+        assert!(r.stream && r.include_usage);
+        let r = translate_request(&t, "/embeddings", br#"{"model":"g","input":"x"}"#).unwrap();
+        assert_eq!(r.path, "/openai/v1/embeddings");
+    }
+
+    #[test]
+    fn usage_from_json_and_from_a_split_sse_usage_chunk() {
+        let mut p = PassThrough::new(ResponseOptions::default());
+        p.on_headers(200, &[("content-type".into(), "application/json".into())]);
+        let body = br#"{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        assert_eq!(p.on_body(&body[..10], false), &body[..10]);
+        assert_eq!(p.on_body(&body[10..], true), &body[10..]);
+        assert_eq!(p.usage(), Some(Usage { input_tokens: 3, output_tokens: 4 }));
+
+        let mut p = PassThrough::new(ResponseOptions { stream: true, ..Default::default() });
+        p.on_headers(200, &[("content-type".into(), "text/event-stream".into())]);
+        let s = b"data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+        for piece in s.chunks(7) {
+            assert_eq!(p.on_body(piece, false), piece);
+        }
+        p.on_body(b"", true);
+        assert_eq!(p.usage(), Some(Usage { input_tokens: 9, output_tokens: 2 }));
+    }
+
+    #[test]
+    fn errors_pass_through_untouched() {
+        let mut p = PassThrough::new(ResponseOptions::default());
+        let h = p.on_headers(429, &[]);
+        assert_eq!((h.status, h.set_headers.len(), h.remove_headers.len()), (429, 0, 0));
+        assert_eq!(p.on_body(b"{\"error\":{}}", true), b"{\"error\":{}}");
+        assert_eq!(p.usage(), None);
+    }
+}

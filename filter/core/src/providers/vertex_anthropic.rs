@@ -1,0 +1,98 @@
+//! Claude on Vertex AI: the Anthropic Messages body with `anthropic_version: vertex-2023-10-16`
+//! and no `model` (it is in the path), posted to
+//! `/v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` or
+//! `:streamRawPredict`. Responses are Anthropic's, so [`super::anthropic`] translates them.
+
+use serde_json::Value;
+
+use super::openai_in;
+use super::{anthropic, json_headers, require_chat, ProviderKind, Target, UpstreamRequest};
+use crate::RequestError;
+
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+/// A deployment whose configuration cannot make a request (the control plane should have
+/// refused it): answered as the gateway's own 500, which no retry will fix.
+pub(crate) fn misconfigured(target: &Target, what: &str) -> RequestError {
+    RequestError {
+        status: 500,
+        kind: "api_error",
+        code: "deployment_misconfigured",
+        message: format!("the {} deployment of '{}' has no {what}", target.kind.display_name(), target.model),
+        param: None,
+    }
+}
+
+/// `/v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}`.
+pub(crate) fn model_path(target: &Target, publisher: &str) -> Result<String, RequestError> {
+    let project = target.vertex_project.as_deref().filter(|p| !p.is_empty());
+    let project = project.ok_or_else(|| misconfigured(target, "vertex_project"))?;
+    let location = target.vertex_location.as_deref().filter(|l| !l.is_empty());
+    let location = location.ok_or_else(|| misconfigured(target, "vertex_location"))?;
+    Ok(format!("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{}", target.model))
+}
+
+pub(crate) fn translate_request(
+    target: &Target,
+    client_path: &str,
+    body: &[u8],
+) -> Result<UpstreamRequest, RequestError> {
+    require_chat(target, client_path)?;
+    let kind = ProviderKind::VertexAnthropic;
+    let req = openai_in::parse(body, kind)?;
+    let mut b = anthropic::messages_body(&req, kind)?;
+    b.insert("anthropic_version".into(), VERTEX_ANTHROPIC_VERSION.into());
+    let verb = if req.stream { "streamRawPredict" } else { "rawPredict" };
+    Ok(UpstreamRequest {
+        path: format!("{}:{verb}", model_path(target, "anthropic")?),
+        body: Value::Object(b).to_string().into_bytes(),
+        set_headers: json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" })),
+        stream: req.stream,
+        include_usage: req.include_usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            vertex_project: Some("proj".into()),
+            vertex_location: Some("europe-west1".into()),
+            ..Target::new(ProviderKind::VertexAnthropic, "claude-3-5-sonnet-v2@20241022")
+        }
+    }
+
+    #[test]
+    fn path_and_body() {
+        let r = translate_request(
+            &target(),
+            "/v1/chat/completions",
+            br#"{"model":"c","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.path,
+            "/v1/projects/proj/locations/europe-west1/publishers/anthropic/models/claude-3-5-sonnet-v2@20241022:streamRawPredict"
+        );
+        let b: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(b["anthropic_version"], "vertex-2023-10-16");
+        assert_eq!(b.get("model"), None);
+        assert_eq!(b["max_tokens"], 4096);
+        assert_eq!(b["stream"], true);
+    }
+
+    #[test]
+    fn missing_project_is_the_gateways_error() {
+        let mut t = target();
+        t.vertex_project = None;
+        let e = translate_request(
+            &t,
+            "/v1/chat/completions",
+            br#"{"model":"c","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.code), (500, "deployment_misconfigured"));
+    }
+}
