@@ -6,9 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::http::Req;
+use crate::mock::{AwsCredentials, Provider};
 
 /// One mock regional deployment running as a child process (`mock-region`).
 ///
@@ -35,6 +36,33 @@ impl MockRegion {
             Some(m) => Self::start_args(region, &["--expect-model", m]),
             None => Self::start_args(region, &[]),
         }
+    }
+
+    /// Starts a mock speaking `provider`'s API, with extra CLI flags (`--api-key K`,
+    /// `--azure-deployment D`, `--bearer-token T`, ...). Bedrock needs credentials: see
+    /// [`MockRegion::start_bedrock`].
+    pub fn start_provider(region: &str, provider: Provider, extra_args: &[&str]) -> MockRegion {
+        let mut args = vec!["--provider", provider.as_str()];
+        args.extend_from_slice(extra_args);
+        Self::start_args(region, &args)
+    }
+
+    /// Starts a Bedrock mock for `region` that accepts SigV4 signatures by `creds` only
+    /// (scoped to `region` and service `bedrock`), with extra CLI flags.
+    pub fn start_bedrock(region: &str, creds: &AwsCredentials, extra_args: &[&str]) -> MockRegion {
+        let mut args = vec![
+            "--provider",
+            "bedrock",
+            "--aws-access-key-id",
+            &creds.access_key_id,
+            "--aws-secret-access-key",
+            &creds.secret_access_key,
+        ];
+        if let Some(t) = &creds.session_token {
+            args.extend_from_slice(&["--aws-session-token", t]);
+        }
+        args.extend_from_slice(extra_args);
+        Self::start_args(region, &args)
     }
 
     /// Starts a mock with extra CLI flags (`--name N`, `--chunks 8`, `--chunk-delay-ms 50`, ...),
@@ -187,6 +215,36 @@ impl MockRegion {
     /// Body of the most recent LLM request as JSON (`null` if it was not JSON).
     pub fn last_body(&self) -> Value {
         self.stats()["last_body"].clone()
+    }
+
+    /// The auth check of the most recent LLM request: `{scheme, verified, against_secret,
+    /// region, error, ...}` (SigV4 adds `service`, `access_key_id`, `signed_headers`, `date`,
+    /// `session_token`, `payload_hash_header`).
+    pub fn last_auth(&self) -> Value {
+        self.stats()["last_auth"].clone()
+    }
+
+    /// The provider operation of the most recent LLM request (`bedrock.converse`, ...).
+    pub fn last_op(&self) -> Option<String> {
+        self.stats()["last_op"].as_str().map(str::to_string)
+    }
+
+    /// The last 64 LLM requests, oldest first: `{id, path, op, model, auth: {scheme,
+    /// verified, region}, status}`.
+    pub fn recent(&self) -> Vec<Value> {
+        self.stats()["recent"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Vertex: accept bearer `token` from now on, for `expires_in_s` seconds (`None`: forever).
+    pub fn add_token(&self, token: &str, expires_in_s: Option<u64>) {
+        self.control(
+            "POST",
+            "tokens",
+            Some(&json!({"token": token, "expires_in_s": expires_in_s})),
+        );
     }
 
     /// `POST /_mock/reset`: counters to 0, mode `ok`.

@@ -1,17 +1,18 @@
-//! `mock-region`: an OpenAI-compatible mock of one regional LLM deployment.
+//! `mock-region`: a mock of one regional LLM deployment, speaking one provider's API
+//! (`--provider openai|azure|bedrock|anthropic|vertex`, default openai) with its auth.
 //!
 //! Prints `listening on 127.0.0.1:PORT` as its first stdout line. See
-//! `llm_router_e2e::mock` for the API, fault modes and control endpoints.
+//! `llm_router_e2e::mock` for the APIs, checks, fault modes and control endpoints.
 
 use std::io::Write;
 
 use clap::Parser;
-use llm_router_e2e::mock::{serve, MockConfig, MockState};
+use llm_router_e2e::mock::{serve, AwsCredentials, MockConfig, MockState, Provider};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "mock-region",
-    about = "OpenAI-compatible mock of one regional LLM deployment"
+    about = "Mock of one regional LLM deployment (OpenAI, Azure OpenAI, Bedrock, Anthropic or Vertex API)"
 )]
 struct Args {
     /// Port on 127.0.0.1 (0 = pick a free one).
@@ -35,16 +36,67 @@ struct Args {
     /// Exit when stdin reaches EOF (the harness uses this so a mock never outlives its test process).
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// The provider API to speak: openai, azure, bedrock, anthropic, vertex.
+    #[arg(long, default_value = "openai")]
+    provider: Provider,
+    /// The API key required: `Authorization: Bearer` (openai), `api-key` (azure),
+    /// `x-api-key` (anthropic). Without it, openai requires none and azure/anthropic
+    /// accept any non-empty key.
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Bedrock: the access key id whose SigV4 signatures verify (required for bedrock).
+    #[arg(long)]
+    aws_access_key_id: Option<String>,
+    /// Bedrock: its secret access key (required for bedrock).
+    #[arg(long)]
+    aws_secret_access_key: Option<String>,
+    /// Bedrock: the session token required as `x-amz-security-token` (temporary credentials).
+    #[arg(long)]
+    aws_session_token: Option<String>,
+    /// Azure: the one deployment name that exists (others: 404 DeploymentNotFound).
+    #[arg(long)]
+    azure_deployment: Option<String>,
+    /// Vertex: an OAuth2 access token accepted (repeatable; never expires). More tokens,
+    /// with expiries, via `POST /_mock/tokens`. With none at all, any bearer token passes.
+    #[arg(long)]
+    bearer_token: Vec<String>,
+    /// Vertex: the one project id that exists (others: 403 PERMISSION_DENIED).
+    #[arg(long)]
+    vertex_project: Option<String>,
 }
 
 fn main() {
     let args = Args::parse();
+    let aws = match (args.aws_access_key_id, args.aws_secret_access_key) {
+        (Some(id), Some(secret)) => Some(AwsCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: args.aws_session_token,
+        }),
+        (None, None) if args.aws_session_token.is_none() => None,
+        _ => {
+            eprintln!("mock-region: --aws-access-key-id and --aws-secret-access-key go together");
+            std::process::exit(2);
+        }
+    };
+    if args.provider == Provider::Bedrock && aws.is_none() {
+        eprintln!(
+            "mock-region: --provider bedrock needs --aws-access-key-id and --aws-secret-access-key"
+        );
+        std::process::exit(2);
+    }
     let cfg = MockConfig {
         name: args.name.clone().unwrap_or_else(|| args.region.clone()),
         region: args.region,
         expect_model: args.expect_model,
         chunks: args.chunks,
         chunk_delay_ms: args.chunk_delay_ms,
+        provider: args.provider,
+        api_key: args.api_key,
+        aws,
+        azure_deployment: args.azure_deployment,
+        bearer_tokens: args.bearer_token,
+        vertex_project: args.vertex_project,
     };
     let listener = match std::net::TcpListener::bind(("127.0.0.1", args.port)) {
         Ok(l) => l,

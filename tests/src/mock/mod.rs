@@ -1,8 +1,19 @@
 //! The mock regional LLM deployment (`mock-region`), usable in-process too.
 //!
-//! One server answers the OpenAI API (`/v1/chat/completions`, `/chat/completions`,
-//! `/v1/completions`, `/completions`, `/v1/embeddings`, `/embeddings`, `GET /v1/models`),
-//! health (`GET /`, `GET /health`) and a JSON control API under `/_mock/`:
+//! One server speaks one provider's API ([`MockConfig::provider`], `--provider`), checking
+//! requests as that service does (auth, paths, bodies) and answering in its shapes:
+//!
+//! * `openai` (default): `/v1/chat/completions`, `/chat/completions`, `/v1/completions`,
+//!   `/completions`, `/v1/embeddings`, `/embeddings`, `GET /v1/models`; with an API key
+//!   configured, `Authorization: Bearer KEY` (401 `invalid_api_key` otherwise).
+//! * `azure`: [`azure`] — `/openai/deployments/{d}/chat/completions?api-version=`, `api-key`.
+//! * `bedrock`: [`bedrock`] — Converse / ConverseStream with SigV4 verified by [`sigv4`].
+//! * `anthropic`: [`anthropic`] — `/v1/messages`, `x-api-key`, `anthropic-version`.
+//! * `vertex`: [`vertex`] — Claude `:rawPredict`/`:streamRawPredict` and Gemini
+//!   `:generateContent`/`:streamGenerateContent`, OAuth2 bearer tokens.
+//!
+//! Every provider answers health (`GET /`, `GET /health`, never authenticated) and a JSON
+//! control API under `/_mock/`:
 //!
 //! * `POST /_mock/mode` — body `{"mode": "ok"|"error"|"rate_limit"|"hang"|"reset",
 //!   "status": 503, "latency_ms": 0, "chunk_delay_ms": 0, "chunks": 5, "count": null}`.
@@ -10,12 +21,26 @@
 //!   (`chunks`/`chunk_delay_ms` default to the server's CLI values). `count: N` applies
 //!   the mode to the next N LLM requests only, after which the server is back to `ok`
 //!   with default settings. Answers the new mode. `GET /_mock/mode` answers the current one.
-//! * `GET /_mock/stats` — `{"region","name","requests","served_ok","health_checks",
-//!   "by_path","last_path","last_headers","last_body","mode"}`.
-//! * `POST /_mock/reset` — counters to 0, mode to `ok`.
+//! * `GET /_mock/stats` — `{"region","name","provider","requests","served_ok","health_checks",
+//!   "by_path","by_op","last_path","last_op","last_model","last_headers","last_body",
+//!   "last_status","last_auth","auth_ok","auth_failed","recent","mode"}`. `last_op` is the
+//!   provider operation (`bedrock.converse-stream`, `azure.chat.completions`,
+//!   `vertex.streamRawPredict`, ...), `last_model` the model the request named (URL or body),
+//!   `last_auth` `{scheme, verified, against_secret, region, error, ...}` (SigV4 adds
+//!   `service, access_key_id, signed_headers, date, session_token, payload_hash_header`),
+//!   `recent` the last 64 requests `{id, path, op, model, auth, status}` (oldest first).
+//! * `POST /_mock/reset` — counters to 0, mode to `ok` (tokens added at run time stay).
+//! * `POST /_mock/tokens` — `{"token": "...", "expires_in_s": 60}` (or `"expires_at"`, Unix
+//!   seconds; neither = never expires; `"replace": true` forgets the others): a bearer token
+//!   the Vertex mock accepts until it expires. `GET /_mock/tokens` lists them (values shown:
+//!   it is a test tool).
 //!
-//! Fault modes: `error` answers `status` with an OpenAI error body; `rate_limit`
-//! answers 429 with `retry-after: 1`; `hang` reads the request and never answers;
+//! Fault modes: `error` answers `status` with the provider's error body (OpenAI's;
+//! Bedrock's `ThrottlingException` 429 / `ServiceUnavailableException` 503 / ...; Anthropic's
+//! `overloaded_error` 529 / `api_error`; Google's `UNAVAILABLE` / `RESOURCE_EXHAUSTED`);
+//! `rate_limit` answers 429 (with `retry-after: 1` for OpenAI, Azure and Anthropic, as they
+//! do; Bedrock `ThrottlingException`, Vertex `RESOURCE_EXHAUSTED`); credentials are checked
+//! before `error`/`rate_limit` apply, as the real front doors do; `hang` reads the request and never answers;
 //! `reset` closes the TCP connection with an RST and no response. `latency_ms`
 //! delays the response headers of every LLM request (any mode, also before
 //! `hang`/`reset`). Health follows the mode: `error` → `status` if ≥ 500 else 503,
@@ -28,9 +53,19 @@
 //! `served_ok` counts LLM responses with status 200. Every response (LLM or
 //! health) carries `x-mock-region` and `x-mock-name`.
 
+pub mod anthropic;
+pub mod azure;
+pub mod bedrock;
+pub mod eventstream;
 pub mod openai;
+pub mod provider;
+mod providers;
+pub mod sigv4;
+pub mod vertex;
 
-use std::collections::BTreeMap;
+pub use provider::{AuthInfo, AwsCredentials, Provider};
+
+use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -66,6 +101,22 @@ pub struct MockConfig {
     pub chunks: u32,
     /// Default delay between streamed chunks.
     pub chunk_delay_ms: u64,
+    /// The provider API this deployment speaks.
+    pub provider: Provider,
+    /// OpenAI (`Authorization: Bearer`), Azure (`api-key`), Anthropic (`x-api-key`): the key
+    /// required. `None`: OpenAI requires none; Azure and Anthropic require the header with
+    /// any value.
+    pub api_key: Option<String>,
+    /// Bedrock: the one identity whose signatures verify (`None`: every request is refused
+    /// as an unknown client).
+    pub aws: Option<AwsCredentials>,
+    /// Azure: the one deployment that exists (`None`: any name).
+    pub azure_deployment: Option<String>,
+    /// Vertex: bearer tokens accepted forever (more, with expiries, via `POST /_mock/tokens`).
+    /// None at all: any bearer token is accepted (presence only).
+    pub bearer_tokens: Vec<String>,
+    /// Vertex: the one project that exists (`None`: any).
+    pub vertex_project: Option<String>,
 }
 
 impl MockConfig {
@@ -76,6 +127,20 @@ impl MockConfig {
             expect_model: None,
             chunks: 5,
             chunk_delay_ms: 0,
+            provider: Provider::OpenAi,
+            api_key: None,
+            aws: None,
+            azure_deployment: None,
+            bearer_tokens: Vec::new(),
+            vertex_project: None,
+        }
+    }
+
+    /// Same, speaking `provider`.
+    pub fn with_provider(region: &str, provider: Provider) -> Self {
+        MockConfig {
+            provider,
+            ..MockConfig::new(region)
         }
     }
 }
@@ -182,15 +247,33 @@ impl Mode {
     }
 }
 
+/// How many requests `recent` keeps.
+const RECENT: usize = 64;
+
 #[derive(Debug, Default)]
 struct Stats {
     requests: u64,
     served_ok: u64,
     health_checks: u64,
     by_path: BTreeMap<String, u64>,
+    by_op: BTreeMap<String, u64>,
     last_path: Option<String>,
+    last_op: Option<String>,
+    last_model: Option<String>,
     last_headers: BTreeMap<String, String>,
     last_body: Value,
+    last_status: Option<u16>,
+    last_auth: Value,
+    auth_ok: u64,
+    auth_failed: u64,
+    recent: VecDeque<Value>,
+}
+
+/// A bearer token the Vertex mock accepts, until `expires` (Unix seconds) when set.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub token: String,
+    pub expires: Option<u64>,
 }
 
 /// Shared state of one mock server.
@@ -199,16 +282,41 @@ pub struct MockState {
     mode: Mutex<Mode>,
     stats: Mutex<Stats>,
     seq: AtomicU64,
+    tokens: Mutex<Vec<Token>>,
 }
 
 impl MockState {
     pub fn new(cfg: MockConfig) -> Arc<MockState> {
+        let tokens = cfg
+            .bearer_tokens
+            .iter()
+            .map(|t| Token {
+                token: t.clone(),
+                expires: None,
+            })
+            .collect();
         Arc::new(MockState {
             mode: Mutex::new(Mode::default_for(&cfg)),
             cfg,
             stats: Mutex::new(Stats::default()),
             seq: AtomicU64::new(0),
+            tokens: Mutex::new(tokens),
         })
+    }
+
+    /// Adds a bearer token (Vertex); `replace` forgets the others first.
+    pub fn add_token(&self, token: Token, replace: bool) {
+        let mut t = self.tokens.lock().unwrap();
+        if replace {
+            t.clear();
+        }
+        t.retain(|x| x.token != token.token);
+        t.push(token);
+    }
+
+    /// The bearer tokens known (Vertex).
+    pub fn tokens(&self) -> Vec<Token> {
+        self.tokens.lock().unwrap().clone()
     }
 
     pub fn config(&self) -> &MockConfig {
@@ -247,16 +355,60 @@ impl MockState {
         json!({
             "region": self.cfg.region,
             "name": self.cfg.name,
+            "provider": self.cfg.provider.as_str(),
             "expect_model": self.cfg.expect_model,
             "requests": s.requests,
             "served_ok": s.served_ok,
             "health_checks": s.health_checks,
             "by_path": s.by_path,
+            "by_op": s.by_op,
             "last_path": s.last_path,
+            "last_op": s.last_op,
+            "last_model": s.last_model,
             "last_headers": s.last_headers,
             "last_body": s.last_body,
+            "last_status": s.last_status,
+            "last_auth": s.last_auth,
+            "auth_ok": s.auth_ok,
+            "auth_failed": s.auth_failed,
+            "recent": s.recent,
             "mode": self.peek_mode().to_json(),
         })
+    }
+
+    /// Records the provider-level view of request `id` (operation, model, auth check).
+    fn record_call(&self, id: u64, path: &str, op: &str, model: Option<&str>, auth: &AuthInfo) {
+        let auth_json = auth.to_json();
+        let mut s = self.stats.lock().unwrap();
+        *s.by_op.entry(op.to_string()).or_insert(0) += 1;
+        s.last_op = Some(op.to_string());
+        s.last_model = model.map(str::to_string);
+        if auth.verified {
+            s.auth_ok += 1;
+        } else {
+            s.auth_failed += 1;
+        }
+        s.last_auth = auth_json;
+        s.last_status = None;
+        if s.recent.len() >= RECENT {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(json!({
+            "id": id,
+            "path": path,
+            "op": op,
+            "model": model,
+            "auth": {"scheme": auth.scheme, "verified": auth.verified, "region": auth.region},
+            "status": null,
+        }));
+    }
+
+    fn record_status(&self, id: u64, status: u16) {
+        let mut s = self.stats.lock().unwrap();
+        s.last_status = Some(status);
+        if let Some(e) = s.recent.iter_mut().rev().find(|e| e["id"] == id) {
+            e["status"] = json!(status);
+        }
     }
 
     fn record_request(&self, path: &str, headers: &hyper::HeaderMap, body: &[u8]) {
@@ -285,7 +437,7 @@ impl MockState {
     }
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -309,7 +461,7 @@ fn with_region(state: &MockState, mut resp: Response<Body>) -> Response<Body> {
     resp
 }
 
-fn json_resp(status: u16, v: &Value) -> Response<Body> {
+pub(crate) fn json_resp(status: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(v).unwrap()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()
@@ -402,12 +554,39 @@ async fn handle(
         }
     };
     state.record_request(&path, &parts.headers, &body);
+    let id = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let call = providers::Call {
+        method: &parts.method,
+        path: &path,
+        query: parts.uri.query().unwrap_or(""),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(&path),
+        authority: parts.uri.authority().map(|a| a.as_str()),
+        headers: &parts.headers,
+        body: &body,
+        seq: id,
+    };
+    let (op, model) = providers::classify(&state, &call);
+    let (auth, auth_err) = providers::authenticate(&state, &call, SystemTime::now());
+    state.record_call(id, &path, &op, model.as_deref(), &auth);
     if mode.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(mode.latency_ms)).await;
     }
-    let resp = match mode.fault {
-        Fault::Ok => llm(&state, &mode, &parts.method, &path, &body),
-        Fault::Error => json_resp(
+    let resp = match (mode.fault, auth_err) {
+        (Fault::Hang, _) => futures_util::future::pending().await,
+        (Fault::Reset, _) => {
+            kill.notify_one();
+            futures_util::future::pending().await
+        }
+        (_, Some(err)) => err,
+        (Fault::Ok, None) => providers::answer(&state, &mode, &call),
+        (f, None) if state.cfg.provider != Provider::OpenAi => {
+            providers::fault_response(&state, f == Fault::RateLimit, mode.status, &call)
+        }
+        (Fault::Error, None) => json_resp(
             mode.status,
             &openai::error_body(
                 &format!(
@@ -423,7 +602,7 @@ async fn handle(
                 None,
             ),
         ),
-        Fault::RateLimit => {
+        (_, None) => {
             let mut r = json_resp(
                 429,
                 &openai::error_body(
@@ -440,12 +619,8 @@ async fn handle(
                 .insert("retry-after", HeaderValue::from_static("1"));
             r
         }
-        Fault::Hang => futures_util::future::pending().await,
-        Fault::Reset => {
-            kill.notify_one();
-            futures_util::future::pending().await
-        }
     };
+    state.record_status(id, resp.status().as_u16());
     if resp.status() == StatusCode::OK {
         state.record_ok();
     }
@@ -475,10 +650,17 @@ async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
     }
 }
 
-fn llm(state: &MockState, mode: &Mode, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
+/// The OpenAI-compatible API (request `seq`).
+fn llm(
+    state: &MockState,
+    mode: &Mode,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+    seq: u64,
+) -> Response<Body> {
     let route = path.strip_prefix("/v1").unwrap_or(path);
     let expect = state.cfg.expect_model.as_deref();
-    let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let created = now_secs();
     let content = format!("hello from {}", state.cfg.region);
     let result = match (method, route) {
@@ -540,15 +722,41 @@ fn sse_response(
     content: &str,
     mode: &Mode,
 ) -> Response<Body> {
+    sse_response_with(id, created, req, content, mode, None)
+}
+
+/// OpenAI's SSE stream, optionally preceded by one extra chunk (Azure's prompt filter results).
+fn sse_response_with(
+    id: &str,
+    created: u64,
+    req: &openai::ChatRequest,
+    content: &str,
+    mode: &Mode,
+    first: Option<Value>,
+) -> Response<Body> {
     let pieces = openai::split_text(content, mode.chunks as usize);
-    let mut events: Vec<Bytes> = openai::chat_chunks(id, created, req, &pieces)
+    let mut events: Vec<Bytes> = first
         .iter()
+        .chain(openai::chat_chunks(id, created, req, &pieces).iter())
         .map(|c| Bytes::from(format!("data: {c}\n\n")))
         .collect();
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    let delay = Duration::from_millis(mode.chunk_delay_ms);
+    stream_resp(
+        events,
+        Duration::from_millis(mode.chunk_delay_ms),
+        "text/event-stream; charset=utf-8",
+    )
+}
+
+/// A streamed 200 response: `pieces` written one by one, `delay` between them (not before
+/// the first), with `content-type` and `cache-control: no-cache`.
+pub(crate) fn stream_resp(
+    pieces: Vec<Bytes>,
+    delay: Duration,
+    content_type: &'static str,
+) -> Response<Body> {
     let stream = futures_util::stream::unfold(
-        (events.into_iter(), true),
+        (pieces.into_iter(), true),
         move |(mut it, first)| async move {
             let next = it.next()?;
             if !first && !delay.is_zero() {
@@ -559,10 +767,7 @@ fn sse_response(
     );
     let mut r = Response::new(StreamBody::new(stream).boxed());
     let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     r
 }
@@ -600,11 +805,67 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
             state.reset();
             json_resp(200, &state.stats_json())
         }
+        (Method::GET, "tokens") => json_resp(200, &tokens_json(state)),
+        (Method::POST, "tokens") => {
+            let v: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return json_resp(400, &json!({"error": format!("invalid JSON: {e}")})),
+            };
+            let Some(token) = v
+                .get("token")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            else {
+                return json_resp(
+                    400,
+                    &json!({"error": "'token' (a non-empty string) is required"}),
+                );
+            };
+            let expires = match (v.get("expires_in_s"), v.get("expires_at")) {
+                (Some(n), _) if !n.is_null() => match n.as_u64() {
+                    Some(n) => Some(now_secs() + n),
+                    None => {
+                        return json_resp(
+                            400,
+                            &json!({"error": "'expires_in_s' must be a non-negative integer"}),
+                        )
+                    }
+                },
+                (_, Some(n)) if !n.is_null() => match n.as_u64() {
+                    Some(n) => Some(n),
+                    None => {
+                        return json_resp(
+                            400,
+                            &json!({"error": "'expires_at' must be Unix seconds"}),
+                        )
+                    }
+                },
+                _ => None,
+            };
+            let replace = v.get("replace").and_then(Value::as_bool).unwrap_or(false);
+            state.add_token(
+                Token {
+                    token: token.to_string(),
+                    expires,
+                },
+                replace,
+            );
+            json_resp(200, &tokens_json(state))
+        }
         (m, other) => json_resp(
             404,
             &json!({"error": format!("unknown control endpoint {m} /_mock/{other}")}),
         ),
     }
+}
+
+fn tokens_json(state: &MockState) -> Value {
+    let list: Vec<Value> = state
+        .tokens()
+        .iter()
+        .map(|t| json!({"token": t.token, "expires_at": t.expires}))
+        .collect();
+    json!({ "tokens": list })
 }
 
 /// A mock server running in this process on its own thread and Tokio runtime.

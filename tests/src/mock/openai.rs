@@ -203,6 +203,9 @@ pub struct ChatRequest {
     pub include_usage: bool,
     pub n: u64,
     pub prompt_tokens: u64,
+    /// The function to call (name, arguments) when the request offers tools, the last
+    /// message is the user's and `tool_choice` is not `none`.
+    pub tool_call: Option<(String, Value)>,
 }
 
 /// Validates a chat completion body; `expect_model` enforces the deployment's model id.
@@ -210,9 +213,24 @@ pub fn validate_chat(
     obj: &Map<String, Value>,
     expect_model: Option<&str>,
 ) -> Result<ChatRequest, ApiError> {
+    validate_chat_opts(obj, expect_model, true)
+}
+
+/// [`validate_chat`] with `model` optional when `!model_required` (Azure: the deployment
+/// names the model; an absent `model` gives an empty `ChatRequest::model`).
+pub fn validate_chat_opts(
+    obj: &Map<String, Value>,
+    expect_model: Option<&str>,
+    model_required: bool,
+) -> Result<ChatRequest, ApiError> {
     check_keys(obj, CHAT_KEYS)?;
+    let model_required = model_required || obj.contains_key("model");
     // Structure first (like OpenAI), the model's existence last.
-    let model_shape = check_model(obj, None)?;
+    let model_shape = if model_required {
+        check_model(obj, None)?
+    } else {
+        String::new()
+    };
     let messages = match obj.get("messages") {
         None => return Err(missing("messages")),
         Some(Value::Array(a)) => a,
@@ -309,7 +327,12 @@ pub fn validate_chat(
             }
         },
     };
-    let model = check_model(obj, expect_model)?;
+    let tool_call = chat_tool_call(obj, messages)?;
+    let model = if model_required {
+        check_model(obj, expect_model)?
+    } else {
+        String::new()
+    };
     debug_assert_eq!(model, model_shape);
     Ok(ChatRequest {
         model,
@@ -317,7 +340,78 @@ pub fn validate_chat(
         include_usage,
         n,
         prompt_tokens: chars / 4 + messages.len() as u64,
+        tool_call,
     })
+}
+
+/// Whether the "model" calls a function: tools offered, `tool_choice` not `none`, and
+/// the conversation ends with a user message (a `tool` message gets a text answer).
+fn chat_tool_call(
+    obj: &Map<String, Value>,
+    messages: &[Value],
+) -> Result<Option<(String, Value)>, ApiError> {
+    let Some(Value::Array(tools)) = obj.get("tools") else {
+        return Ok(None);
+    };
+    let mut fns: Vec<(String, Value)> = Vec::new();
+    for (i, t) in tools.iter().enumerate() {
+        let f = t.get("function");
+        let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
+        match (t.get("type").and_then(Value::as_str), name) {
+            (Some("function"), Some(n)) => fns.push((
+                n.to_string(),
+                f.and_then(|f| f.get("parameters"))
+                    .cloned()
+                    .unwrap_or(json!({})),
+            )),
+            (Some("function"), None) => return Err(missing(&format!("tools[{i}].function.name"))),
+            _ => {}
+        }
+    }
+    if fns.is_empty() {
+        return Ok(None);
+    }
+    let forced = match obj.get("tool_choice") {
+        Some(Value::String(s)) if s == "none" => return Ok(None),
+        Some(Value::Object(o)) => o
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    };
+    let last_role = messages
+        .last()
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str);
+    if last_role != Some("user") {
+        return Ok(None);
+    }
+    let (name, schema) = match forced {
+        Some(f) => match fns.iter().find(|(n, _)| *n == f) {
+            Some(x) => x.clone(),
+            None => {
+                return Err(ApiError::invalid(
+                    format!(
+                        "Invalid value for 'tool_choice': function '{f}' is not among the tools."
+                    ),
+                    Some("tool_choice"),
+                    Some("invalid_value"),
+                ))
+            }
+        },
+        None => fns[0].clone(),
+    };
+    Ok(Some((
+        name,
+        super::provider::tool_input_from_schema(&schema),
+    )))
+}
+
+/// The `tool_calls` entry for a call (OpenAI's shape, arguments as a JSON string).
+pub fn tool_call_json(id: &str, name: &str, args: &Value) -> Value {
+    json!({"id": format!("call_{}", id.rsplit('-').next().unwrap_or(id)), "type": "function",
+           "function": {"name": name, "arguments": args.to_string()}})
 }
 
 /// Validates a legacy completion body; returns the model.
@@ -384,13 +478,20 @@ pub fn chat_completion(
     completion_tokens: u64,
 ) -> Value {
     let choices: Vec<Value> = (0..req.n)
-        .map(|i| {
-            json!({
+        .map(|i| match &req.tool_call {
+            Some((name, args)) => json!({
+                "index": i,
+                "message": {"role": "assistant", "content": null, "refusal": null,
+                            "tool_calls": [tool_call_json(id, name, args)]},
+                "logprobs": null,
+                "finish_reason": "tool_calls"
+            }),
+            None => json!({
                 "index": i,
                 "message": {"role": "assistant", "content": content, "refusal": null},
                 "logprobs": null,
                 "finish_reason": "stop"
-            })
+            }),
         })
         .collect();
     json!({
@@ -422,14 +523,35 @@ pub fn chat_chunks(id: &str, created: u64, req: &ChatRequest, pieces: &[String])
         }
         c
     };
-    let mut out = vec![chunk(
-        json!({"role": "assistant", "content": "", "refusal": null}),
-        Value::Null,
-    )];
-    for p in pieces {
-        out.push(chunk(json!({"content": p}), Value::Null));
+    let mut out = Vec::new();
+    match &req.tool_call {
+        Some((name, args)) => {
+            let mut call = tool_call_json(id, name, args);
+            call["index"] = json!(0);
+            call["function"]["arguments"] = json!("");
+            out.push(chunk(
+                json!({"role": "assistant", "content": null, "tool_calls": [call], "refusal": null}),
+                Value::Null,
+            ));
+            for p in split_text(&args.to_string(), pieces.len().max(1)) {
+                out.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+                    Value::Null,
+                ));
+            }
+            out.push(chunk(json!({}), json!("tool_calls")));
+        }
+        None => {
+            out.push(chunk(
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                Value::Null,
+            ));
+            for p in pieces {
+                out.push(chunk(json!({"content": p}), Value::Null));
+            }
+            out.push(chunk(json!({}), json!("stop")));
+        }
     }
-    out.push(chunk(json!({}), json!("stop")));
     if req.include_usage {
         out.push(json!({
             "id": id,
