@@ -85,8 +85,11 @@ fn health_models_and_per_region_metrics() {
     let eu_n = gw.metric_sum("litellm_requests_total", &["region=\"eu-west-1\""]);
     assert_eq!(us_n + eu_n, 20.0, "per-region request counters");
     assert_eq!(us_n as u64, us.requests());
-    let buckets = gw.metric_sum("litellm_request_duration_ms_count", &["region=\"us-west-2\""]);
-    assert_eq!(buckets as u64, us.requests(), "latency histogram per region");
+    // Histograms reach the admin page at Envoy's stats flush (every 5 s by default).
+    llm_router_e2e::poll_until(std::time::Duration::from_secs(12), "latency histogram per region", || {
+        let n = gw.metric_sum("litellm_request_duration_ms_count", &["region=\"us-west-2\""]);
+        (n as u64 == us.requests()).then_some(())
+    });
     // Envoy's own per-region clusters are on the admin page.
     let clusters = gw.envoy.admin_get("/clusters");
     assert!(clusters.contains("llm-claude-us-west-2::"), "{clusters}");
