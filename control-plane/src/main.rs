@@ -225,7 +225,15 @@ fn main() -> ExitCode {
                 admin_port,
                 region,
                 ca_file,
+                ..Default::default()
             };
+            let problems = translate::secret_problems(&loaded.config, &opts);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("{}: {p}", config.display());
+                }
+                return ExitCode::from(1);
+            }
             print!("{}", translate::render_yaml(&loaded.config, &opts));
             ExitCode::SUCCESS
         }
@@ -306,6 +314,7 @@ fn main() -> ExitCode {
                 admin_port,
                 region,
                 ca_file,
+                ..Default::default()
             };
             let Some(rt) = runtime() else { return ExitCode::from(1) };
             let up = llm_router::up::UpOptions { serve: serve_options(config, opts, &cp, None), admin_port, node_id, delta };

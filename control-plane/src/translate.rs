@@ -23,6 +23,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Deployment, Strategy};
+pub use crate::upstream_auth::SecretMode;
+use crate::upstream_auth::upstream_auth;
 
 /// What the command line adds to the config.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ pub struct Options {
     pub region: Option<String>,
     /// CA bundle for verifying https upstreams.
     pub ca_file: String,
+    /// How provider secrets reach Envoy: references (static files) or values (xDS).
+    pub secret_mode: SecretMode,
 }
 
 impl Default for Options {
@@ -50,6 +54,7 @@ impl Default for Options {
             admin_port: 9901,
             region: None,
             ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
+            secret_mode: SecretMode::Reference,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct Resources {
     pub listeners: Vec<Value>,
     pub route_configs: Vec<Value>,
     pub clusters: Vec<Value>,
+    /// Provider secrets (API keys) the clusters' credential injectors refer to.
+    pub secrets: Vec<Value>,
     /// Short content hash of the filter configuration, logged by the filter.
     pub config_hash: String,
 }
@@ -111,8 +118,15 @@ pub fn translate(cfg: &Config, opts: &Options) -> Resources {
         )],
         route_configs: vec![route_config(cfg, opts)],
         clusters,
+        secrets: cfg.deployments.iter().flat_map(|d| upstream_auth(d, opts.secret_mode).secrets).collect(),
         config_hash,
     }
+}
+
+/// Credentials that cannot be expressed with `opts.secret_mode` (empty when all can); `render`
+/// refuses a config with any, saying what to change.
+pub fn secret_problems(cfg: &Config, opts: &Options) -> Vec<String> {
+    cfg.deployments.iter().flat_map(|d| upstream_auth(d, opts.secret_mode).problems).collect()
 }
 
 /// A complete static Envoy bootstrap: what `llm-router render` prints.
@@ -120,6 +134,9 @@ pub fn static_bootstrap(cfg: &Config, opts: &Options) -> Value {
     let r = translate(cfg, opts);
     let mut b = bootstrap_common(opts);
     b["static_resources"] = json!({"listeners": r.listeners, "clusters": r.clusters});
+    if !r.secrets.is_empty() {
+        b["static_resources"]["secrets"] = json!(r.secrets);
+    }
     b
 }
 
@@ -450,6 +467,7 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options) -> Value {
         pb::plugin_config::Role::Upstream(upstream_config(d)),
         false,
     );
+    let auth = upstream_auth(d, opts.secret_mode);
     let protocol = if e.tls {
         json!({"auto_config": {"http_protocol_options": {}, "http2_protocol_options": {}}})
     } else {
@@ -457,13 +475,15 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options) -> Value {
     };
     let mut protocol_options = json!({
         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        "http_filters": [
-            upstream_filter,
-            {
+        // The wasm filter translates the attempt; auth (key injection, SigV4) comes after it,
+        // so the signature covers the translated request.
+        "http_filters": std::iter::once(upstream_filter)
+            .chain(auth.filters)
+            .chain(std::iter::once(json!({
                 "name": "envoy.filters.http.upstream_codec",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
-            },
-        ],
+            })))
+            .collect::<Vec<_>>(),
     });
     if let (Some(p), Some(proto)) = (protocol_options.as_object_mut(), protocol.as_object()) {
         for (k, v) in proto {

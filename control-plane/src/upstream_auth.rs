@@ -1,0 +1,167 @@
+//! Provider credentials in Envoy: what each deployment's cluster adds to its upstream filter
+//! chain (after the wasm filter has translated the attempt) so that every attempt carries its
+//! own deployment's auth — SigV4 for Bedrock (Envoy's `aws_request_signing`, signed per
+//! attempt for the deployment's region), an API key header for OpenAI, Azure and Anthropic
+//! (Envoy's `credential_injector` with a generic secret).
+//!
+//! Secrets never sit in Envoy's config in clear: a rendered static config refers to them by
+//! environment variable; `serve` hands them over xDS as secrets, which `/config_dump` redacts.
+
+use serde_json::{json, Value};
+
+use crate::config::{Deployment, Secret};
+
+/// How secret values reach Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMode {
+    /// A static config file: only references (environment variables, profiles).
+    Reference,
+    /// xDS: the control plane resolves values and sends them in fields Envoy redacts.
+    Inline,
+}
+
+/// What one deployment needs for auth.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpstreamAuth {
+    /// Upstream HTTP filters, in order, to place between the wasm filter and the codec.
+    pub filters: Vec<Value>,
+    /// Envoy secrets the filters refer to.
+    pub secrets: Vec<Value>,
+    /// Why a credential cannot be expressed in this mode (each names the deployment).
+    pub problems: Vec<String>,
+}
+
+/// Name of the Envoy secret holding a deployment's API key.
+pub fn key_secret_name(d: &Deployment) -> String {
+    format!("llm-router-key-{}", d.id)
+}
+
+pub fn upstream_auth(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
+    match d.provider.as_str() {
+        "bedrock" => bedrock_signing(d, mode),
+        "vertex_ai" => UpstreamAuth::default(),
+        "azure" => api_key(d, mode, "api-key", ""),
+        "anthropic" => api_key(d, mode, "x-api-key", ""),
+        _ => api_key(d, mode, "Authorization", "Bearer "),
+    }
+}
+
+/// An API key header injected per attempt; the client's own credentials were removed by the
+/// wasm filter and `overwrite` makes sure of it.
+fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> UpstreamAuth {
+    let Some(key) = &d.api_key else { return UpstreamAuth::default() };
+    let name = key_secret_name(d);
+    let (secret_value, sds) = match (mode, key) {
+        (SecretMode::Reference, Secret::Env(var)) => (json!({"environment_variable": var}), None),
+        (SecretMode::Reference, Secret::Literal(_)) => {
+            return UpstreamAuth {
+                problems: vec![format!(
+                    "deployment '{}': api_key is written in the YAML; a rendered config holds no secrets, so give it as \
+                     os.environ/VAR (or use `llm-router serve`, which delivers it without writing it down)",
+                    d.id
+                )],
+                ..Default::default()
+            }
+        }
+        (SecretMode::Inline, key) => match key.resolve() {
+            Some(value) => (json!({"inline_string": value}), Some(json!({"ads": {}, "resource_api_version": "V3"}))),
+            None => {
+                return UpstreamAuth {
+                    problems: vec![format!("deployment '{}': api_key {key:?} is not set in this environment", d.id)],
+                    ..Default::default()
+                }
+            }
+        },
+    };
+    let mut credential = json!({"name": name});
+    if let Some(sds) = sds {
+        credential["sds_config"] = sds;
+    }
+    let mut generic = json!({
+        "@type": "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic",
+        "credential": credential,
+        "header": header,
+    });
+    if !prefix.is_empty() {
+        generic["header_value_prefix"] = json!(prefix);
+    }
+    UpstreamAuth {
+        filters: vec![json!({
+            "name": "envoy.filters.http.credential_injector",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
+                "overwrite": true,
+                "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": generic},
+            },
+        })],
+        secrets: vec![json!({"name": name, "generic_secret": {"secret": secret_value}})],
+        problems: Vec::new(),
+    }
+}
+
+/// SigV4 for the deployment's own region, over the translated body (payload signed).
+fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
+    let c = &d.credentials;
+    let region = d.aws_region_name.clone().unwrap_or_else(|| d.region.clone());
+    let mut signing = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_request_signing.v3.AwsRequestSigning",
+        "service_name": "bedrock",
+        "region": region,
+        "use_unsigned_payload": false,
+    });
+    let standard = |s: &Option<Secret>, var: &str| matches!(s, Some(Secret::Env(v)) if v == var);
+    let mut problems = Vec::new();
+    let provider = if c.aws_access_key_id.is_some() || c.aws_secret_access_key.is_some() {
+        let env_chain = standard(&c.aws_access_key_id, "AWS_ACCESS_KEY_ID")
+            && standard(&c.aws_secret_access_key, "AWS_SECRET_ACCESS_KEY")
+            && (c.aws_session_token.is_none() || standard(&c.aws_session_token, "AWS_SESSION_TOKEN"));
+        if env_chain {
+            Some(json!({"custom_credential_provider_chain": true, "environment_credential_provider": {}}))
+        } else if mode == SecretMode::Inline {
+            let value = |s: &Option<Secret>| s.as_ref().and_then(Secret::resolve);
+            match (value(&c.aws_access_key_id), value(&c.aws_secret_access_key)) {
+                (Some(id), Some(secret)) => {
+                    let mut inline = json!({"access_key_id": id, "secret_access_key": secret});
+                    if let Some(token) = value(&c.aws_session_token) {
+                        inline["session_token"] = json!(token);
+                    }
+                    Some(json!({"custom_credential_provider_chain": true, "inline_credential": inline}))
+                }
+                _ => {
+                    problems.push(format!(
+                        "deployment '{}': aws_access_key_id and aws_secret_access_key must both be set",
+                        d.id
+                    ));
+                    None
+                }
+            }
+        } else {
+            problems.push(format!(
+                "deployment '{}': a rendered config holds no secrets, and Envoy reads AWS keys only from \
+                 AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; use those names \
+                 (os.environ/AWS_ACCESS_KEY_ID, ...), aws_profile_name, or `llm-router serve` for per-deployment keys",
+                d.id
+            ));
+            None
+        }
+    } else if let Some(profile) = c.aws_profile_name.as_ref().and_then(Secret::resolve) {
+        Some(json!({"custom_credential_provider_chain": true, "credentials_file_provider": {"profile": profile}}))
+    } else {
+        // The standard chain's local sources: AWS_* variables, then the shared credentials
+        // file. Instance and container metadata are not consulted: a gateway must not probe a
+        // metadata address it was not told about (and tests must never reach one).
+        Some(json!({
+            "custom_credential_provider_chain": true,
+            "environment_credential_provider": {},
+            "credentials_file_provider": {},
+        }))
+    };
+    if let Some(p) = provider {
+        signing["credential_provider"] = p;
+    }
+    UpstreamAuth {
+        filters: vec![json!({"name": "envoy.filters.http.aws_request_signing", "typed_config": signing})],
+        secrets: Vec::new(),
+        problems,
+    }
+}
