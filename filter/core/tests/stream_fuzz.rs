@@ -154,7 +154,7 @@ fn random_bytes_never_panic_any_translator() {
             let t = target(kind, "m");
             for &status in &statuses {
                 for stream in [false, true] {
-                    let opts = ResponseOptions { stream, include_usage: true, created: 1 };
+                    let opts = ResponseOptions { stream, include_usage: true, created: 1, request_id: 9 };
                     let pieces = rng.split(&bytes, 8);
                     let o = run(&t, opts, status, &[("x-amzn-errortype", "x:y")], &pieces);
                     if status != 200 {

@@ -131,10 +131,10 @@ pub struct UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    /// What [`response_translator`] needs; `created` is the Unix time in seconds (the core
-    /// never reads the clock).
-    pub fn response_options(&self, created: u64) -> ResponseOptions {
-        ResponseOptions { stream: self.stream, include_usage: self.include_usage, created }
+    /// What [`response_translator`] needs; `created` is the Unix time in seconds and
+    /// `request_id` any per-request number (the core reads no clock and draws no random).
+    pub fn response_options(&self, created: u64, request_id: u64) -> ResponseOptions {
+        ResponseOptions { stream: self.stream, include_usage: self.include_usage, created, request_id }
     }
 }
 
@@ -145,6 +145,9 @@ pub struct ResponseOptions {
     pub include_usage: bool,
     /// `created` of the OpenAI objects written for providers that give none (Unix seconds).
     pub created: u64,
+    /// Makes the answer's id (`chatcmpl-{hex}`) when the provider gives none (Bedrock without
+    /// `x-amzn-RequestId`); 0 falls back to `created`.
+    pub request_id: u64,
 }
 
 /// Status and header changes for the response the client gets.

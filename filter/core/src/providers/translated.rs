@@ -60,7 +60,10 @@ impl<D: Dialect> Translated<D> {
     }
 
     fn ident(&self) -> Ident {
-        let id = self.dialect.id().unwrap_or_else(|| format!("chatcmpl-{}", self.opts.created));
+        let id = self.dialect.id().unwrap_or_else(|| match self.opts.request_id {
+            0 => format!("chatcmpl-{}", self.opts.created),
+            n => format!("chatcmpl-{n:016x}"),
+        });
         Ident { id, model: self.model.clone(), created: self.opts.created }
     }
 
