@@ -213,7 +213,7 @@ impl Drop for ControlPlane {
 
 /// The shipped deploy/prometheus/prometheus.yml with this test's targets and 1 s intervals:
 /// job `litellm` scrapes the gateway's admin (region us-west-2) and a gateway that is down
-/// (region eu-west-1, nothing listens there); the control-plane job scrapes `serve`.
+/// (region eu-west-1, never answers); the control-plane job scrapes `serve`.
 fn prometheus_config(gateway_admin: u16, down_gateway: u16, control_plane: &str) -> Value {
     let text = std::fs::read_to_string(deploy("prometheus/prometheus.yml")).expect("deploy/prometheus/prometheus.yml");
     let mut cfg: Value = serde_yaml::from_str(&text).expect("prometheus.yml is YAML");
@@ -377,7 +377,11 @@ fn seed_queries_and_alerts_run_on_prometheus_scraping_envoy_with_a_failing_regio
     ap.set_mode(json!({"mode": "ok", "latency_ms": SLOW_MS}));
     let gw = Gateway::start_with_region(&three_region_config(&us, &eu, &ap), "us-west-2");
     let cp = ControlPlane::start(&gw.config_path);
-    let prom = Prometheus::start(&prometheus_config(gw.envoy.admin_port(), free_port(), &cp.metrics_addr));
+    // A gateway that never answers: a socket that is bound (no one else gets the port) and
+    // listening, but never accepts, so its scrapes time out.
+    let dead_gateway = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_port = dead_gateway.local_addr().expect("addr").port();
+    let prom = Prometheus::start(&prometheus_config(gw.envoy.admin_port(), dead_port, &cp.metrics_addr));
     // Prometheus hands new targets to its scrapers in batches (every 5 s): traffic starts once
     // the gateway has been scraped, so rates see the counters move.
     poll_until(Duration::from_secs(15), "Prometheus scraped the gateway", || {
@@ -424,7 +428,9 @@ fn seed_queries_and_alerts_run_on_prometheus_scraping_envoy_with_a_failing_regio
         (m.contains_key("us-west-2") && m.contains_key("ap-southeast-1")).then_some(m)
     });
     println!("p95 seconds by region: {p95:?}");
-    assert!(p95["ap-southeast-1"] >= SLOW_MS as f64 / 1000.0 && p95["ap-southeast-1"] <= 2.5, "{p95:?}");
+    // 2.2 s answers fall in the (1 s, 2.5 s] bucket (p95 interpolates to 2.425), on a busy
+    // machine some in (2.5 s, 5 s].
+    assert!(p95["ap-southeast-1"] >= SLOW_MS as f64 / 1000.0 && p95["ap-southeast-1"] < 5.0, "{p95:?}");
     assert!(p95["us-west-2"] < 1.0, "{p95:?}");
 
     // 3. Error rate by region: only the failing region.
