@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use llm_router_core::providers::{translate_request, ProviderKind, ResponseOptions, Target};
+use llm_router_core::providers::{translate_request, ClientApi, ProviderKind, ResponseOptions, Target};
 use serde_json::Value;
 
 const ALL: [ProviderKind; 6] = [
@@ -17,6 +17,10 @@ const ALL: [ProviderKind; 6] = [
     ProviderKind::VertexAnthropic,
     ProviderKind::VertexGemini,
 ];
+
+fn anthropic_client() -> ResponseOptions {
+    ResponseOptions { client_api: ClientApi::Anthropic, ..stream_opts(true) }
+}
 
 struct Recorded {
     target: Target,
@@ -55,6 +59,22 @@ fn recorded() -> Vec<Recorded> {
             target: target(ProviderKind::OpenAi, "o"),
             opts: stream_opts(true),
             bytes: read("openai/stream_usage.sse"),
+        },
+        // Anthropic-form clients: the same streams written as Anthropic's events.
+        Recorded {
+            target: target(ProviderKind::Bedrock, "m"),
+            opts: anthropic_client(),
+            bytes: bedrock_stream("bedrock/stream_tool_use.events.json"),
+        },
+        Recorded {
+            target: target(ProviderKind::Azure, "o"),
+            opts: anthropic_client(),
+            bytes: read("openai/stream_usage.sse"),
+        },
+        Recorded {
+            target: target(ProviderKind::VertexAnthropic, "c"),
+            opts: anthropic_client(),
+            bytes: read("anthropic/stream_tool_use.sse"),
         },
     ]
 }
@@ -154,15 +174,16 @@ fn random_bytes_never_panic_any_translator() {
             let t = target(kind, "m");
             for &status in &statuses {
                 for stream in [false, true] {
-                    let opts = ResponseOptions { stream, include_usage: true, created: 1, request_id: 9 };
+                    let client_api = if round % 2 == 0 { ClientApi::OpenAi } else { ClientApi::Anthropic };
+                    let opts = ResponseOptions { stream, include_usage: true, created: 1, request_id: 9, client_api };
                     let pieces = rng.split(&bytes, 8);
                     let o = run(&t, opts, status, &[("x-amzn-errortype", "x:y")], &pieces);
-                    if status != 200 {
-                        // Errors are always OpenAI-shaped JSON (pass-through aside).
-                        if !matches!(kind, ProviderKind::OpenAi | ProviderKind::Azure) {
-                            let v: Value = serde_json::from_slice(&o.body).unwrap();
-                            assert!(v["error"]["message"].is_string());
-                        }
+                    // Errors are always JSON in the client's shape (OpenAI pass-through aside).
+                    let passthrough =
+                        matches!(kind, ProviderKind::OpenAi | ProviderKind::Azure) && client_api == ClientApi::OpenAi;
+                    if status != 200 && !passthrough {
+                        let v: Value = serde_json::from_slice(&o.body).unwrap();
+                        assert!(v["error"]["message"].is_string(), "{kind:?} {client_api:?}: {v}");
                     }
                 }
             }
@@ -178,6 +199,7 @@ fn random_and_mutated_request_bodies_never_panic() {
         read("anthropic/tool_use.openai.json"),
         read("vertex_gemini/function_calling.openai.json"),
         read("openai/chat.openai.json"),
+        read("anthropic_clients/tool_use.anthropic.json"),
     ];
     for round in 0..2000 {
         let mut body = seeds[round % seeds.len()].clone();
@@ -190,11 +212,14 @@ fn random_and_mutated_request_bodies_never_panic() {
         }
         for kind in ALL {
             let _ = translate_request(&target(kind, "m"), "/v1/chat/completions", &body);
+            let _ = translate_request(&target(kind, "m"), "/v1/messages", &body);
         }
     }
     let deep = format!("{{\"model\":\"m\",\"messages\":{}}}", "[".repeat(100_000));
     for kind in ALL {
-        let e = translate_request(&target(kind, "m"), "/v1/chat/completions", deep.as_bytes()).unwrap_err();
-        assert_eq!(e.status, 400);
+        for path in ["/v1/chat/completions", "/v1/messages"] {
+            let e = translate_request(&target(kind, "m"), path, deep.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 400);
+        }
     }
 }

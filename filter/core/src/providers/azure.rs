@@ -1,7 +1,8 @@
 //! Azure OpenAI: `{base_path}/openai/deployments/{deployment}/{chat/completions | completions |
 //! embeddings}?api-version={api_version}`. The body is OpenAI's, with `model` set to the
 //! deployment name (Azure routes by the path and ignores it); responses are OpenAI's, passed
-//! through by [`super::openai::PassThrough`].
+//! through by [`super::openai::PassThrough`]. Anthropic-form clients are translated as for
+//! OpenAI-compatible servers ([`super::openai`]).
 
 use super::{openai, split_client_path, uri_encode, Endpoint, Target, UpstreamRequest};
 use crate::RequestError;
@@ -15,7 +16,7 @@ pub(crate) fn translate_request(
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
     let op = match split_client_path(client_path).0 {
-        Endpoint::Chat => "chat/completions",
+        Endpoint::Chat | Endpoint::Messages => "chat/completions",
         Endpoint::Completions => "completions",
         Endpoint::Embeddings => "embeddings",
         Endpoint::Other => {
@@ -26,7 +27,7 @@ pub(crate) fn translate_request(
         }
     };
     let version = target.api_version.as_deref().filter(|v| !v.is_empty()).unwrap_or(DEFAULT_API_VERSION);
-    let (body, stream, include_usage) = openai::rewrite(target, body)?;
+    let (body, stream, include_usage, client_api) = openai::body_for(target, client_path, body)?;
     Ok(UpstreamRequest {
         path: format!(
             "{}/openai/deployments/{}/{op}?api-version={}",
@@ -35,9 +36,13 @@ pub(crate) fn translate_request(
             uri_encode(version)
         ),
         body,
-        set_headers: vec![("accept-encoding".into(), "identity".into())],
+        set_headers: vec![
+            ("accept-encoding".into(), "identity".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
         stream,
         include_usage,
+        client_api,
     })
 }
 

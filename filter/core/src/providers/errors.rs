@@ -28,6 +28,15 @@ impl ProviderError {
         self.openai_json().to_string().into_bytes()
     }
 
+    /// Anthropic's shape, for Anthropic-form clients.
+    pub fn anthropic_json(&self) -> Value {
+        json!({"type": "error", "error": {"type": anthropic_type(self.status), "message": self.message}})
+    }
+
+    pub fn anthropic_body(&self) -> Vec<u8> {
+        self.anthropic_json().to_string().into_bytes()
+    }
+
     /// The provider's stream ended before its answer did.
     pub fn truncated() -> Self {
         ProviderError::new(
@@ -58,6 +67,35 @@ pub(crate) fn openai_type(status: u16) -> &'static str {
         400..=499 => "invalid_request_error",
         503 | 529 => "service_unavailable_error",
         _ => "api_error",
+    }
+}
+
+/// Anthropic's error `type` for a status.
+pub(crate) fn anthropic_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 => "timeout_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// An OpenAI-shaped error body (`{"error":{"message","type","code"}}`).
+pub(crate) fn openai(status: u16, body: &[u8]) -> ProviderError {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match v.get("error") {
+        Some(e) => {
+            let code = e.get("code").and_then(Value::as_str).or_else(|| e.get("type").and_then(Value::as_str));
+            let message = e.get("message").and_then(Value::as_str).unwrap_or("error").to_owned();
+            ProviderError::new(error_status(status), code.map(str::to_owned), message)
+        }
+        None => ProviderError::new(error_status(status), None, body_text(body, status)),
     }
 }
 

@@ -10,11 +10,18 @@
 //!   `chat.completion` (at the end) or `chat.completion.chunk` SSE events (as soon as each
 //!   provider frame is complete; a partial frame waits for the next chunk).
 //!
+//! Clients speak OpenAI (`/v1/chat/completions`, and for OpenAI-shaped providers
+//! `/v1/completions`, `/v1/embeddings`) or Anthropic (`/v1/messages`, [`ClientApi`]); answers
+//! and errors come back in the client's API.
+//!
 //! One module per provider: [`bedrock`], [`anthropic`], [`vertex_anthropic`], [`vertex_gemini`],
-//! [`azure`], [`openai`]. Shared pieces: the parsed OpenAI request (`openai_in`), the OpenAI
-//! response writers (`openai_out`), the SSE and AWS event-stream decoders, error mapping.
+//! [`azure`], [`openai`]. Shared pieces: the parsed request (`openai_in`, `anthropic_in`), the
+//! response writers (`openai_out`, `anthropic_out`), the SSE and AWS event-stream decoders,
+//! error mapping.
 
 pub mod anthropic;
+mod anthropic_in;
+mod anthropic_out;
 pub mod azure;
 pub mod bedrock;
 mod errors;
@@ -128,13 +135,21 @@ pub struct UpstreamRequest {
     pub stream: bool,
     /// The client asked for a usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// The API the client speaks (from its path).
+    pub client_api: ClientApi,
 }
 
 impl UpstreamRequest {
     /// What [`response_translator`] needs; `created` is the Unix time in seconds and
     /// `request_id` any per-request number (the core reads no clock and draws no random).
     pub fn response_options(&self, created: u64, request_id: u64) -> ResponseOptions {
-        ResponseOptions { stream: self.stream, include_usage: self.include_usage, created, request_id }
+        ResponseOptions {
+            stream: self.stream,
+            include_usage: self.include_usage,
+            created,
+            request_id,
+            client_api: self.client_api,
+        }
     }
 }
 
@@ -148,6 +163,25 @@ pub struct ResponseOptions {
     /// Makes the answer's id (`chatcmpl-{hex}`) when the provider gives none (Bedrock without
     /// `x-amzn-RequestId`); 0 falls back to `created`.
     pub request_id: u64,
+    /// The API the answer is written in.
+    pub client_api: ClientApi,
+}
+
+/// The API a client speaks, from its path: Anthropic's for `/v1/messages`, else OpenAI's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientApi {
+    #[default]
+    OpenAi,
+    Anthropic,
+}
+
+impl ClientApi {
+    pub fn from_path(client_path: &str) -> ClientApi {
+        match split_client_path(client_path).0 {
+            Endpoint::Messages => ClientApi::Anthropic,
+            _ => ClientApi::OpenAi,
+        }
+    }
 }
 
 /// Status and header changes for the response the client gets.
@@ -184,6 +218,8 @@ pub(crate) enum Endpoint {
     Chat,
     Completions,
     Embeddings,
+    /// Anthropic's `/v1/messages`.
+    Messages,
     Other,
 }
 
@@ -198,26 +234,43 @@ pub(crate) fn split_client_path(client_path: &str) -> (Endpoint, &str, &str) {
         "/chat/completions" => Endpoint::Chat,
         "/completions" => Endpoint::Completions,
         "/embeddings" => Endpoint::Embeddings,
+        "/messages" => Endpoint::Messages,
         _ => Endpoint::Other,
     };
     (endpoint, rest, query)
 }
 
-/// Only chat completions are translated for providers that are not OpenAI-shaped.
-pub(crate) fn require_chat(target: &Target, client_path: &str) -> Result<(), RequestError> {
+/// Only chat completions (OpenAI's or Anthropic's) are translated for providers that are not
+/// OpenAI-shaped.
+pub(crate) fn require_chat(target: &Target, client_path: &str) -> Result<ClientApi, RequestError> {
     match split_client_path(client_path).0 {
-        Endpoint::Chat => Ok(()),
+        Endpoint::Chat => Ok(ClientApi::OpenAi),
+        Endpoint::Messages => Ok(ClientApi::Anthropic),
         _ => {
             let path = client_path.split('?').next().unwrap_or(client_path);
             Err(RequestError::bad_request(
                 "unsupported_endpoint",
                 format!(
-                    "{path} is not supported for {} deployments: the gateway translates only /v1/chat/completions for them",
+                    "{path} is not supported for {} deployments: the gateway translates only /v1/chat/completions and /v1/messages for them",
                     target.kind.display_name()
                 ),
             ))
         }
     }
+}
+
+/// The client's chat request (OpenAI's or Anthropic's form, from its path), parsed for `target`.
+pub(crate) fn parse_chat(
+    target: &Target,
+    client_path: &str,
+    body: &[u8],
+) -> Result<(ClientApi, openai_in::ChatRequest), RequestError> {
+    let api = require_chat(target, client_path)?;
+    let req = match api {
+        ClientApi::OpenAi => openai_in::parse(body, target.kind)?,
+        ClientApi::Anthropic => anthropic_in::parse(body, target.kind)?,
+    };
+    Ok((api, req))
 }
 
 /// Translates the client's request for one attempt at `target`.
@@ -234,14 +287,27 @@ pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Res
 
 /// The response side of one attempt at `target`.
 pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn ResponseTranslator> {
-    match target.kind {
-        ProviderKind::OpenAi | ProviderKind::Azure => Box::new(openai::PassThrough::new(opts)),
-        ProviderKind::Bedrock => Box::new(bedrock::response_translator(target, opts)),
-        ProviderKind::Anthropic | ProviderKind::VertexAnthropic => {
+    match (target.kind, opts.client_api) {
+        (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::OpenAi) => Box::new(openai::PassThrough::new(opts)),
+        (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::Anthropic) => {
+            Box::new(openai::response_translator(target, opts))
+        }
+        (ProviderKind::Anthropic | ProviderKind::VertexAnthropic, ClientApi::Anthropic) => {
+            Box::new(anthropic::PassThrough::new(opts))
+        }
+        (ProviderKind::Anthropic | ProviderKind::VertexAnthropic, ClientApi::OpenAi) => {
             Box::new(anthropic::response_translator(target, opts))
         }
-        ProviderKind::VertexGemini => Box::new(vertex_gemini::response_translator(target, opts)),
+        (ProviderKind::Bedrock, _) => Box::new(bedrock::response_translator(target, opts)),
+        (ProviderKind::VertexGemini, _) => Box::new(vertex_gemini::response_translator(target, opts)),
     }
+}
+
+/// The gateway's own error in Anthropic's shape, for Anthropic-form clients
+/// (`{"type":"error","error":{"type","message"}}`).
+pub fn anthropic_error_body(e: &RequestError) -> Vec<u8> {
+    let status = u16::try_from(e.status).unwrap_or(500);
+    errors::ProviderError::new(status, Some(e.code.to_owned()), e.message.clone()).anthropic_body()
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (AWS's `UriEncode`, so a

@@ -47,7 +47,7 @@ fn is_neutral(key: &str, v: &Value) -> bool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct ChatRequest {
     /// `system` and `developer` messages, in order (providers take them apart from the turns).
     pub system: Vec<String>,
@@ -70,8 +70,16 @@ pub(crate) struct ChatRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Msg {
     User(Vec<Part>),
-    Assistant { text: Vec<String>, tool_calls: Vec<ToolCall> },
-    Tool { tool_call_id: String, content: String },
+    Assistant {
+        text: Vec<String>,
+        tool_calls: Vec<ToolCall>,
+    },
+    /// A tool's answer; `is_error` from Anthropic clients' `tool_result.is_error`.
+    Tool {
+        tool_call_id: String,
+        content: String,
+        is_error: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,11 +120,11 @@ pub(crate) enum ToolChoice {
     Function(String),
 }
 
-fn bad(code: &'static str, msg: String) -> RequestError {
+pub(crate) fn bad(code: &'static str, msg: String) -> RequestError {
     RequestError::bad_request(code, msg)
 }
 
-fn invalid(msg: String) -> RequestError {
+pub(crate) fn invalid(msg: String) -> RequestError {
     bad("invalid_request", msg)
 }
 
@@ -152,7 +160,7 @@ pub(crate) fn reject_extras(extras: &Map<String, Value>, kind: ProviderKind) -> 
     }
 }
 
-fn short(v: &Value) -> String {
+pub(crate) fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() <= 60 {
         s
@@ -169,22 +177,7 @@ fn short(v: &Value) -> String {
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
     let top: Map<String, Value> =
         serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
-    let mut req = ChatRequest {
-        system: Vec::new(),
-        messages: Vec::new(),
-        max_tokens: None,
-        temperature: None,
-        top_p: None,
-        stop: Vec::new(),
-        tools: Vec::new(),
-        tool_choice: None,
-        parallel_tool_calls: None,
-        user: None,
-        seed: None,
-        stream: false,
-        include_usage: false,
-        extras: Map::new(),
-    };
+    let mut req = ChatRequest::default();
     let mut messages = None;
     for (key, value) in top {
         if value.is_null() {
@@ -231,11 +224,11 @@ pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, Requ
     Ok(req)
 }
 
-fn number(key: &str, v: &Value) -> Result<f64, RequestError> {
+pub(crate) fn number(key: &str, v: &Value) -> Result<f64, RequestError> {
     v.as_f64().ok_or_else(|| invalid(format!("'{key}' must be a number")))
 }
 
-fn strings(key: &str, v: &Value) -> Result<Vec<String>, RequestError> {
+pub(crate) fn strings(key: &str, v: &Value) -> Result<Vec<String>, RequestError> {
     match v {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(a) => a
@@ -349,7 +342,7 @@ fn parse_message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind)
                     }
                 }
             }
-            req.messages.push(Msg::Tool { tool_call_id: id.to_owned(), content: text });
+            req.messages.push(Msg::Tool { tool_call_id: id.to_owned(), content: text, is_error: false });
         }
         "function" => {
             return Err(bad(
@@ -420,7 +413,7 @@ fn parts(i: usize, content: Option<&Value>, kind: ProviderKind) -> Result<Vec<Pa
     Ok(out)
 }
 
-fn image(i: usize, j: usize, url: &str) -> Result<Image, RequestError> {
+pub(crate) fn image(i: usize, j: usize, url: &str) -> Result<Image, RequestError> {
     if let Some(rest) = url.strip_prefix("data:") {
         let (meta, data) = rest.split_once(',').unwrap_or((rest, ""));
         let media_type = meta.strip_suffix(";base64").filter(|m| !m.is_empty() && !data.is_empty());

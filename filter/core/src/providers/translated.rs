@@ -1,11 +1,41 @@
 //! The response side shared by every translating provider: the provider-specific parts (its
 //! error shape, its whole-answer shape, its stream decoder) sit behind [`Dialect`]; this module
 //! decides between error, JSON and SSE, buffers only what must be whole (errors and
-//! non-streaming answers) and writes OpenAI's shapes.
+//! non-streaming answers) and writes the client's shapes (OpenAI's or Anthropic's).
 
+use super::anthropic_out::{message_json, MessageWriter};
 use super::errors::{self, ProviderError};
 use super::openai_out::{completion_json, ChunkWriter, Ev, Ident, Reply};
-use super::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
+use super::{ClientApi, ResponseHead, ResponseOptions, ResponseTranslator, Usage};
+
+/// The client's stream writer.
+pub(crate) enum Writer {
+    OpenAi(ChunkWriter),
+    Anthropic(MessageWriter),
+}
+
+impl Writer {
+    fn event(&mut self, out: &mut Vec<u8>, ev: Ev) {
+        match self {
+            Writer::OpenAi(w) => w.event(out, ev),
+            Writer::Anthropic(w) => w.event(out, ev),
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Writer::OpenAi(w) => w.end(out),
+            Writer::Anthropic(w) => w.end(out),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Writer::OpenAi(w) => w.usage(),
+            Writer::Anthropic(w) => w.usage(),
+        }
+    }
+}
 
 pub(crate) trait Dialect {
     /// Sees the response headers first (for a request id, an error type header, ...).
@@ -40,7 +70,7 @@ pub(crate) struct Translated<D: Dialect> {
     model: String,
     mode: Option<Mode>,
     buf: Vec<u8>,
-    writer: Option<ChunkWriter>,
+    writer: Option<Writer>,
     usage: Option<Usage>,
     done: bool,
 }
@@ -60,11 +90,22 @@ impl<D: Dialect> Translated<D> {
     }
 
     fn ident(&self) -> Ident {
+        let prefix = match self.opts.client_api {
+            ClientApi::OpenAi => "chatcmpl-",
+            ClientApi::Anthropic => "msg_",
+        };
         let id = self.dialect.id().unwrap_or_else(|| match self.opts.request_id {
-            0 => format!("chatcmpl-{}", self.opts.created),
-            n => format!("chatcmpl-{n:016x}"),
+            0 => format!("{prefix}{}", self.opts.created),
+            n => format!("{prefix}{n:016x}"),
         });
         Ident { id, model: self.model.clone(), created: self.opts.created }
+    }
+
+    fn error_body(&self, e: &ProviderError) -> Vec<u8> {
+        match self.opts.client_api {
+            ClientApi::OpenAi => e.body(),
+            ClientApi::Anthropic => e.anthropic_body(),
+        }
     }
 
     fn start_mode(&mut self, status: u16) -> (u16, &'static str) {
@@ -73,7 +114,10 @@ impl<D: Dialect> Translated<D> {
             self.mode = Some(Mode::Error(status));
             (s, "application/json")
         } else if self.opts.stream {
-            self.writer = Some(ChunkWriter::new(self.ident(), self.opts.include_usage));
+            self.writer = Some(match self.opts.client_api {
+                ClientApi::OpenAi => Writer::OpenAi(ChunkWriter::new(self.ident(), self.opts.include_usage)),
+                ClientApi::Anthropic => Writer::Anthropic(MessageWriter::new(self.ident())),
+            });
             self.mode = Some(Mode::Stream);
             (200, "text/event-stream")
         } else {
@@ -111,7 +155,8 @@ impl<D: Dialect> ResponseTranslator for Translated<D> {
             Some(Mode::Error(status)) => {
                 self.buf.extend_from_slice(chunk);
                 if end_of_stream {
-                    out = self.dialect.error(status, &self.buf).body();
+                    let e = self.dialect.error(status, &self.buf);
+                    out = self.error_body(&e);
                 }
             }
             Some(Mode::Json) | None => {
@@ -120,9 +165,12 @@ impl<D: Dialect> ResponseTranslator for Translated<D> {
                     out = match self.dialect.complete(&self.buf) {
                         Ok(reply) => {
                             self.usage = reply.usage;
-                            completion_json(&self.ident(), &reply)
+                            match self.opts.client_api {
+                                ClientApi::OpenAi => completion_json(&self.ident(), &reply),
+                                ClientApi::Anthropic => message_json(&self.ident(), &reply),
+                            }
                         }
-                        Err(e) => e.body(),
+                        Err(e) => self.error_body(&e),
                     };
                 }
             }

@@ -3,10 +3,10 @@
 //! `/v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` or
 //! `:streamRawPredict`. Responses are Anthropic's, so [`super::anthropic`] translates them.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::openai_in;
-use super::{anthropic, json_headers, require_chat, ProviderKind, Target, UpstreamRequest};
+use super::{anthropic, json_headers, require_chat, ClientApi, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
 pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
@@ -37,18 +37,32 @@ pub(crate) fn translate_request(
     client_path: &str,
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
-    require_chat(target, client_path)?;
     let kind = ProviderKind::VertexAnthropic;
-    let req = openai_in::parse(body, kind)?;
-    let mut b = anthropic::messages_body(&req, kind)?;
+    let client_api = require_chat(target, client_path)?;
+    let (mut b, stream, include_usage) = match client_api {
+        // An Anthropic-form client's body goes as it is, but for `model` (in the path on Vertex).
+        ClientApi::Anthropic => {
+            let mut m: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+                RequestError::bad_request("invalid_request", format!("request body is not a JSON object: {e}"))
+            })?;
+            m.remove("model");
+            let stream = m.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            (m, stream, true)
+        }
+        ClientApi::OpenAi => {
+            let req = openai_in::parse(body, kind)?;
+            (anthropic::messages_body(&req, kind)?, req.stream, req.include_usage)
+        }
+    };
     b.insert("anthropic_version".into(), VERTEX_ANTHROPIC_VERSION.into());
-    let verb = if req.stream { "streamRawPredict" } else { "rawPredict" };
+    let verb = if stream { "streamRawPredict" } else { "rawPredict" };
     Ok(UpstreamRequest {
         path: format!("{}:{verb}", model_path(target, "anthropic")?),
         body: Value::Object(b).to_string().into_bytes(),
-        set_headers: json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" })),
-        stream: req.stream,
-        include_usage: req.include_usage,
+        set_headers: json_headers(Some(if stream { "text/event-stream" } else { "application/json" })),
+        stream,
+        include_usage,
+        client_api,
     })
 }
 

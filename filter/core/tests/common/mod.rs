@@ -98,11 +98,11 @@ pub fn target(kind: ProviderKind, model: &str) -> Target {
 }
 
 pub fn stream_opts(include_usage: bool) -> ResponseOptions {
-    ResponseOptions { stream: true, include_usage, created: CREATED, request_id: 0xfeed }
+    ResponseOptions { stream: true, include_usage, created: CREATED, request_id: 0xfeed, ..Default::default() }
 }
 
 pub fn json_opts() -> ResponseOptions {
-    ResponseOptions { stream: false, include_usage: false, created: CREATED, request_id: 0xfeed }
+    ResponseOptions { stream: false, include_usage: false, created: CREATED, request_id: 0xfeed, ..Default::default() }
 }
 
 /// The translated request as JSON `{path, headers, body}` for golden comparison.

@@ -8,16 +8,22 @@
 //! `tool_choice` auto/required/function/none → `auto`/`any`/`tool`/`none`;
 //! `parallel_tool_calls: false` → `disable_parallel_tool_use`; `user` → `metadata.user_id`.
 //!
+//! An Anthropic-form client's own request (`/v1/messages`) goes as it is, with `model` set to
+//! the deployment's; its answer comes back untouched but for the usage read on the side
+//! ([`passthrough`]).
+//!
 //! Response: see [`response`].
 
+mod passthrough;
 mod response;
 
 use serde_json::{json, Map, Value};
 
 use super::openai_in::{self, put, ChatRequest, Image, Msg, Part, ToolChoice};
-use super::{json_headers, require_chat, ProviderKind, Target, UpstreamRequest};
-use crate::RequestError;
+use super::{json_headers, require_chat, ClientApi, ProviderKind, Target, UpstreamRequest};
+use crate::{body, RequestError};
 
+pub use passthrough::PassThrough;
 pub(crate) use response::response_translator;
 
 /// `max_tokens` when the client gives none (Anthropic requires it).
@@ -29,19 +35,22 @@ pub(crate) fn translate_request(
     client_path: &str,
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
-    require_chat(target, client_path)?;
-    let req = openai_in::parse(body, ProviderKind::Anthropic)?;
-    let mut b = messages_body(&req, ProviderKind::Anthropic)?;
-    b.insert("model".into(), target.model.clone().into());
-    let mut set_headers = json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" }));
+    let client_api = require_chat(target, client_path)?;
+    let (body, stream, include_usage) = match client_api {
+        ClientApi::Anthropic => {
+            let facts = body::read_body(body)?;
+            (body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, true)
+        }
+        ClientApi::OpenAi => {
+            let req = openai_in::parse(body, ProviderKind::Anthropic)?;
+            let mut b = messages_body(&req, ProviderKind::Anthropic)?;
+            b.insert("model".into(), target.model.clone().into());
+            (Value::Object(b).to_string().into_bytes(), req.stream, req.include_usage)
+        }
+    };
+    let mut set_headers = json_headers(Some(if stream { "text/event-stream" } else { "application/json" }));
     set_headers.push(("anthropic-version".into(), ANTHROPIC_VERSION.into()));
-    Ok(UpstreamRequest {
-        path: "/v1/messages".into(),
-        body: Value::Object(b).to_string().into_bytes(),
-        set_headers,
-        stream: req.stream,
-        include_usage: req.include_usage,
-    })
+    Ok(UpstreamRequest { path: "/v1/messages".into(), body, set_headers, stream, include_usage, client_api })
 }
 
 fn unsupported(msg: String) -> RequestError {
@@ -86,8 +95,12 @@ pub(crate) fn messages_body(req: &ChatRequest, kind: ProviderKind) -> Result<Map
                 }
                 ("assistant", blocks)
             }
-            Msg::Tool { tool_call_id, content } => {
-                ("user", vec![json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content})])
+            Msg::Tool { tool_call_id, content, is_error } => {
+                let mut r = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
+                if let (true, Some(o)) = (*is_error, r.as_object_mut()) {
+                    o.insert("is_error".into(), true.into());
+                }
+                ("user", vec![r])
             }
         };
         match turns.last_mut() {

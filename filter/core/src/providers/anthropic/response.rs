@@ -36,7 +36,7 @@ pub(crate) fn finish_reason(stop: &str) -> Finish {
 }
 
 /// Input tokens count cached ones too, as OpenAI's `prompt_tokens` does.
-fn input_tokens(u: &Value) -> Option<u64> {
+pub(crate) fn input_tokens(u: &Value) -> Option<u64> {
     let n = |k: &str| u.get(k).and_then(Value::as_u64);
     let base = n("input_tokens")?;
     Some(base + n("cache_creation_input_tokens").unwrap_or(0) + n("cache_read_input_tokens").unwrap_or(0))

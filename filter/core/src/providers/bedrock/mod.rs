@@ -12,8 +12,8 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, put, ChatRequest, Image, Msg, Part, ToolChoice};
-use super::{json_headers, require_chat, uri_encode, ProviderKind, Target, UpstreamRequest};
+use super::openai_in::{put, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::{json_headers, parse_chat, uri_encode, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
 pub(crate) use response::response_translator;
@@ -25,8 +25,7 @@ pub(crate) fn translate_request(
     client_path: &str,
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
-    require_chat(target, client_path)?;
-    let req = openai_in::parse(body, KIND)?;
+    let (client_api, req) = parse_chat(target, client_path, body)?;
     req.reject_extras(KIND)?;
     let converse = converse_body(&req)?;
     let op = if req.stream { "converse-stream" } else { "converse" };
@@ -37,6 +36,7 @@ pub(crate) fn translate_request(
         set_headers: json_headers(Some(accept)),
         stream: req.stream,
         include_usage: req.include_usage,
+        client_api,
     })
 }
 
@@ -88,8 +88,12 @@ pub(crate) fn converse_body(req: &ChatRequest) -> Result<Value, RequestError> {
                 }
                 ("assistant", blocks)
             }
-            Msg::Tool { tool_call_id, content } => {
-                ("user", vec![json!({"toolResult": {"toolUseId": tool_call_id, "content": [{"text": content}]}})])
+            Msg::Tool { tool_call_id, content, is_error } => {
+                let mut r = json!({"toolUseId": tool_call_id, "content": [{"text": content}]});
+                if let (true, Some(o)) = (*is_error, r.as_object_mut()) {
+                    o.insert("status".into(), "error".into());
+                }
+                ("user", vec![json!({"toolResult": r})])
             }
         };
         match turns.last_mut() {
@@ -166,7 +170,7 @@ mod tests {
     use super::*;
 
     fn body(json: &str) -> Result<Value, RequestError> {
-        converse_body(&openai_in::parse(json.as_bytes(), KIND)?)
+        converse_body(&crate::providers::openai_in::parse(json.as_bytes(), KIND)?)
     }
 
     #[test]

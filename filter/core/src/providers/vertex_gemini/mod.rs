@@ -3,7 +3,8 @@
 //!
 //! Request: system messages → `systemInstruction`; turns → `contents[{role: user|model,
 //! parts}]` (`text`, `inlineData` for data: URLs, `fileData` for gs:// URLs, `functionCall`,
-//! tool messages → user `functionResponse` named after the call they answer); sampling and
+//! tool messages → user `functionResponse` named after the call they answer, a non-object
+//! result under `output`); sampling and
 //! `stop`, `seed`, `top_k`, the penalties, `response_format` (json_object / json_schema) →
 //! `generationConfig`; tools → `tools[{functionDeclarations}]` (schemas stripped of the JSON
 //! Schema keys Vertex's OpenAPI subset refuses); `tool_choice` → `toolConfig.functionCallingConfig`.
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::openai_in::{self, put, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::vertex_anthropic::model_path;
-use super::{json_headers, require_chat, ProviderKind, Target, UpstreamRequest};
+use super::{json_headers, parse_chat, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
 pub(crate) use response::response_translator;
@@ -28,8 +29,7 @@ pub(crate) fn translate_request(
     client_path: &str,
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
-    require_chat(target, client_path)?;
-    let req = openai_in::parse(body, KIND)?;
+    let (client_api, req) = parse_chat(target, client_path, body)?;
     let b = generate_body(&req)?;
     let verb = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
     Ok(UpstreamRequest {
@@ -38,6 +38,7 @@ pub(crate) fn translate_request(
         set_headers: json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" })),
         stream: req.stream,
         include_usage: req.include_usage,
+        client_api,
     })
 }
 
@@ -110,16 +111,18 @@ pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
                 }
                 ("model", parts)
             }
-            Msg::Tool { tool_call_id, content } => {
+            Msg::Tool { tool_call_id, content, is_error } => {
                 let name = req.tool_name_for(tool_call_id).ok_or_else(|| {
                     RequestError::bad_request(
                         "invalid_request",
                         format!("a tool message answers tool call '{tool_call_id}', which no earlier assistant message made"),
                     )
                 })?;
+                // Vertex's FunctionResponse: the "output" key for a result, "error" for a failure.
                 let response = match serde_json::from_str::<Value>(content) {
+                    _ if *is_error => json!({"error": content}),
                     Ok(Value::Object(o)) => Value::Object(o),
-                    _ => json!({"content": content}),
+                    _ => json!({"output": content}),
                 };
                 ("user", vec![json!({"functionResponse": {"name": name, "response": response}})])
             }
@@ -250,7 +253,7 @@ mod tests {
             b["contents"][2]["parts"][0]["functionResponse"],
             json!({"name":"get_weather","response":{"temp":12}})
         );
-        assert_eq!(b["contents"][2]["parts"][1]["functionResponse"]["response"], json!({"content":"plain"}));
+        assert_eq!(b["contents"][2]["parts"][1]["functionResponse"]["response"], json!({"output":"plain"}));
         assert_eq!(b["tools"][0]["functionDeclarations"][0]["parameters"].get("additionalProperties"), None);
         assert_eq!(
             b["toolConfig"]["functionCallingConfig"],

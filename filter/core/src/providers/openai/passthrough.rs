@@ -1,29 +1,14 @@
-//! OpenAI and OpenAI-compatible servers: `{base_path}{client path after /v1}`, the body with
-//! `model` rewritten and every other byte kept. The response passes through untouched; only
-//! the usage is read on the side (the SSE usage chunk as it goes by, or the JSON's `usage` at
-//! the end), without holding the stream back.
+//! An OpenAI-shaped response for an OpenAI-form client passes through untouched; only the
+//! usage is read on the side (the SSE usage chunk as it goes by, or the JSON's `usage` at the
+//! end), without holding the stream back.
 
 use serde::Deserialize;
 
-use super::sse::{SseDecoder, SseEvent};
-use super::{split_client_path, ResponseHead, ResponseOptions, ResponseTranslator, Target, UpstreamRequest, Usage};
-use crate::body;
-use crate::RequestError;
+use crate::providers::sse::{SseDecoder, SseEvent};
+use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 /// A non-streaming body larger than this is passed on without reading its usage.
 pub const MAX_USAGE_SCAN: usize = 8 * 1024 * 1024;
-
-#[derive(Deserialize)]
-struct RequestFlags {
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
-}
 
 #[derive(Deserialize)]
 struct WithUsage {
@@ -37,31 +22,6 @@ struct OpenAiUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
-}
-
-/// The body with `model` set to the deployment's, and what the response side needs.
-pub(crate) fn rewrite(target: &Target, body: &[u8]) -> Result<(Vec<u8>, bool, bool), RequestError> {
-    let facts = body::read_body(body)?;
-    let flags: Option<RequestFlags> = serde_json::from_slice(body).ok();
-    let include_usage = flags.and_then(|f| f.stream_options).and_then(|s| s.include_usage).unwrap_or(false);
-    Ok((body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, include_usage))
-}
-
-pub(crate) fn translate_request(
-    target: &Target,
-    client_path: &str,
-    body: &[u8],
-) -> Result<UpstreamRequest, RequestError> {
-    let (_, rest, query) = split_client_path(client_path);
-    let (body, stream, include_usage) = rewrite(target, body)?;
-    Ok(UpstreamRequest {
-        path: format!("{}{rest}{query}", target.base_path),
-        body,
-        // The body is read on the side for usage: it must not come back compressed.
-        set_headers: vec![("accept-encoding".into(), "identity".into())],
-        stream,
-        include_usage,
-    })
 }
 
 /// Passes an OpenAI-shaped response on as it comes, reading its usage on the side.
@@ -89,7 +49,7 @@ impl PassThrough {
 impl ResponseTranslator for PassThrough {
     fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
         let ok = (200..300).contains(&status);
-        let sse = super::header(headers, "content-type").is_some_and(|c| c.contains("text/event-stream"));
+        let sse = crate::providers::header(headers, "content-type").is_some_and(|c| c.contains("text/event-stream"));
         self.scan = ok;
         if ok && (sse || self.opts.stream) {
             self.sse = Some(SseDecoder::new());
@@ -137,23 +97,6 @@ impl ResponseTranslator for PassThrough {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::ProviderKind;
-
-    #[test]
-    fn path_keeps_query_and_body_keeps_bytes() {
-        let t = Target { base_path: "/openai/v1".into(), ..Target::new(ProviderKind::OpenAi, "gpt-4o") };
-        let r = translate_request(
-            &t,
-            "/v1/chat/completions?x=1",
-            br#"{"model":"g", "n" :2,"stream":true,"stream_options":{"include_usage":true}}"#,
-        )
-        .unwrap();
-        assert_eq!(r.path, "/openai/v1/chat/completions?x=1");
-        assert_eq!(r.body, br#"{"model":"gpt-4o", "n" :2,"stream":true,"stream_options":{"include_usage":true}}"#);
-        assert!(r.stream && r.include_usage);
-        let r = translate_request(&t, "/embeddings", br#"{"model":"g","input":"x"}"#).unwrap();
-        assert_eq!(r.path, "/openai/v1/embeddings");
-    }
 
     #[test]
     fn usage_from_json_and_from_a_split_sse_usage_chunk() {
