@@ -140,14 +140,15 @@ pub struct UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    /// What [`response_translator`] needs; `created` is the Unix time in seconds and
-    /// `request_id` any per-request number (the core reads no clock and draws no random).
-    pub fn response_options(&self, created: u64, request_id: u64) -> ResponseOptions {
+    /// What [`response_translator`] needs; `created` is the Unix time in seconds (the core reads
+    /// no clock). Set `request_id` on the result for unique answer ids where the provider gives
+    /// none.
+    pub fn response_options(&self, created: u64) -> ResponseOptions {
         ResponseOptions {
             stream: self.stream,
             include_usage: self.include_usage,
             created,
-            request_id,
+            request_id: 0,
             client_api: self.client_api,
         }
     }
@@ -335,4 +336,50 @@ pub(crate) fn json_headers(stream_accept: Option<&str>) -> Vec<(String, String)>
     ];
     h.push(("accept".to_owned(), stream_accept.unwrap_or("application/json").to_owned()));
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_litellm_models() {
+        let k = |m: &str| ProviderKind::from_litellm_model(m);
+        assert_eq!(
+            k("bedrock/converse/us.anthropic.claude-3-5-sonnet-20241022-v2:0").unwrap(),
+            (ProviderKind::Bedrock, "us.anthropic.claude-3-5-sonnet-20241022-v2:0".into())
+        );
+        assert_eq!(k("vertex_ai/claude-3-sonnet@20240229").unwrap().0, ProviderKind::VertexAnthropic);
+        assert_eq!(k("vertex_ai/gemini-2.0-flash").unwrap().0, ProviderKind::VertexGemini);
+        assert_eq!(k("azure/gpt4o-eu").unwrap(), (ProviderKind::Azure, "gpt4o-eu".into()));
+        assert_eq!(k("anthropic/claude-3-7-sonnet-latest").unwrap().0, ProviderKind::Anthropic);
+        assert_eq!(k("hosted_vllm/llama").unwrap(), (ProviderKind::OpenAi, "llama".into()));
+        assert_eq!(k("gpt-4o").unwrap(), (ProviderKind::OpenAi, "gpt-4o".into()));
+        assert!(k("vertex_ai/mistral-large").unwrap_err().contains("mistral-large"));
+    }
+
+    #[test]
+    fn client_paths() {
+        assert_eq!(ClientApi::from_path("/v1/messages"), ClientApi::Anthropic);
+        assert_eq!(ClientApi::from_path("/v1/chat/completions?x=1"), ClientApi::OpenAi);
+        assert_eq!(split_client_path("/chat/completions/"), (Endpoint::Chat, "/chat/completions/", ""));
+        assert_eq!(split_client_path("/v1beta/x?y").0, Endpoint::Other);
+        assert_eq!(uri_encode("a:b/c d~_.-"), "a%3Ab%2Fc%20d~_.-");
+    }
+
+    #[test]
+    fn response_options_follow_the_request() {
+        let t = Target::new(ProviderKind::Bedrock, "m");
+        let r = translate_request(
+            &t,
+            "/v1/messages",
+            br#"{"model":"x","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"q"}]}"#,
+        )
+        .unwrap();
+        let o = r.response_options(7);
+        assert_eq!(
+            (o.stream, o.include_usage, o.created, o.request_id, o.client_api),
+            (true, true, 7, 0, ClientApi::Anthropic)
+        );
+    }
 }
