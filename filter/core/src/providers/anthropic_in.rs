@@ -27,6 +27,7 @@ fn unsupported_block(at: &str, ty: &str, kind: ProviderKind) -> RequestError {
     )
 }
 
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
     let top: Map<String, Value> =
         serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;

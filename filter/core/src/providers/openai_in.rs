@@ -174,6 +174,7 @@ pub(crate) fn short(v: &Value) -> String {
 }
 
 /// Parses an OpenAI chat request for a `kind` deployment (named in the errors).
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
     let top: Map<String, Value> =
         serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;

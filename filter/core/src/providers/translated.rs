@@ -64,8 +64,10 @@ enum Mode {
     Stream,
 }
 
-pub(crate) struct Translated<D: Dialect> {
-    dialect: D,
+/// One type for every provider: the dialect is boxed rather than a type parameter, so the
+/// wasm holds one copy of this logic instead of one per provider.
+pub(crate) struct Translated {
+    dialect: Box<dyn Dialect>,
     opts: ResponseOptions,
     model: String,
     mode: Option<Mode>,
@@ -75,8 +77,8 @@ pub(crate) struct Translated<D: Dialect> {
     done: bool,
 }
 
-impl<D: Dialect> Translated<D> {
-    pub fn new(dialect: D, model: &str, opts: ResponseOptions) -> Self {
+impl Translated {
+    pub fn new(dialect: Box<dyn Dialect>, model: &str, opts: ResponseOptions) -> Self {
         Translated {
             dialect,
             opts,
@@ -127,7 +129,7 @@ impl<D: Dialect> Translated<D> {
     }
 }
 
-impl<D: Dialect> ResponseTranslator for Translated<D> {
+impl ResponseTranslator for Translated {
     fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
         self.dialect.on_headers(headers);
         let (status, content_type) = self.start_mode(status);

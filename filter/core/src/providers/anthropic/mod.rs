@@ -83,6 +83,7 @@ fn block(part: &Part, kind: ProviderKind) -> Result<Value, RequestError> {
 }
 
 /// The Messages body without `model` (Vertex takes the model from the path).
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn messages_body(req: &ChatRequest, kind: ProviderKind) -> Result<Map<String, Value>, RequestError> {
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for m in &req.messages {

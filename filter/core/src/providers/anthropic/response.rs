@@ -14,9 +14,9 @@ use crate::providers::sse::{SseDecoder, SseEvent};
 use crate::providers::translated::{Dialect, Translated};
 use crate::providers::{ProviderKind, ResponseOptions, Target, Usage};
 
-pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated<AnthropicDialect> {
+pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
     let d = AnthropicDialect { kind: target.kind, sse: SseDecoder::new(), usage: Usage::default(), events: Vec::new() };
-    Translated::new(d, &target.model, opts)
+    Translated::new(Box::new(d), &target.model, opts)
 }
 
 pub(crate) struct AnthropicDialect {

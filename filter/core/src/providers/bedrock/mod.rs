@@ -76,6 +76,7 @@ fn content_block(part: &Part) -> Result<Value, RequestError> {
 }
 
 /// The Converse request body.
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn converse_body(req: &ChatRequest) -> Result<Value, RequestError> {
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for m in &req.messages {

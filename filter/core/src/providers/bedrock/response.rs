@@ -18,8 +18,8 @@ use crate::providers::{header, ResponseOptions, Target, Usage};
 
 const NAME: &str = "Bedrock";
 
-pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated<BedrockDialect> {
-    Translated::new(BedrockDialect::default(), &target.model, opts)
+pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
+    Translated::new(Box::new(BedrockDialect::default()), &target.model, opts)
 }
 
 #[derive(Default)]

@@ -90,6 +90,7 @@ fn content(parts: &[Part]) -> Value {
 }
 
 /// A chat completion request from a parsed request (for Anthropic-form clients).
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, RequestError> {
     req.reject_extras(super::ProviderKind::OpenAi)?;
     let mut messages: Vec<Value> = req.system.iter().map(|s| json!({"role": "system", "content": s})).collect();

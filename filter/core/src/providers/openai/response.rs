@@ -15,8 +15,8 @@ use crate::providers::{ResponseOptions, Target, Usage};
 
 const NAME: &str = "The OpenAI-compatible deployment";
 
-pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated<OpenAiDialect> {
-    Translated::new(OpenAiDialect::default(), &target.model, opts)
+pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
+    Translated::new(Box::new(OpenAiDialect::default()), &target.model, opts)
 }
 
 #[derive(Default)]

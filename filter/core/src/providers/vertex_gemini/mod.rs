@@ -99,6 +99,7 @@ pub(crate) fn clean_schema(v: &Value) -> Result<Value, RequestError> {
     })
 }
 
+#[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for m in &req.messages {

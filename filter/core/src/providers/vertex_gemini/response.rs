@@ -18,8 +18,8 @@ use crate::providers::{ResponseOptions, Target, Usage};
 
 const NAME: &str = "Vertex AI (Gemini)";
 
-pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated<GeminiDialect> {
-    Translated::new(GeminiDialect::default(), &target.model, opts)
+pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
+    Translated::new(Box::new(GeminiDialect::default()), &target.model, opts)
 }
 
 #[derive(Default)]
