@@ -43,40 +43,74 @@ pub enum BuildError {
     Unnamed(&'static str),
 }
 
-fn encode_all(type_url: &str, what: &'static str, list: &[Value]) -> Result<(String, Vec<Resource>), BuildError> {
+/// Encoded resources of the previous build, by (type URL, name): an edit re-encodes only the
+/// resources whose content changed (encoding dominates the build of a large config).
+#[derive(Debug, Default)]
+pub struct EncodeCache {
+    entries: std::collections::HashMap<(String, String), Arc<Resource>>,
+}
+
+fn encode_all(
+    type_url: &str,
+    what: &'static str,
+    list: &[Value],
+    cache: &mut EncodeCache,
+    next: &mut EncodeCache,
+) -> Result<(String, Vec<Arc<Resource>>), BuildError> {
     let mut out = Vec::with_capacity(list.len());
     for v in list {
         let name = v.get("name").and_then(Value::as_str).ok_or(BuildError::Unnamed(what))?;
         // serde_json keeps key order, so the JSON text is a deterministic content key.
         let canonical = serde_json::to_vec(v).unwrap_or_default();
-        out.push(Resource::with_canonical(name, encode_json(type_url, name, v)?, &canonical));
+        let key = (type_url.to_string(), name.to_string());
+        let version = Resource::with_canonical(name, Vec::new(), &canonical).version;
+        let resource = match cache.entries.remove(&key) {
+            Some(r) if r.version == version => r,
+            _ => Arc::new(Resource { name: name.to_string(), body: encode_json(type_url, name, v)?, version }),
+        };
+        next.entries.insert(key, resource.clone());
+        out.push(resource);
     }
     Ok((type_url.to_string(), out))
 }
 
 /// The xDS snapshot of a config.
 pub fn build_snapshot(cfg: &Config, opts: &translate::Options) -> Result<Snapshot, BuildError> {
+    build_snapshot_cached(cfg, opts, &mut EncodeCache::default())
+}
+
+/// [`build_snapshot`], reusing (and then replacing) `cache`.
+pub fn build_snapshot_cached(
+    cfg: &Config,
+    opts: &translate::Options,
+    cache: &mut EncodeCache,
+) -> Result<Snapshot, BuildError> {
     let r = translate::translate_xds(cfg, opts);
+    let mut next = EncodeCache::default();
     let resources = vec![
-        encode_all(LISTENER, "listener", &r.listeners)?,
-        encode_all(ROUTE, "route configuration", &r.route_configs)?,
-        encode_all(CLUSTER, "cluster", &r.clusters)?,
-        encode_all(EXTENSION_CONFIG, "extension config", &r.extension_configs)?,
+        encode_all(LISTENER, "listener", &r.listeners, cache, &mut next)?,
+        encode_all(ROUTE, "route configuration", &r.route_configs, cache, &mut next)?,
+        encode_all(CLUSTER, "cluster", &r.clusters, cache, &mut next)?,
+        encode_all(EXTENSION_CONFIG, "extension config", &r.extension_configs, cache, &mut next)?,
     ];
     let references = [
         (ROUTE.to_string(), translate::ROUTE_CONFIG_NAME.to_string()),
         (EXTENSION_CONFIG.to_string(), translate::ROUTER_FILTER_NAME.to_string()),
     ];
-    Ok(Snapshot::new(resources, &references)?)
+    let snapshot = Snapshot::new(resources, &references)?;
+    *cache = next;
+    Ok(snapshot)
 }
 
 /// The builder the reloader runs on every edit: YAML text -> snapshot, or diagnostics.
 pub fn snapshot_builder(file: String, opts: translate::Options) -> Builder {
+    let cache = Mutex::new(EncodeCache::default());
     Box::new(move |text: &str| {
         let loaded = config::load_str(text, &file).map_err(|diags| {
             diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect::<Vec<_>>()
         })?;
-        let snapshot = build_snapshot(&loaded.config, &opts)
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = build_snapshot_cached(&loaded.config, &opts, &mut cache)
             .map_err(|e| vec![format!("{file}:1:1: the config cannot be served: {e}")])?;
         Ok((snapshot, loaded.warnings.iter().map(|w| w.to_string()).collect()))
     })
@@ -227,6 +261,18 @@ mod tests {
         let f = &hcm["http_filters"][0];
         assert_eq!(f["name"], translate::ROUTER_FILTER_NAME);
         assert_eq!(f["config_discovery"]["type_urls"][0], translate::WASM_FILTER_TYPE_URL);
+    }
+
+    #[test]
+    fn an_edit_reencodes_only_what_changed() {
+        let mut cache = EncodeCache::default();
+        let a = build_snapshot_cached(&example("active-passive.yaml"), &opts(), &mut cache).expect("builds");
+        let b = build_snapshot_cached(&example("active-passive.yaml"), &opts(), &mut cache).expect("builds");
+        let cluster = |s: &Snapshot| s.of_type(CLUSTER).and_then(|t| t.items.values().next().cloned());
+        let (ca, cb) = (cluster(&a).expect("a cluster"), cluster(&b).expect("a cluster"));
+        assert!(Arc::ptr_eq(&ca, &cb), "an unchanged cluster is reused, not re-encoded");
+        let fresh = build_snapshot(&example("active-passive.yaml"), &opts()).expect("builds");
+        assert_eq!(fresh.version, b.version);
     }
 
     #[test]

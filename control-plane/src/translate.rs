@@ -103,7 +103,16 @@ pub fn cluster_name(d: &Deployment) -> String {
 pub fn translate(cfg: &Config, opts: &Options) -> Resources {
     let router_config = router_config(cfg, opts);
     let config_hash = router_config.config_hash.clone();
-    let mut clusters: Vec<Value> = cfg.deployments.iter().map(|d| deployment_cluster(cfg, d, opts)).collect();
+    // Deployments per model group, counted once (a scan per deployment is quadratic).
+    let mut group_sizes: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for d in &cfg.deployments {
+        *group_sizes.entry(d.model_name.as_str()).or_default() += 1;
+    }
+    let mut clusters: Vec<Value> = cfg
+        .deployments
+        .iter()
+        .map(|d| deployment_cluster(cfg, d, opts, group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1)))
+        .collect();
     clusters.push(json!({
         "name": NO_ROUTE_CLUSTER,
         "type": "STATIC",
@@ -451,7 +460,7 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
     })
 }
 
-fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options) -> Value {
+fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: usize) -> Value {
     let r = &cfg.router;
     let e = &d.endpoint;
     let name = cluster_name(d);
@@ -532,7 +541,6 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options) -> Value {
             },
         });
     }
-    let group_size = cfg.deployments.iter().filter(|x| x.model_name == d.model_name).count();
     if group_size > 1 && r.cooldown_time_s > 0.0 {
         // LiteLLM's allowed_fails / cooldown_time as Envoy sees them. A group's only
         // deployment is never ejected (LiteLLM never cools it down either).

@@ -22,7 +22,7 @@ use anyhow::{bail, Context as _};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use llm_router::serve::{build_snapshot, ServeOptions};
+use llm_router::serve::{build_snapshot, build_snapshot_cached, EncodeCache, ServeOptions};
 use llm_router::xds::cache::SnapshotCache;
 use llm_router::xds::server::AdsService;
 use llm_router::xds::snapshot::{CLUSTER, EXTENSION_CONFIG, LISTENER, ROUTE};
@@ -113,15 +113,28 @@ fn bench_snapshot(n: usize) -> anyhow::Result<()> {
         bytes = snap.type_urls().filter_map(|t| snap.of_type(t)).flat_map(|t| t.items.values()).map(|r| r.body.len()).sum();
         kept = Some(snap); // the served snapshot stays alive, as in serve
     }
+    // An edit of a running control plane: one weight changes; unchanged resources are reused.
+    let mut cache = EncodeCache::default();
+    let loaded = config::load_str(&yaml, "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+    build_snapshot_cached(&loaded.config, &opts, &mut cache)?;
+    drop(loaded);
+    let mut edit = vec![];
+    for v in 1..=5 {
+        let t0 = Instant::now();
+        let loaded = config::load_str(&big_config(n, v), "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+        build_snapshot_cached(&loaded.config, &opts, &mut cache)?;
+        edit.push(t0.elapsed());
+    }
     let (rss1, hwm) = rss_kib();
     let snap = kept.context("no snapshot")?;
     println!("snapshot build, {n} deployments ({} clusters, {} resources, {:.1} MB encoded):", snap.names(CLUSTER).len(), snap.len(), bytes as f64 / 1e6);
     println!("  parse+validate YAML  {}", ms(median(parse)));
     println!("  translate            {}", ms(median(trans)));
     println!("  encode + snapshot    {}", ms(median(encode)));
-    println!("  total (median of 5)  {}", ms(median(total)));
+    println!("  total, cold (median of 5)            {}", ms(median(total)));
+    println!("  total, an edit (one weight, warm encode cache; median of 5)  {}", ms(median(edit)));
     println!(
-        "  RSS: {:.0} MB at start, {:.0} MB with descriptors, {:.0} MB holding the snapshot; peak {:.0} MB",
+        "  RSS: {:.0} MB at start, {:.0} MB with descriptors, {:.0} MB after the builds (snapshot and encode cache held); peak {:.0} MB",
         rss0 as f64 / 1024.0,
         rss_pool as f64 / 1024.0,
         rss1 as f64 / 1024.0,

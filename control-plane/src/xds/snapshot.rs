@@ -92,18 +92,19 @@ impl Snapshot {
     /// Builds a snapshot from encoded resources by type URL. `references` lists the
     /// `(type_url, name)` pairs other resources refer to (a listener's RDS route config, its
     /// ECDS filter): each must be present, or the snapshot is not consistent and is refused.
-    pub fn new(
-        resources: impl IntoIterator<Item = (String, Vec<Resource>)>,
+    pub fn new<R: Into<Arc<Resource>>>(
+        resources: impl IntoIterator<Item = (String, Vec<R>)>,
         references: &[(String, String)],
     ) -> Result<Snapshot, SnapshotError> {
         let mut types: BTreeMap<String, BTreeMap<String, Arc<Resource>>> = BTreeMap::new();
         for (type_url, list) in resources {
             let items = types.entry(type_url.clone()).or_default();
             for r in list {
+                let r: Arc<Resource> = r.into();
                 if items.contains_key(&r.name) {
-                    return Err(SnapshotError::Duplicate { type_url, name: r.name });
+                    return Err(SnapshotError::Duplicate { type_url, name: r.name.clone() });
                 }
-                items.insert(r.name.clone(), Arc::new(r));
+                items.insert(r.name.clone(), r);
             }
         }
         for (type_url, name) in references {
