@@ -255,6 +255,13 @@ fn upstream_config(d: &Deployment) -> pb::UpstreamConfig {
         authority: if e.port == default_port { e.host.clone() } else { format!("{}:{}", e.host, e.port) },
         base_path: e.base_path.clone(),
         region: d.region.clone(),
+        api_version: d.api_version.clone().unwrap_or_default(),
+        vertex_project: d.vertex_project.clone().unwrap_or_default(),
+        vertex_location: d.vertex_location.clone().unwrap_or_default(),
+        model_name: d.model_name.clone(),
+        zone: d.zone.clone(),
+        input_cost_per_token: d.input_cost_per_token.unwrap_or(0.0),
+        output_cost_per_token: d.output_cost_per_token.unwrap_or(0.0),
     }
 }
 
@@ -474,7 +481,8 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: 
         "llm_router_upstream",
         opts,
         pb::plugin_config::Role::Upstream(upstream_config(d)),
-        false,
+        // The provider's path depends on the body (stream or not): headers wait for it.
+        true,
     );
     let auth = upstream_auth(d, opts.secret_mode);
     let protocol = if e.tls {

@@ -31,7 +31,7 @@ proxy_wasm::main! {{
 enum Role {
     Unconfigured,
     Router(Rc<RouterTable>),
-    Upstream(Rc<pb::UpstreamConfig>),
+    Upstream(Rc<upstream::UpstreamDeployment>),
 }
 
 struct Root {
@@ -104,7 +104,7 @@ fn configure(bytes: &[u8]) -> Result<Role, String> {
             if up.schema_version != llm_router_proto::SCHEMA_VERSION {
                 return Err(format!("upstream schema_version {} is not supported", up.schema_version));
             }
-            Ok(Role::Upstream(Rc::new(up)))
+            Ok(Role::Upstream(Rc::new(upstream::UpstreamDeployment::compile(up)?)))
         }
         None => Err("the configuration names no role (router or upstream)".into()),
     }

@@ -26,8 +26,15 @@ fn id(kind: MetricType, name: String) -> Option<u32> {
 }
 
 pub fn count(name: &str, labels: &str) {
+    add(name, labels, 1);
+}
+
+pub fn add(name: &str, labels: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
     if let Some(id) = id(MetricType::Counter, format!("{name}.{labels}")) {
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 

@@ -87,11 +87,13 @@ impl RouterRequest {
     fn on_headers(&mut self, end_of_stream: bool) -> Result<Action, RequestError> {
         let path = self.client_header(":path")?.unwrap_or_default();
         let method = self.client_header(":method")?.unwrap_or_default();
-        if self.client_header(llm_router_core::ROUTE_PLAN_HEADER)?.is_some() {
-            return Err(RequestError::bad_request(
-                "internal_header_not_allowed",
-                format!("header '{}' is internal to the gateway and may not be sent by clients", llm_router_core::ROUTE_PLAN_HEADER),
-            ));
+        for internal in [llm_router_core::ROUTE_PLAN_HEADER, llm_router_core::CLIENT_PATH_HEADER] {
+            if self.client_header(internal)?.is_some() {
+                return Err(RequestError::bad_request(
+                    "internal_header_not_allowed",
+                    format!("header '{internal}' is internal to the gateway and may not be sent by clients"),
+                ));
+            }
         }
         for name in llm_router_core::ENVOY_CONTROL_HEADERS {
             self.set_http_request_header(name, None);
@@ -133,6 +135,7 @@ impl RouterRequest {
         self.residency = self.client_header("x-llm-residency")?;
         self.preferred_region = self.client_header("x-llm-region")?;
         self.strategy = self.client_header("x-llm-routing-strategy")?;
+        self.set_http_request_header(llm_router_core::CLIENT_PATH_HEADER, Some(&path));
         // Wait for the body: the model is in it.
         Ok(Action::Pause)
     }

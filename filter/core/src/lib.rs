@@ -24,6 +24,25 @@ pub use table::{Deployment, RouterTable, Strategy};
 /// sets it: the filter rejects requests that carry it.
 pub const ROUTE_PLAN_HEADER: &str = "x-llm-route-plan";
 
+/// Request header carrying the client's original path to every attempt's upstream filter:
+/// Envoy hands all attempts the same header map, so an earlier attempt's rewritten `:path`
+/// is what a retry would otherwise see. Set by the filter; a client may not send it.
+pub const CLIENT_PATH_HEADER: &str = "x-llm-client-path";
+
+/// Headers one attempt may have added for its provider (auth, signing, protocol version);
+/// the next attempt removes them before speaking to its own provider.
+pub const ATTEMPT_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "anthropic-version",
+    "anthropic-beta",
+    "accept",
+];
+
 /// Headers of Envoy's router that would let a client steer retries or timeouts; the filter
 /// removes them from client requests (the filter sets `x-envoy-max-retries` itself).
 pub const ENVOY_CONTROL_HEADERS: &[&str] = &[
