@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{chat_body, Gateway};
+use common::{bedrock_region, chat_body, Gateway};
 use llm_router_e2e::{Load, LoadReport, MockRegion};
 use serde_json::json;
 
@@ -44,9 +44,9 @@ fn pattern_2(regions: &[(&MockRegion, &str)]) -> String {
 
 #[test]
 fn latency_routing_follows_the_fastest_region_and_notices_changes() {
-    let us = MockRegion::start("us-west-2");
-    let eu = MockRegion::start("eu-west-1");
-    let ap = MockRegion::start("ap-southeast-1");
+    let us = bedrock_region("us-west-2");
+    let eu = bedrock_region("eu-west-1");
+    let ap = bedrock_region("ap-southeast-1");
     for (m, ms) in [(&us, 20), (&eu, 80), (&ap, 150)] {
         m.set_mode(json!({"mode": "ok", "latency_ms": ms}));
     }
@@ -100,9 +100,9 @@ fn latency_routing_follows_the_fastest_region_and_notices_changes() {
 
 #[test]
 fn cost_routing_picks_the_cheapest_healthy_region_and_requests_can_ask_for_latency() {
-    let east = MockRegion::start("us-east-1");
-    let eu = MockRegion::start("eu-west-1");
-    let mut ap = MockRegion::start("ap-southeast-1");
+    let east = bedrock_region("us-east-1");
+    let eu = bedrock_region("eu-west-1");
+    let mut ap = bedrock_region("ap-southeast-1");
     east.set_mode(json!({"mode": "ok", "latency_ms": 120}));
     eu.set_mode(json!({"mode": "ok", "latency_ms": 60}));
     ap.set_mode(json!({"mode": "ok", "latency_ms": 5}));
@@ -135,8 +135,8 @@ fn cost_routing_picks_the_cheapest_healthy_region_and_requests_can_ask_for_laten
 
 #[test]
 fn fallbacks_serve_from_the_backup_group_and_never_cross_the_zone() {
-    let us = MockRegion::start_with("us-west-2", Some(MODEL));
-    let eu = MockRegion::start_with("eu-west-1", Some(MODEL));
+    let us = bedrock_region("us-west-2");
+    let eu = bedrock_region("eu-west-1");
     let backup = MockRegion::start_with("us-east-1", Some("gpt-4o"));
     let yaml = format!(
         r#"model_list:

@@ -4,14 +4,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{chat_body, Gateway};
+use common::{bedrock_region, chat_body, Gateway};
 use llm_router_e2e::{poll_until, Load, MockRegion};
 use serde_json::json;
 
 const MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
 
-/// The seed's pattern 1 YAML, each deployment given an `api_base` at a mock region, with a
-/// short cooldown so the test can watch the primary come back.
+/// The seed's pattern 1 YAML, each deployment given an `api_base` at a mock Bedrock region
+/// (which checks SigV4 and Converse bodies), with a short cooldown so the test can watch the
+/// primary come back.
 fn pattern_1(regions: &[&MockRegion; 3], router_extra: &str) -> String {
     let mut yaml = String::from("model_list:\n");
     for (i, r) in regions.iter().enumerate() {
@@ -29,9 +30,9 @@ fn pattern_1(regions: &[&MockRegion; 3], router_extra: &str) -> String {
 
 fn three_regions() -> [MockRegion; 3] {
     [
-        MockRegion::start_with("us-west-2", Some(MODEL)),
-        MockRegion::start_with("us-east-1", Some(MODEL)),
-        MockRegion::start_with("eu-west-1", Some(MODEL)),
+        bedrock_region("us-west-2"),
+        bedrock_region("us-east-1"),
+        bedrock_region("eu-west-1"),
     ]
 }
 
@@ -102,8 +103,8 @@ fn a_failing_primary_is_retried_on_the_next_region_within_the_same_request() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-llm-region").as_deref(), Some("us-east-1"));
     assert_eq!(r.header("x-envoy-attempt-count").as_deref(), Some("2"));
-    assert_eq!(r.json()["model"], MODEL, "the deployment's model id was sent upstream");
-    assert_eq!(us_east.last_body()["model"], MODEL);
+    assert_eq!(us_east.stats()["last_model"], MODEL, "the deployment's model id was sent upstream");
+    assert_eq!(us_east.last_auth()["verified"], true, "signed for us-east-1");
 
     // 429 is a region failure too.
     us_west.set_mode(json!({"mode": "ok"}));

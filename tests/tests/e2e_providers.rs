@@ -6,24 +6,14 @@ mod common;
 
 use std::process::Command;
 
-use common::{chat_body, Gateway};
-use llm_router_e2e::mock::provider::{AwsCredentials, Provider};
+use common::{aws_creds as creds, chat_body, Gateway, AWS_SECRET as SECRET};
+use llm_router_e2e::mock::provider::Provider;
 use llm_router_e2e::{repo_root, MockRegion, Req};
 use serde_json::json;
 
 const MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
-const KEY_ID: &str = "AKIDEXAMPLETEST01";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-
-fn creds() -> AwsCredentials {
-    AwsCredentials { access_key_id: KEY_ID.into(), secret_access_key: SECRET.into(), session_token: None }
-}
-
-/// Envoy reads the keys from its environment (the standard AWS_* variables).
+/// Envoy reads the keys from its environment (the standard AWS_* variables, set by the fixture).
 fn gateway(yaml: &str) -> Gateway {
-    std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
-    std::env::remove_var("AWS_SESSION_TOKEN");
     Gateway::start(yaml)
 }
 

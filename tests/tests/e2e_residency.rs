@@ -6,14 +6,14 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{chat_body, deployment, Gateway};
-use llm_router_e2e::{llm_router_bin, Load, MockRegion, TempDir};
+use common::{bedrock_region, chat_body, deployment, Gateway};
+use llm_router_e2e::{llm_router_bin, Load, TempDir};
 
 #[test]
 fn residency_requests_stay_in_their_zone_and_fail_closed() {
-    let mut eu_west = MockRegion::start("eu-west-1");
-    let mut eu_central = MockRegion::start("eu-central-1");
-    let us_west = MockRegion::start("us-west-2");
+    let mut eu_west = bedrock_region("eu-west-1");
+    let mut eu_central = bedrock_region("eu-central-1");
+    let us_west = bedrock_region("us-west-2");
     let model = "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0";
     let yaml = format!(
         "model_list:\n{}{}{}router_settings:\n  routing_strategy: priority-routing\n  num_retries: 2\n  allowed_fails: 2\n  cooldown_time: 30\n",

@@ -5,14 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{chat_body, Gateway};
+use common::{bedrock_region, chat_body, Gateway};
 use llm_router_e2e::{Load, MockRegion, Req};
 use serde_json::json;
 
 #[test]
 fn weights_40_60_split_2000_requests_within_five_points() {
-    let us = MockRegion::start("us-west-2");
-    let eu = MockRegion::start("eu-west-1");
+    let us = bedrock_region("us-west-2");
+    let eu = bedrock_region("eu-west-1");
     // The seed's block, with api_base added (the model names carry the region).
     let yaml = format!(
         "model_list:\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../us-west-2\n      api_base: {}\n    weight: 40 # 40% traffic\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../eu-west-1\n      api_base: {}\n    weight: 60 # 60% traffic\n",

@@ -6,8 +6,23 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use llm_router_e2e::mock::provider::AwsCredentials;
 use llm_router_e2e::{free_port, get, llm_router_bin, filter_wasm, poll_until, Envoy, MockRegion, Req, Response, TempDir};
 use serde_json::{json, Value};
+
+/// The AWS keys every test gateway's Envoy signs with (from its environment, as
+/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`), and every mock Bedrock region accepts.
+pub const AWS_KEY_ID: &str = "AKIDEXAMPLETEST01";
+pub const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+pub fn aws_creds() -> AwsCredentials {
+    AwsCredentials { access_key_id: AWS_KEY_ID.into(), secret_access_key: AWS_SECRET.into(), session_token: None }
+}
+
+/// A mock Bedrock Runtime region that checks SigV4 signatures and Converse bodies.
+pub fn bedrock_region(region: &str) -> MockRegion {
+    MockRegion::start_bedrock(region, &aws_creds(), &[])
+}
 
 pub struct Gateway {
     pub envoy: Envoy,
@@ -49,6 +64,11 @@ impl Gateway {
             String::from_utf8_lossy(&out.stderr)
         );
         let rendered = String::from_utf8(out.stdout).expect("render prints UTF-8");
+        // Envoy signs Bedrock requests with the standard variables from its environment; tests
+        // always give them, so no credential source beyond the environment is ever consulted.
+        std::env::set_var("AWS_ACCESS_KEY_ID", AWS_KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", AWS_SECRET);
+        std::env::remove_var("AWS_SESSION_TOKEN");
         let envoy = Envoy::start(&rendered, admin_port);
         let gw = Gateway { envoy, port, config_path, _dir: dir };
         // The listener is up once /health answers from the filter.
