@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: three mock regions, the seed's active-passive config, a real Envoy 1.40 with the
+# The demo: three mock Bedrock regions (they check SigV4 and Converse bodies as Bedrock
+# does), the seed's active-passive config, a real Envoy 1.40 with the
 # llm-router filter. Shows routing, failover within a request, cooldown and residency, then
 # leaves the gateway running on http://127.0.0.1:4000 until Ctrl-C (DEMO_EXIT=1 to stop at
 # the end of the walk-through).
@@ -15,9 +16,15 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# Demo credentials: the mock Bedrock regions accept SigV4 signatures made with these only,
+# and Envoy signs with them from its environment.
+export AWS_ACCESS_KEY_ID=AKIDLLMROUTERDEMO AWS_SECRET_ACCESS_KEY=demo-secret-not-a-real-key
+unset AWS_SESSION_TOKEN
 for spec in us-west-2:9101 us-east-1:9102 eu-west-1:9103; do
   region="${spec%%:*}"; port="${spec##*:}"
-  "$ROOT/target/debug/mock-region" --region "$region" --port "$port" > "$WORK/mock-$region.log" 2>&1 &
+  "$ROOT/target/debug/mock-region" --provider bedrock --region "$region" --port "$port" \
+    --aws-access-key-id "$AWS_ACCESS_KEY_ID" --aws-secret-access-key "$AWS_SECRET_ACCESS_KEY" \
+    > "$WORK/mock-$region.log" 2>&1 &
   PIDS+=($!)
 done
 

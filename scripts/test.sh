@@ -7,4 +7,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export ENVOY_BIN="${ENVOY_BIN:-$ROOT/.tools/envoy-1.40.0/envoy}"
 # The end-to-end tests start Envoys and mock regions; two at a time suits a 2-core machine.
-cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
+cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

@@ -310,6 +310,10 @@ pub fn gateway_listener(opts: &Options, router_filter: Value, route_spec: Value)
         "stat_prefix": LISTENER_NAME,
         "codec_type": "AUTO",
         "use_remote_address": true,
+        // A client's x-request-id is kept and returned, so one request can be followed from
+        // the client through the access log to the region that served it.
+        "preserve_external_request_id": true,
+        "always_set_request_id_in_response": true,
         "access_log": [access_log()],
         "local_reply_config": local_reply_config(),
         "http_filters": [
@@ -399,8 +403,23 @@ fn local_reply_config() -> Value {
             }},
         })
     };
+    let anthropic_error = json!({
+        "json_format": {"type": "error", "error": {"type": "api_error", "message": "%LOCAL_REPLY_BODY%"}},
+    });
+    let envoy_failures = json!(["UT", "UH", "UF", "UO", "URX", "UC", "UR", "NC", "NR", "UMSDR", "UPE", "DPE"]);
     json!({
         "mappers": [
+            {
+                // Anthropic-form clients (/v1/messages) get Anthropic's error shape.
+                "filter": {"and_filter": {"filters": [
+                    {"response_flag_filter": {"flags": envoy_failures}},
+                    {"header_filter": {"header": {
+                        "name": llm_router_core::CLIENT_PATH_HEADER,
+                        "string_match": {"prefix": "/v1/messages"},
+                    }}},
+                ]}},
+                "body_format_override": anthropic_error,
+            },
             {
                 "filter": {"response_flag_filter": {"flags": ["UT"]}},
                 "body_format_override": openai_error("timeout_error"),

@@ -34,6 +34,8 @@ pub struct RouterRequest {
     plan: Vec<usize>,
     status: u32,
     attempts: u32,
+    /// The client speaks Anthropic's Messages API (/v1/messages): errors in its shape.
+    anthropic_client: bool,
 }
 
 impl RouterRequest {
@@ -49,6 +51,7 @@ impl RouterRequest {
             plan: Vec::new(),
             status: 0,
             attempts: 0,
+            anthropic_client: false,
         }
     }
 
@@ -58,7 +61,12 @@ impl RouterRequest {
             let zone = llm_router_core::stat_label(self.residency.as_deref().unwrap_or_default());
             metrics::count("llm_router_residency_unavailable_total", &format!("zone.{zone}"));
         }
-        self.send_http_response(err.status, vec![("content-type", "application/json")], Some(&err.body()));
+        let body = if self.anthropic_client {
+            llm_router_core::providers::anthropic_error_body(err)
+        } else {
+            err.body()
+        };
+        self.send_http_response(err.status, vec![("content-type", "application/json")], Some(&body));
         Action::Pause
     }
 
@@ -99,6 +107,7 @@ impl RouterRequest {
             self.set_http_request_header(name, None);
         }
         let path_only = path.split('?').next().unwrap_or_default();
+        self.anthropic_client = path_only == "/v1/messages";
         match (method.as_str(), path_only) {
             ("GET", "/health") => {
                 let body = crate::router::health_json(&self.table, now_ms());

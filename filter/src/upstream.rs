@@ -61,7 +61,12 @@ impl UpstreamAttempt {
 
     fn reject(&mut self, err: &RequestError) -> Action {
         // A request this provider cannot express is the client's error (400, not retried).
-        self.send_http_response(err.status, vec![("content-type", "application/json")], Some(&err.body()));
+        let body = if self.client_path.split('?').next() == Some("/v1/messages") {
+            providers::anthropic_error_body(err)
+        } else {
+            err.body()
+        };
+        self.send_http_response(err.status, vec![("content-type", "application/json")], Some(&body));
         Action::Pause
     }
 

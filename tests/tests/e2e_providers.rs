@@ -122,3 +122,31 @@ fn the_openai_sdk_is_happy_with_translated_bedrock_answers() {
     );
     assert!(west.recent().iter().any(|r| r["op"] == "bedrock.converse"), "{:?}", west.recent());
 }
+
+#[test]
+fn the_anthropic_sdk_speaks_messages_to_bedrock_and_anthropic_deployments() {
+    let west = MockRegion::start_bedrock("us-west-2", &creds(), &[]);
+    let anthropic = MockRegion::start_provider("eu-west-1", Provider::Anthropic, &["--api-key", "sk-ant-upstream-77"]);
+    std::env::set_var("TEST_ANTHROPIC_KEY", "sk-ant-upstream-77");
+    let yaml = format!(
+        "model_list:\n{}  - model_name: claude-direct\n    litellm_params:\n      model: anthropic/claude-3-5-sonnet-20241022\n      api_base: {}\n      api_key: os.environ/TEST_ANTHROPIC_KEY\n      region_name: eu-west-1\ngeneral_settings:\n  master_key: os.environ/TEST_GATEWAY_KEY\n",
+        bedrock_deployment(&west, 1),
+        anthropic.url()
+    );
+    let gw = Gateway::start_with_env(&yaml, "us-west-2", &[("TEST_GATEWAY_KEY", "sk-gw-anthropic-test")]);
+    for (model, region) in [("claude-global", "us-west-2"), ("claude-direct", "eu-west-1")] {
+        let out = Command::new(repo_root().join(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/python/anthropic_client_check.py"))
+            .args([&gw.url(""), model, region, "sk-gw-anthropic-test"])
+            .output()
+            .expect("run python (./scripts/setup.sh installs .tools/venv)");
+        assert!(
+            out.status.success(),
+            "the Anthropic SDK rejected the answers for {model}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(west.recent().iter().any(|r| r["op"] == "bedrock.converse-stream"), "{:?}", west.recent());
+    assert_eq!(anthropic.last_auth()["verified"], true, "{}", anthropic.last_auth());
+}
