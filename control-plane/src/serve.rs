@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn a_broken_config_gives_file_line_col_diagnostics() {
         let build = snapshot_builder("litellm.yaml".into(), opts());
-        let errors = build("model_list:\n  - model_name: x\n    litellm_params: [\n").err().expect("refused");
+        let errors = build("model_list:\n  - model_name: x\n    litellm_params: [\n").expect_err("refused");
         assert!(errors.iter().all(|e| e.starts_with("litellm.yaml:")), "{errors:?}");
         let ok = build("model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\n");
         assert!(ok.is_ok(), "{:?}", ok.err());

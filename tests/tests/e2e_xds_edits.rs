@@ -14,9 +14,10 @@ use xds_common::{chat_body, deployment, envoy_ecds_version, stream_body, XdsGate
 /// Edit `i` of the sequence: the primary region flips every edit (ECDS), retries and the
 /// timeout change now and then (RDS), a third deployment comes and goes (CDS, make before
 /// break), and some edits change nothing Envoy sees.
-fn config(i: usize, us: &MockRegion, east: &MockRegion, eu: &MockRegion) -> String {
+fn config(i: usize, us: &MockRegion, east: &MockRegion, eu: &MockRegion, slow: &MockRegion) -> String {
     let (p_us, p_east) = if i % 2 == 0 { (1, 2) } else { (2, 1) };
     let mut y = String::from("model_list:\n");
+    y += &deployment("slow", slow, 1, "");
     y += &deployment("claude", us, p_us, "");
     y += &deployment("claude", east, p_east, "");
     if (i / 10) % 2 == 1 {
@@ -42,11 +43,15 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
         // Streams last about 200 ms: many are in flight across every edit.
         m.set_mode(json!({"mode": "ok", "chunk_delay_ms": 40, "chunks": 5}));
     }
-    let gw = XdsGateway::start(&config(0, &us, &east, &eu));
+    // Long streams (3 s, 30 chunks) that each live through about 30 edits.
+    let slow = MockRegion::start("ap-southeast-1");
+    slow.set_mode(json!({"mode": "ok", "chunk_delay_ms": 100, "chunks": 30}));
+    let gw = XdsGateway::start(&config(0, &us, &east, &eu, &slow));
     gw.wait_routed_to("claude", "us-west-2");
 
     let stop = AtomicBool::new(false);
     let streams_ok = AtomicU64::new(0);
+    let long_streams_ok = AtomicU64::new(0);
     let requests_ok = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -73,6 +78,24 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
                 }
             });
         }
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let r = Req::post(&gw.chat_url()).json(&stream_body("slow")).timeout(Duration::from_secs(20)).send_stream();
+                match r {
+                    Ok(r) if r.status == 200 && r.error.is_none() && r.done() && r.sse_json().len() >= 30 => {
+                        long_streams_ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.lock().unwrap().push(format!(
+                        "long stream: status {} error {:?} done {} chunks {}",
+                        r.status,
+                        r.error.as_ref().map(|e| e.to_string()),
+                        r.done(),
+                        r.sse_data().len()
+                    )),
+                    Err(e) => failures.lock().unwrap().push(format!("long stream transport: {e}")),
+                }
+            }
+        });
         for _ in 0..2 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -87,7 +110,7 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
             });
         }
         for i in 1..=edits {
-            gw.edit(&config(i, &us, &east, &eu));
+            gw.edit(&config(i, &us, &east, &eu, &slow));
             std::thread::sleep(Duration::from_millis(80));
         }
         // Let the last edit land with traffic still running.
@@ -99,7 +122,12 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
     let failures = failures.into_inner().unwrap();
     let streams = streams_ok.load(Ordering::Relaxed);
     let requests = requests_ok.load(Ordering::Relaxed);
-    eprintln!("{edits} edits in {elapsed:?}: {streams} streams and {requests} requests completed, {} failures", failures.len());
+    let long_streams = long_streams_ok.load(Ordering::Relaxed);
+    eprintln!(
+        "{edits} edits in {elapsed:?}: {streams} streams, {long_streams} 3-second streams and {requests} requests completed, {} failures",
+        failures.len()
+    );
+    assert!(long_streams >= 2, "{long_streams} long streams completed");
     assert!(failures.is_empty(), "{} failures, first ones: {:?}", failures.len(), &failures[..failures.len().min(5)]);
     assert!(streams >= 50 && requests >= 50, "too little traffic to mean anything: {streams} streams, {requests} requests");
 
