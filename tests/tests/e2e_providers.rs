@@ -150,3 +150,63 @@ fn the_anthropic_sdk_speaks_messages_to_bedrock_and_anthropic_deployments() {
     assert!(west.recent().iter().any(|r| r["op"] == "bedrock.converse-stream"), "{:?}", west.recent());
     assert_eq!(anthropic.last_auth()["verified"], true, "{}", anthropic.last_auth());
 }
+
+#[test]
+fn tool_calls_round_trip_through_bedrock_in_openai_form() {
+    let west = MockRegion::start_bedrock("us-west-2", &creds(), &[]);
+    let gw = gateway(&format!("model_list:\n{}", bedrock_deployment(&west, 1)));
+    let tools = json!([{"type": "function", "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }}]);
+    let first = Req::post(&gw.chat_url())
+        .json(&json!({"model": "claude-global", "tools": tools,
+                      "messages": [{"role": "user", "content": "weather in Paris?"}]}))
+        .send()
+        .expect("answer");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let choice = &first.json()["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{choice}");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let arguments = call["function"]["arguments"].as_str().expect("arguments are a JSON string");
+    assert!(serde_json::from_str::<serde_json::Value>(arguments).is_ok(), "{arguments}");
+
+    // The second turn carries the call and its result; Bedrock checks the ids pair up.
+    let second = Req::post(&gw.chat_url())
+        .json(&json!({"model": "claude-global", "tools": tools, "messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "{\"temp_c\": 18}"},
+        ]}))
+        .send()
+        .expect("answer");
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(second.json()["choices"][0]["finish_reason"], "stop");
+}
+
+#[test]
+fn azure_deployments_get_their_path_api_version_and_key() {
+    let azure = MockRegion::start_provider(
+        "eastus",
+        Provider::Azure,
+        &["--api-key", "azure-key-5150", "--azure-deployment", "gpt4o-prod"],
+    );
+    std::env::set_var("TEST_AZURE_KEY", "azure-key-5150");
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: azure/gpt4o-prod\n      api_base: {}\n      api_version: \"2024-10-21\"\n      api_key: os.environ/TEST_AZURE_KEY\n      region_name: eastus\n",
+        azure.url()
+    );
+    let gw = gateway(&yaml);
+    let r = Req::post(&gw.chat_url())
+        .json(&chat_body("gpt-4o"))
+        .header("api-key", "client-azure-key")
+        .send()
+        .expect("answer");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "hello from eastus");
+    assert_eq!(azure.last_auth()["verified"], true, "{}", azure.last_auth());
+    assert!(!azure.last_headers().to_string().contains("client-azure-key"));
+}

@@ -41,11 +41,19 @@ fn main() {
         "messages": [{"role": "user", "content": "x".repeat(args.prompt_bytes)}],
     });
     let baseline = run("envoy, no filter", &baseline_config(&region), &args, &body);
-    let filtered = run("envoy + llm-router filter", &filter_config(&region), &args, &body);
+    let filtered = run("envoy + filter, OpenAI pass-through", &filter_config(&region, &openai_deployment(&region)), &args, &body);
+    // The same gateway speaking Bedrock: Converse translation in wasm and SigV4 by Envoy.
+    std::env::set_var("AWS_ACCESS_KEY_ID", BENCH_KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", BENCH_SECRET);
+    let bedrock = MockRegion::start_args(
+        "us-west-2",
+        &["--provider", "bedrock", "--aws-access-key-id", BENCH_KEY_ID, "--aws-secret-access-key", BENCH_SECRET],
+    );
+    let translated = run("envoy + filter, Bedrock (translated, signed)", &filter_config(&bedrock, &bedrock_deployment(&bedrock)), &args, &body);
 
     println!("\n| configuration | start to ready | requests/s | p50 | p99 | Envoy RSS before | after | failed |");
     println!("|---|---|---|---|---|---|---|---|");
-    for r in [&baseline, &filtered] {
+    for r in [&baseline, &filtered, &translated] {
         println!(
             "| {} | {:.0} ms | {:.0} | {:.2} ms | {:.2} ms | {} MiB | {} MiB | {} |",
             r.name,
@@ -63,6 +71,14 @@ fn main() {
         (filtered.report.p50.as_secs_f64() - baseline.report.p50.as_secs_f64()) * 1e3,
         (filtered.report.p99.as_secs_f64() - baseline.report.p99.as_secs_f64()) * 1e3,
         (rate(&filtered.report) / rate(&baseline.report) - 1.0) * 100.0,
+    );
+    println!(
+        "Bedrock over OpenAI pass-through: p50 {:+.3} ms, p99 {:+.3} ms ({} translated requests, RSS {} -> {} MiB)",
+        (translated.report.p50.as_secs_f64() - filtered.report.p50.as_secs_f64()) * 1e3,
+        (translated.report.p99.as_secs_f64() - filtered.report.p99.as_secs_f64()) * 1e3,
+        translated.report.ok,
+        translated.rss_before_kib / 1024,
+        translated.rss_after_kib / 1024,
     );
     let wasm = std::fs::metadata(filter_wasm()).map(|m| m.len()).unwrap_or(0);
     println!("filter module: {} ({} KiB)", filter_wasm().display(), wasm / 1024);
@@ -140,19 +156,29 @@ static_resources:
     (yaml, port, admin)
 }
 
+const BENCH_KEY_ID: &str = "AKIDBENCHMARK0001";
+const BENCH_SECRET: &str = "bench-secret-not-a-real-key";
+
+fn openai_deployment(region: &MockRegion) -> String {
+    format!(
+        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: openai/claude\n      api_base: {}/v1\n      region_name: us-west-2\n",
+        region.url()
+    )
+}
+
+fn bedrock_deployment(region: &MockRegion) -> String {
+    format!(
+        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0\n      aws_region_name: us-west-2\n      api_base: {}\n",
+        region.url()
+    )
+}
+
 /// A one-deployment gateway rendered by `llm-router render`.
-fn filter_config(region: &MockRegion) -> (String, u16, u16) {
+fn filter_config(_region: &MockRegion, litellm_yaml: &str) -> (String, u16, u16) {
     let (port, admin) = (free_port(), free_port());
     let dir = TempDir::new("bench");
     let path = dir.path().join("litellm.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "model_list:\n  - model_name: claude\n    litellm_params:\n      model: openai/claude\n      api_base: {}/v1\n      region_name: us-west-2\n",
-            region.url()
-        ),
-    )
-    .expect("write config");
+    std::fs::write(&path, litellm_yaml).expect("write config");
     let out = Command::new(llm_router_bin())
         .args(["render", "--config"])
         .arg(&path)
