@@ -28,14 +28,16 @@ for spec in us-west-2:9101 us-east-1:9102 eu-west-1:9103; do
   PIDS+=($!)
 done
 
-CONFIG="$ROOT/examples/local/demo.yaml"
+# The config is copied so the demo can edit it live without touching the repository.
+CONFIG="$WORK/litellm.yaml"
+cp "$ROOT/examples/local/demo.yaml" "$CONFIG"
 "$ROOT/target/debug/llm-router" validate --config "$CONFIG"
-"$ROOT/target/debug/llm-router" render --config "$CONFIG" \
+# `up`: the xDS control plane and an Envoy with the filter, in one process.
+ENVOY_BIN="$ENVOY" "$ROOT/target/debug/llm-router" up --config "$CONFIG" \
   --filter-wasm "$ROOT/target/wasm32-wasip1/wasm/llm_router_filter.wasm" \
-  --port 4000 --admin-port 9901 --listen-address 127.0.0.1 > "$WORK/envoy.yaml"
-"$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 -l warning --log-path "$WORK/envoy.log" > "$WORK/access.log" 2>&1 &
+  --port 4000 --admin-port 9901 > "$WORK/up.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do curl -sf http://127.0.0.1:4000/health > /dev/null && break; sleep 0.1; done
+for _ in $(seq 200); do curl -sf http://127.0.0.1:4000/health > /dev/null && break; sleep 0.1; done
 
 chat() {
   curl -s -o /dev/null -w "  %{http_code}  served by %header{x-llm-region}  attempts %header{x-envoy-attempt-count}\n" \
@@ -56,9 +58,21 @@ mode 9101 '{"mode": "ok"}'; mode 9103 '{"mode": "ok"}'
 echo; echo "== per-region metrics on Envoy's admin (http://127.0.0.1:9901/stats/prometheus)"
 curl -s http://127.0.0.1:9901/stats/prometheus | grep -E '^litellm_(requests|errors)_total' || true
 
+echo; echo "== edit the YAML while the gateway runs: make eu-west-1 the primary (no restart)"
+sed -i 's/    priority: 3/    priority: 0/' "$CONFIG"
+for _ in $(seq 50); do
+  [ "$(curl -s -o /dev/null -w '%header{x-llm-region}' http://127.0.0.1:4000/v1/chat/completions \
+      -H 'content-type: application/json' \
+      -d '{"model": "claude-global", "messages": [{"role": "user", "content": "hello"}]}')" = eu-west-1 ] && break
+  sleep 0.1
+done
+chat
+echo "   control plane: $(curl -s http://127.0.0.1:18001/metrics | grep -E '^llm_router_config_generation' || true)"
+
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo
 echo "Gateway: http://127.0.0.1:4000/v1/chat/completions   admin: http://127.0.0.1:9901"
+echo "Control plane metrics: http://127.0.0.1:18001/metrics   config (edit it live): $CONFIG"
 echo "Mock regions: 9101 us-west-2, 9102 us-east-1, 9103 eu-west-1 (POST /_mock/mode to break one)"
 echo "Ctrl-C stops everything."
 wait
