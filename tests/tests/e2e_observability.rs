@@ -562,14 +562,18 @@ fn one_request_is_followed_through_the_json_access_log_to_its_region() {
     );
     let gw = Gateway::start(&yaml);
     // The first attempt fails in us-west-2; Envoy retries in eu-west-1 within the request.
-    let resp = gw.chat("claude", &[]);
+    // The client names its request; the gateway keeps that id and returns it.
+    let client_id = "client-trace-7d41c0";
+    let resp = gw.chat("claude", &[("x-request-id", client_id)]);
     assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.header("x-request-id").as_deref(), Some(client_id), "the client's id comes back");
     assert_eq!(resp.header("x-llm-region").as_deref(), Some("eu-west-1"));
     assert_eq!(resp.header("x-envoy-attempt-count").as_deref(), Some("2"));
     let deployment = resp.header("x-llm-deployment").expect("x-llm-deployment");
 
     // The id Envoy gave the request, as both regions saw it.
     let id = eu.last_headers()["x-request-id"].as_str().expect("x-request-id reaches the region").to_string();
+    assert_eq!(id, client_id, "the region sees the client's id");
     assert_eq!(us.last_headers()["x-request-id"], id.as_str(), "both attempts carry the same request id");
 
     // Envoy flushes its stdout access log every few seconds.
