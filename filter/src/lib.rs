@@ -57,6 +57,13 @@ impl RootContext for Root {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         match configure(&bytes) {
             Ok(role) => {
+                if let Role::Router(table) = &role {
+                    // Series exist from the start (at 0), so rate() and increase() see a
+                    // deployment's first error; health is refreshed every second.
+                    metrics::define_deployment_series(table);
+                    metrics::publish_health(table, router::now_ms());
+                    self.set_tick_period(std::time::Duration::from_secs(1));
+                }
                 self.role = role;
                 true
             }
@@ -65,6 +72,12 @@ impl RootContext for Root {
                 log::error!("llm-router: refusing plugin configuration: {message}");
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Role::Router(table) = &self.role {
+            metrics::publish_health(table, router::now_ms());
         }
     }
 

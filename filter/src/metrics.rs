@@ -43,3 +43,26 @@ pub fn observe(name: &str, labels: &str, value: u64) {
         let _ = hostcalls::record_metric(id, value);
     }
 }
+
+/// Per-deployment counters the router role adds to, defined at 0 when the config loads.
+const DEPLOYMENT_COUNTERS: &[&str] =
+    &["litellm_requests_total", "litellm_errors_total", "llm_router_cooldowns_total"];
+
+pub fn define_deployment_series(table: &llm_router_core::RouterTable) {
+    for d in &table.deployments {
+        for name in DEPLOYMENT_COUNTERS {
+            let _ = id(MetricType::Counter, format!("{name}.{}", d.labels));
+        }
+    }
+}
+
+/// `llm_router_deployment_healthy{model,deployment,region}`: 1 when the deployment takes
+/// traffic, 0 while it cools down (the shared view every worker routes by).
+pub fn publish_health(table: &llm_router_core::RouterTable, now_ms: u64) {
+    for d in &table.deployments {
+        if let Some(id) = id(MetricType::Gauge, format!("llm_router_deployment_healthy.{}", d.labels)) {
+            let healthy = !crate::shared::read(&d.id).is_cooling_down(now_ms);
+            let _ = hostcalls::record_metric(id, u64::from(healthy));
+        }
+    }
+}

@@ -77,6 +77,9 @@ fn primary_takes_all_traffic_and_a_stopped_primary_costs_clients_no_errors() {
     assert!(primary["cooldowns"].as_u64().unwrap_or(0) >= 1, "{health}");
     assert!(gw.metric_sum("llm_router_cooldowns_total", &["region=\"us-west-2\""]) >= 1.0);
     assert!(gw.metric_sum("litellm_errors_total", &["region=\"us-west-2\""]) >= 3.0);
+    poll_until(Duration::from_secs(3), "the health gauge shows the primary down", || {
+        (gw.metric_sum("llm_router_deployment_healthy", &["region=\"us-west-2\""]) == 0.0).then_some(())
+    });
 
     // The primary comes back; after the cooldown it takes the traffic again.
     us_west.restart();

@@ -90,6 +90,13 @@ fn health_models_and_per_region_metrics() {
         let n = gw.metric_sum("litellm_request_duration_ms_count", &["region=\"us-west-2\""]);
         (n as u64 == us.requests()).then_some(())
     });
+    // Every deployment's series exist before anything happens to it, and health is a gauge.
+    let stats = gw.envoy.stats_prometheus();
+    assert!(
+        stats.lines().any(|l| l.starts_with("litellm_errors_total{") && l.contains("region=\"eu-west-1\"") && l.ends_with(" 0")),
+        "error counters start at 0: {stats}"
+    );
+    assert_eq!(gw.metric_sum("llm_router_deployment_healthy", &[]), 2.0, "both deployments healthy");
     // Envoy's own per-region clusters are on the admin page.
     let clusters = gw.envoy.admin_get("/clusters");
     assert!(clusters.contains("llm-claude-us-west-2::"), "{clusters}");
