@@ -75,6 +75,11 @@ fn pattern_1_on_bedrock_signs_each_attempt_for_its_own_region() {
     assert_eq!(r.sse_content(), format!("hello from {region}"));
     assert!(chunks.iter().any(|c| c["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0), "usage chunk: {chunks:?}");
     assert!(eu.requests() + west.requests() > 0);
+
+    // Tokens per region, from Bedrock's own usage (streaming included).
+    let input = gw.metric_sum("litellm_input_tokens_total", &["region=\"us-west-2\""]);
+    let output = gw.metric_sum("litellm_output_tokens_total", &["region=\"us-west-2\""]);
+    assert!(input > 0.0 && output > 0.0, "token counters: {input} in, {output} out");
 }
 
 #[test]
