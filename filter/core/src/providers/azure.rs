@@ -36,10 +36,7 @@ pub(crate) fn translate_request(
             uri_encode(version)
         ),
         body,
-        set_headers: vec![
-            ("accept-encoding".into(), "identity".into()),
-            ("content-type".into(), "application/json".into()),
-        ],
+        set_headers: openai::passthrough_headers(),
         stream,
         include_usage,
         client_api,

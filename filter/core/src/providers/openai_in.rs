@@ -128,6 +128,11 @@ pub(crate) fn invalid(msg: String) -> RequestError {
     bad("invalid_request", msg)
 }
 
+/// 400 for content or a parameter the provider cannot express.
+pub(crate) fn unsupported(msg: String) -> RequestError {
+    bad("unsupported_content", msg)
+}
+
 impl ChatRequest {
     /// Answers 400 naming the first key in `extras` (the provider took those it can express).
     pub fn reject_extras(&self, kind: ProviderKind) -> Result<(), RequestError> {
@@ -140,6 +145,18 @@ impl ChatRequest {
             Msg::Assistant { tool_calls, .. } => tool_calls.iter().find(|c| c.id == id).map(|c| c.name.as_str()),
             _ => None,
         })
+    }
+
+    /// Whether there are tools to send; without them, a `tool_choice` that demands one is a 400.
+    pub fn has_tools(&self) -> Result<bool, RequestError> {
+        if !self.tools.is_empty() {
+            return Ok(true);
+        }
+        if matches!(self.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_))) {
+            return Err(RequestError::bad_request("invalid_request", "'tool_choice' requires 'tools'")
+                .with_param("tool_choice"));
+        }
+        Ok(false)
     }
 
     pub fn has_tool_history(&self) -> bool {

@@ -19,7 +19,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, put, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{self, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::{json_headers, require_chat, ClientApi, ProviderKind, Target, UpstreamRequest};
 use crate::{body, RequestError};
 
@@ -51,10 +51,6 @@ pub(crate) fn translate_request(
     let mut set_headers = json_headers(Some(if stream { "text/event-stream" } else { "application/json" }));
     set_headers.push(("anthropic-version".into(), ANTHROPIC_VERSION.into()));
     Ok(UpstreamRequest { path: "/v1/messages".into(), body, set_headers, stream, include_usage, client_api })
-}
-
-fn unsupported(msg: String) -> RequestError {
-    RequestError::bad_request("unsupported_content", msg)
 }
 
 fn block(part: &Part, kind: ProviderKind) -> Result<Value, RequestError> {
@@ -163,11 +159,7 @@ pub(crate) fn messages_body(req: &ChatRequest, kind: ProviderKind) -> Result<Map
 }
 
 fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), RequestError> {
-    if req.tools.is_empty() {
-        if matches!(req.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_))) {
-            return Err(RequestError::bad_request("invalid_request", "'tool_choice' requires 'tools'")
-                .with_param("tool_choice"));
-        }
+    if !req.has_tools()? {
         return Ok(());
     }
     let tools: Vec<Value> = req

@@ -12,7 +12,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{put, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::{json_headers, parse_chat, uri_encode, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
@@ -38,10 +38,6 @@ pub(crate) fn translate_request(
         include_usage: req.include_usage,
         client_api,
     })
-}
-
-fn unsupported(msg: String) -> RequestError {
-    RequestError::bad_request("unsupported_content", msg)
 }
 
 /// Converse's image formats, from a media type.
@@ -128,16 +124,14 @@ pub(crate) fn converse_body(req: &ChatRequest) -> Result<Value, RequestError> {
 }
 
 fn tool_config(req: &ChatRequest) -> Result<Option<Value>, RequestError> {
-    let choice = match (&req.tool_choice, req.tools.is_empty()) {
-        (Some(ToolChoice::Required | ToolChoice::Function(_)), true) => {
-            return Err(RequestError::bad_request("invalid_request", "'tool_choice' requires 'tools'")
-                .with_param("tool_choice"))
-        }
-        (_, true) => return Ok(None),
-        (None | Some(ToolChoice::Auto), false) => None,
-        (Some(ToolChoice::Required), false) => Some(json!({"any": {}})),
-        (Some(ToolChoice::Function(name)), false) => Some(json!({"tool": {"name": name}})),
-        (Some(ToolChoice::None), false) => {
+    if !req.has_tools()? {
+        return Ok(None);
+    }
+    let choice = match &req.tool_choice {
+        None | Some(ToolChoice::Auto) => None,
+        Some(ToolChoice::Required) => Some(json!({"any": {}})),
+        Some(ToolChoice::Function(name)) => Some(json!({"tool": {"name": name}})),
+        Some(ToolChoice::None) => {
             if req.has_tool_history() {
                 // Converse needs toolConfig beside toolUse/toolResult blocks, and has no "none".
                 return Err(RequestError::bad_request(

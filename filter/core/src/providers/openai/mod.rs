@@ -50,6 +50,12 @@ pub(crate) fn body_for(
     Ok((body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, include_usage, ClientApi::OpenAi))
 }
 
+/// The request headers of an OpenAI-shaped upstream whose answer passes through: the body is
+/// read on the side for usage, so it must not come back compressed.
+pub(crate) fn passthrough_headers() -> Vec<(String, String)> {
+    vec![("accept-encoding".into(), "identity".into()), ("content-type".into(), "application/json".into())]
+}
+
 pub(crate) fn translate_request(
     target: &Target,
     client_path: &str,
@@ -61,11 +67,7 @@ pub(crate) fn translate_request(
     Ok(UpstreamRequest {
         path: format!("{}{rest}{query}", target.base_path),
         body,
-        // The body is read on the side for usage: it must not come back compressed.
-        set_headers: vec![
-            ("accept-encoding".into(), "identity".into()),
-            ("content-type".into(), "application/json".into()),
-        ],
+        set_headers: passthrough_headers(),
         stream,
         include_usage,
         client_api,

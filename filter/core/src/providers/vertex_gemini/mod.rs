@@ -15,7 +15,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, put, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{self, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::vertex_anthropic::model_path;
 use super::{json_headers, parse_chat, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
@@ -40,10 +40,6 @@ pub(crate) fn translate_request(
         include_usage: req.include_usage,
         client_api,
     })
-}
-
-fn unsupported(msg: String) -> RequestError {
-    RequestError::bad_request("unsupported_content", msg)
 }
 
 fn mime_from_extension(url: &str) -> Option<&'static str> {
@@ -184,11 +180,7 @@ pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
 }
 
 fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), RequestError> {
-    if req.tools.is_empty() {
-        if matches!(req.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_))) {
-            return Err(RequestError::bad_request("invalid_request", "'tool_choice' requires 'tools'")
-                .with_param("tool_choice"));
-        }
+    if !req.has_tools()? {
         return Ok(());
     }
     let mut decls = Vec::with_capacity(req.tools.len());
