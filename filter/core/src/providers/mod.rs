@@ -31,6 +31,7 @@ mod openai_in;
 mod openai_out;
 pub mod sse;
 mod translated;
+mod usage_scan;
 pub mod vertex_anthropic;
 pub mod vertex_gemini;
 

@@ -7,40 +7,37 @@ use serde_json::Value;
 
 use super::response::input_tokens;
 use crate::providers::errors::{self, ProviderError};
-use crate::providers::sse::{SseDecoder, SseEvent};
+use crate::providers::usage_scan::UsageScan;
 use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
-
-/// A non-streaming body larger than this is passed on without reading its usage.
-const MAX_USAGE_SCAN: usize = 8 * 1024 * 1024;
 
 pub struct PassThrough {
     opts: ResponseOptions,
     /// Error status of the provider, when it answered one.
     error: Option<u16>,
-    sse: Option<SseDecoder>,
-    events: Vec<SseEvent>,
+    /// The error body, gathered whole.
     buf: Vec<u8>,
-    scan: bool,
+    scan: UsageScan,
     usage: Option<Usage>,
 }
 
 impl PassThrough {
     pub fn new(opts: ResponseOptions) -> Self {
-        PassThrough { opts, error: None, sse: None, events: Vec::new(), buf: Vec::new(), scan: true, usage: None }
+        PassThrough { opts, error: None, buf: Vec::new(), scan: UsageScan::json(), usage: None }
     }
+}
 
-    /// Usage from a message (`usage`) or a stream event (`message.usage`, `usage`).
-    fn read_usage(&mut self, v: &Value) {
-        let Some(u) = v.get("usage").or_else(|| v.pointer("/message/usage")) else { return };
-        let mut usage = self.usage.unwrap_or_default();
-        if let Some(i) = input_tokens(u) {
-            usage.input_tokens = i;
-        }
-        if let Some(o) = u.get("output_tokens").and_then(Value::as_u64) {
-            usage.output_tokens = o;
-        }
-        self.usage = Some(usage);
+/// Usage from a message (`usage`) or a stream event (`message.usage`, `usage`).
+fn read_usage(total: &mut Option<Usage>, json: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<Value>(json) else { return };
+    let Some(u) = v.get("usage").or_else(|| v.pointer("/message/usage")) else { return };
+    let mut usage = total.unwrap_or_default();
+    if let Some(i) = input_tokens(u) {
+        usage.input_tokens = i;
     }
+    if let Some(o) = u.get("output_tokens").and_then(Value::as_u64) {
+        usage.output_tokens = o;
+    }
+    *total = Some(usage);
 }
 
 fn error_body(status: u16, body: &[u8]) -> Vec<u8> {
@@ -68,7 +65,7 @@ impl ResponseTranslator for PassThrough {
             };
         }
         if self.opts.stream {
-            self.sse = Some(SseDecoder::new());
+            self.scan = UsageScan::sse();
         }
         ResponseHead { status, set_headers: Vec::new(), remove_headers: Vec::new() }
     }
@@ -78,33 +75,7 @@ impl ResponseTranslator for PassThrough {
             self.buf.extend_from_slice(chunk);
             return if end_of_stream { error_body(status, &std::mem::take(&mut self.buf)) } else { Vec::new() };
         }
-        let mut events = std::mem::take(&mut self.events);
-        if let Some(sse) = self.sse.as_mut() {
-            sse.feed(chunk, &mut events);
-            if end_of_stream {
-                sse.finish(&mut events);
-            }
-            for e in events.drain(..) {
-                if e.data.contains("\"usage\"") {
-                    if let Ok(v) = serde_json::from_str::<Value>(&e.data) {
-                        self.read_usage(&v);
-                    }
-                }
-            }
-        } else if self.scan {
-            if self.buf.len() + chunk.len() <= MAX_USAGE_SCAN {
-                self.buf.extend_from_slice(chunk);
-            } else {
-                self.scan = false;
-                self.buf = Vec::new();
-            }
-            if end_of_stream && self.scan {
-                if let Ok(v) = serde_json::from_slice::<Value>(&std::mem::take(&mut self.buf)) {
-                    self.read_usage(&v);
-                }
-            }
-        }
-        self.events = events;
+        self.scan.feed(chunk, end_of_stream, |json| read_usage(&mut self.usage, json));
         chunk.to_vec()
     }
 

@@ -4,11 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::providers::sse::{SseDecoder, SseEvent};
+pub use crate::providers::usage_scan::MAX_USAGE_SCAN;
+use crate::providers::usage_scan::UsageScan;
 use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
-
-/// A non-streaming body larger than this is passed on without reading its usage.
-pub const MAX_USAGE_SCAN: usize = 8 * 1024 * 1024;
 
 #[derive(Deserialize)]
 struct WithUsage {
@@ -27,22 +25,19 @@ struct OpenAiUsage {
 /// Passes an OpenAI-shaped response on as it comes, reading its usage on the side.
 pub struct PassThrough {
     opts: ResponseOptions,
-    sse: Option<SseDecoder>,
-    events: Vec<SseEvent>,
-    buf: Vec<u8>,
-    scan: bool,
+    scan: UsageScan,
     usage: Option<Usage>,
 }
 
 impl PassThrough {
     pub fn new(opts: ResponseOptions) -> Self {
-        PassThrough { opts, sse: None, events: Vec::new(), buf: Vec::new(), scan: false, usage: None }
+        PassThrough { opts, scan: UsageScan::off(), usage: None }
     }
+}
 
-    fn read_usage(&mut self, json: &[u8]) {
-        if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(json) {
-            self.usage = Some(Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens });
-        }
+fn read_usage(usage: &mut Option<Usage>, json: &[u8]) {
+    if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(json) {
+        *usage = Some(Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens });
     }
 }
 
@@ -50,42 +45,16 @@ impl ResponseTranslator for PassThrough {
     fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
         let ok = (200..300).contains(&status);
         let sse = crate::providers::header(headers, "content-type").is_some_and(|c| c.contains("text/event-stream"));
-        self.scan = ok;
-        if ok && (sse || self.opts.stream) {
-            self.sse = Some(SseDecoder::new());
-        }
+        self.scan = match (ok, sse || self.opts.stream) {
+            (false, _) => UsageScan::off(),
+            (true, true) => UsageScan::sse(),
+            (true, false) => UsageScan::json(),
+        };
         ResponseHead { status, set_headers: Vec::new(), remove_headers: Vec::new() }
     }
 
     fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        if !self.scan {
-            return chunk.to_vec();
-        }
-        let mut events = std::mem::take(&mut self.events);
-        if let Some(sse) = self.sse.as_mut() {
-            sse.feed(chunk, &mut events);
-            if end_of_stream {
-                sse.finish(&mut events);
-            }
-            for e in events.drain(..) {
-                // Only the usage chunk is parsed: cheap to spot, and most chunks are not it.
-                if e.data.contains("\"usage\"") {
-                    self.read_usage(e.data.as_bytes());
-                }
-            }
-        } else {
-            if self.buf.len() + chunk.len() <= MAX_USAGE_SCAN {
-                self.buf.extend_from_slice(chunk);
-            } else {
-                self.scan = false;
-                self.buf = Vec::new();
-            }
-            if end_of_stream && self.scan {
-                let buf = std::mem::take(&mut self.buf);
-                self.read_usage(&buf);
-            }
-        }
-        self.events = events;
+        self.scan.feed(chunk, end_of_stream, |json| read_usage(&mut self.usage, json));
         chunk.to_vec()
     }
 
