@@ -6,6 +6,7 @@
 use super::anthropic_out::{message_json, MessageWriter};
 use super::errors::{self, ProviderError};
 use super::openai_out::{completion_json, ChunkWriter, Ev, Ident, Reply};
+use super::sse::{SseDecoder, SseEvent};
 use super::{ClientApi, ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 /// The client's stream writer.
@@ -56,6 +57,33 @@ pub(crate) trait Dialect {
     fn id(&self) -> Option<String> {
         None
     }
+}
+
+/// The stream side of a [`Dialect`] whose provider streams SSE, read one event's data at a time.
+pub(crate) trait SseDialect {
+    fn sse(&mut self) -> &mut SseStream;
+    /// One event's `data`.
+    fn event(&mut self, data: &str, out: &mut Vec<Ev>);
+}
+
+/// The decoder of an [`SseDialect`], with the buffer its events are gathered in.
+#[derive(Debug, Default)]
+pub(crate) struct SseStream {
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+}
+
+/// Hands `d` the data of every event completed by `chunk`, or by the end of the body (`None`).
+pub(crate) fn feed_sse(d: &mut impl SseDialect, chunk: Option<&[u8]>, out: &mut Vec<Ev>) {
+    let mut events = std::mem::take(&mut d.sse().events);
+    match chunk {
+        Some(chunk) => d.sse().decoder.feed(chunk, &mut events),
+        None => d.sse().decoder.finish(&mut events),
+    }
+    for e in events.drain(..) {
+        d.event(&e.data, out);
+    }
+    d.sse().events = events;
 }
 
 enum Mode {

@@ -10,20 +10,18 @@ use serde_json::Value;
 
 use crate::providers::errors::{self, ProviderError};
 use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
-use crate::providers::sse::{SseDecoder, SseEvent};
-use crate::providers::translated::{Dialect, Translated};
+use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
 use crate::providers::{ProviderKind, ResponseOptions, Target, Usage};
 
 pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
-    let d = AnthropicDialect { kind: target.kind, sse: SseDecoder::new(), usage: Usage::default(), events: Vec::new() };
+    let d = AnthropicDialect { kind: target.kind, sse: SseStream::default(), usage: Usage::default() };
     Translated::new(Box::new(d), &target.model, opts)
 }
 
 pub(crate) struct AnthropicDialect {
     kind: ProviderKind,
-    sse: SseDecoder,
+    sse: SseStream,
     usage: Usage,
-    events: Vec<SseEvent>,
 }
 
 pub(crate) fn finish_reason(stop: &str) -> Finish {
@@ -45,6 +43,12 @@ pub(crate) fn input_tokens(u: &Value) -> Option<u64> {
 impl AnthropicDialect {
     fn name(&self) -> &'static str {
         self.kind.display_name()
+    }
+}
+
+impl SseDialect for AnthropicDialect {
+    fn sse(&mut self) -> &mut SseStream {
+        &mut self.sse
     }
 
     fn event(&mut self, data: &str, out: &mut Vec<Ev>) {
@@ -162,19 +166,10 @@ impl Dialect for AnthropicDialect {
     }
 
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(chunk, &mut events);
-        for e in events.drain(..) {
-            self.event(&e.data, out);
-        }
-        self.events = events;
+        feed_sse(self, Some(chunk), out);
     }
 
     fn finish(&mut self, out: &mut Vec<Ev>) {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for e in events {
-            self.event(&e.data, out);
-        }
+        feed_sse(self, None, out);
     }
 }

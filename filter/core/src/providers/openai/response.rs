@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use crate::providers::errors::{self, ProviderError};
 use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
-use crate::providers::sse::{SseDecoder, SseEvent};
-use crate::providers::translated::{Dialect, Translated};
+use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
 use crate::providers::{ResponseOptions, Target, Usage};
 
 const NAME: &str = "The OpenAI-compatible deployment";
@@ -21,8 +20,7 @@ pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Tra
 
 #[derive(Default)]
 pub(crate) struct OpenAiDialect {
-    sse: SseDecoder,
-    events: Vec<SseEvent>,
+    sse: SseStream,
     started: bool,
     finished: bool,
 }
@@ -42,7 +40,11 @@ fn usage(v: &Value) -> Option<Usage> {
     Some(Usage { input_tokens: n("prompt_tokens"), output_tokens: n("completion_tokens") })
 }
 
-impl OpenAiDialect {
+impl SseDialect for OpenAiDialect {
+    fn sse(&mut self) -> &mut SseStream {
+        &mut self.sse
+    }
+
     fn event(&mut self, data: &str, out: &mut Vec<Ev>) {
         if data.trim() == "[DONE]" {
             out.push(Ev::End);
@@ -114,19 +116,10 @@ impl Dialect for OpenAiDialect {
     }
 
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(chunk, &mut events);
-        for e in events.drain(..) {
-            self.event(&e.data, out);
-        }
-        self.events = events;
+        feed_sse(self, Some(chunk), out);
     }
 
     fn finish(&mut self, out: &mut Vec<Ev>) {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for e in events {
-            self.event(&e.data, out);
-        }
+        feed_sse(self, None, out);
     }
 }

@@ -12,8 +12,7 @@ use serde_json::Value;
 
 use crate::providers::errors::{self, ProviderError};
 use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
-use crate::providers::sse::{SseDecoder, SseEvent};
-use crate::providers::translated::{Dialect, Translated};
+use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
 use crate::providers::{ResponseOptions, Target, Usage};
 
 const NAME: &str = "Vertex AI (Gemini)";
@@ -24,8 +23,7 @@ pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Tra
 
 #[derive(Default)]
 pub(crate) struct GeminiDialect {
-    sse: SseDecoder,
-    events: Vec<SseEvent>,
+    sse: SseStream,
     started: bool,
     calls: u64,
     finished: bool,
@@ -73,7 +71,11 @@ fn blocked(v: &Value) -> bool {
     v.pointer("/promptFeedback/blockReason").is_some() && v.pointer("/candidates/0").is_none()
 }
 
-impl GeminiDialect {
+impl SseDialect for GeminiDialect {
+    fn sse(&mut self) -> &mut SseStream {
+        &mut self.sse
+    }
+
     fn event(&mut self, data: &str, out: &mut Vec<Ev>) {
         let Ok(v) = serde_json::from_str::<Value>(data) else {
             out.push(Ev::Error(ProviderError::bad_response(NAME, "a stream event is not JSON")));
@@ -137,20 +139,11 @@ impl Dialect for GeminiDialect {
     }
 
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(chunk, &mut events);
-        for e in events.drain(..) {
-            self.event(&e.data, out);
-        }
-        self.events = events;
+        feed_sse(self, Some(chunk), out);
     }
 
     fn finish(&mut self, out: &mut Vec<Ev>) {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for e in events {
-            self.event(&e.data, out);
-        }
+        feed_sse(self, None, out);
         // Gemini's last event carries both finishReason and the final usage.
         if self.finished {
             out.push(Ev::End);
