@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use super::openai_in::{bad, image, invalid, number, strings, ChatRequest, Msg, Part, ToolCall, ToolChoice, ToolDef};
+use super::openai_in::{bad, fields, image, invalid, number, strings, ChatRequest, Msg, Part, ToolCall, ToolChoice, ToolDef};
 use super::ProviderKind;
 use crate::RequestError;
 
@@ -29,14 +29,9 @@ fn unsupported_block(at: &str, ty: &str, kind: ProviderKind) -> RequestError {
 
 #[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
-    let top: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
     let mut req = ChatRequest::default();
     let mut messages = None;
-    for (key, value) in top {
-        if value.is_null() {
-            continue;
-        }
+    for (key, value) in fields(body)? {
         match key.as_str() {
             "model" => {}
             "messages" => messages = Some(value),

@@ -190,17 +190,20 @@ pub(crate) fn short(v: &Value) -> String {
     }
 }
 
+/// The keys of a request body, which must be a JSON object; a key whose value is `null` counts
+/// as absent.
+pub(crate) fn fields(body: &[u8]) -> Result<impl Iterator<Item = (String, Value)>, RequestError> {
+    let top: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
+    Ok(top.into_iter().filter(|(_, value)| !value.is_null()))
+}
+
 /// Parses an OpenAI chat request for a `kind` deployment (named in the errors).
 #[inline(never)] // called from several places: one copy in the wasm
 pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
-    let top: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
     let mut req = ChatRequest::default();
     let mut messages = None;
-    for (key, value) in top {
-        if value.is_null() {
-            continue;
-        }
+    for (key, value) in fields(body)? {
         match key.as_str() {
             "model" => {}
             "messages" => messages = Some(value),
@@ -446,6 +449,15 @@ pub(crate) fn image(i: usize, j: usize, url: &str) -> Result<Image, RequestError
 }
 
 /// Copies `src` into `dst[key]` when present (helper for the provider writers).
+/// Adds a message's blocks to the provider's turns: a message of the same role as the turn before
+/// it joins that turn, so that roles alternate (consecutive tool results make one user turn).
+pub(crate) fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, blocks: Vec<Value>) {
+    match turns.last_mut() {
+        Some((r, b)) if *r == role => b.extend(blocks),
+        _ => turns.push((role, blocks)),
+    }
+}
+
 pub(crate) fn put<T: Into<Value>>(dst: &mut Map<String, Value>, key: &str, src: Option<T>) {
     if let Some(v) = src {
         dst.insert(key.to_owned(), v.into());

@@ -19,7 +19,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::{json_headers, require_chat, ClientApi, ProviderKind, Target, UpstreamRequest};
 use crate::{body, RequestError};
 
@@ -100,10 +100,7 @@ pub(crate) fn messages_body(req: &ChatRequest, kind: ProviderKind) -> Result<Map
                 ("user", vec![r])
             }
         };
-        match turns.last_mut() {
-            Some((r, b)) if *r == role => b.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        push_turn(&mut turns, role, blocks);
     }
     let messages: Vec<Value> = turns
         .into_iter()

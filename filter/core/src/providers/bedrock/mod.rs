@@ -12,7 +12,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::{json_headers, parse_chat, uri_encode, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
@@ -93,10 +93,7 @@ pub(crate) fn converse_body(req: &ChatRequest) -> Result<Value, RequestError> {
                 ("user", vec![json!({"toolResult": r})])
             }
         };
-        match turns.last_mut() {
-            Some((r, b)) if *r == role => b.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        push_turn(&mut turns, role, blocks);
     }
     let messages: Vec<Value> =
         turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();

@@ -15,7 +15,7 @@ mod response;
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use super::openai_in::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
 use super::vertex_anthropic::model_path;
 use super::{json_headers, parse_chat, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
@@ -124,10 +124,7 @@ pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
                 ("user", vec![json!({"functionResponse": {"name": name, "response": response}})])
             }
         };
-        match turns.last_mut() {
-            Some((r, p)) if *r == role => p.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        push_turn(&mut turns, role, parts);
     }
     let contents: Vec<Value> = turns.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
 
