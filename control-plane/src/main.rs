@@ -245,6 +245,8 @@ fn main() -> ExitCode {
                 listen_address: gateway.listen_address,
                 region: gateway.region,
                 ca_file: gateway.ca_file,
+                // xDS delivers secret values (redacted by /config_dump), not references.
+                secret_mode: translate::SecretMode::Inline,
                 ..Default::default()
             };
             let tls = match (xds_tls_cert, xds_tls_key) {
@@ -314,6 +316,7 @@ fn main() -> ExitCode {
                 admin_port,
                 region,
                 ca_file,
+                secret_mode: translate::SecretMode::Inline,
                 ..Default::default()
             };
             let Some(rt) = runtime() else { return ExitCode::from(1) };

@@ -41,7 +41,12 @@ pub enum BuildError {
     Snapshot(#[from] SnapshotError),
     #[error("a {0} resource without a name")]
     Unnamed(&'static str),
+    #[error("{}", .0.join("; "))]
+    Secrets(Vec<String>),
 }
+
+/// Type URL of SDS secrets (provider API keys), served over ADS.
+pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
 /// Encoded resources of the previous build, by (type URL, name): an edit re-encodes only the
 /// resources whose content changed (encoding dominates the build of a large config).
@@ -85,14 +90,23 @@ pub fn build_snapshot_cached(
     opts: &translate::Options,
     cache: &mut EncodeCache,
 ) -> Result<Snapshot, BuildError> {
+    let problems = translate::secret_problems(cfg, opts);
+    if !problems.is_empty() {
+        return Err(BuildError::Secrets(problems));
+    }
     let r = translate::translate_xds(cfg, opts);
     let mut next = EncodeCache::default();
-    let resources = vec![
+    let mut resources = vec![
         encode_all(LISTENER, "listener", &r.listeners, cache, &mut next)?,
         encode_all(ROUTE, "route configuration", &r.route_configs, cache, &mut next)?,
         encode_all(CLUSTER, "cluster", &r.clusters, cache, &mut next)?,
         encode_all(EXTENSION_CONFIG, "extension config", &r.extension_configs, cache, &mut next)?,
     ];
+    // Envoy asks for secrets only when a cluster refers to one; an empty type would never be
+    // ACKed and would keep every proxy from counting as converged.
+    if !r.secrets.is_empty() {
+        resources.push(encode_all(SECRET, "secret", &r.secrets, cache, &mut next)?);
+    }
     let references = [
         (ROUTE.to_string(), translate::ROUTE_CONFIG_NAME.to_string()),
         (EXTENSION_CONFIG.to_string(), translate::ROUTER_FILTER_NAME.to_string()),

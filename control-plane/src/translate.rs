@@ -649,6 +649,8 @@ pub struct XdsResources {
     pub clusters: Vec<Value>,
     /// `TypedExtensionConfig`s (`{name, typed_config}`) for ECDS.
     pub extension_configs: Vec<Value>,
+    /// Provider API keys as SDS secrets (`/config_dump` shows them redacted).
+    pub secrets: Vec<Value>,
     /// Short content hash of the filter configuration, logged by the filter.
     pub config_hash: String,
 }
@@ -671,6 +673,7 @@ pub fn translate_xds(cfg: &Config, opts: &Options) -> XdsResources {
         route_configs: static_form.route_configs,
         clusters: static_form.clusters,
         extension_configs: vec![router_filter(opts, &router_config(cfg, opts))],
+        secrets: static_form.secrets,
         config_hash: static_form.config_hash,
     }
 }

@@ -99,6 +99,17 @@ fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> Upst
     }
 }
 
+/// The standard chain's local sources: AWS_* variables, then the shared credentials file.
+/// Instance and container metadata are not consulted: a gateway must not probe a metadata
+/// address it was not told about (and tests must never reach one).
+fn local_chain() -> Value {
+    json!({
+        "custom_credential_provider_chain": true,
+        "environment_credential_provider": {},
+        "credentials_file_provider": {},
+    })
+}
+
 /// SigV4 for the deployment's own region, over the translated body (payload signed).
 fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
     let c = &d.credentials;
@@ -132,7 +143,7 @@ fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
                         "deployment '{}': aws_access_key_id and aws_secret_access_key must both be set",
                         d.id
                     ));
-                    None
+                    Some(local_chain())
                 }
             }
         } else {
@@ -142,19 +153,12 @@ fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
                  (os.environ/AWS_ACCESS_KEY_ID, ...), aws_profile_name, or `llm-router serve` for per-deployment keys",
                 d.id
             ));
-            None
+            Some(local_chain())
         }
     } else if let Some(profile) = c.aws_profile_name.as_ref().and_then(Secret::resolve) {
         Some(json!({"custom_credential_provider_chain": true, "credentials_file_provider": {"profile": profile}}))
     } else {
-        // The standard chain's local sources: AWS_* variables, then the shared credentials
-        // file. Instance and container metadata are not consulted: a gateway must not probe a
-        // metadata address it was not told about (and tests must never reach one).
-        Some(json!({
-            "custom_credential_provider_chain": true,
-            "environment_credential_provider": {},
-            "credentials_file_provider": {},
-        }))
+        Some(local_chain())
     };
     if let Some(p) = provider {
         signing["credential_provider"] = p;
