@@ -42,25 +42,21 @@ fn text_answer_becomes_a_chat_completion() {
     // API reference, "Create a Message", example response.
     for t in [anthropic(), vertex()] {
         let o = run(&t, json_opts(), 200, &[], &[&read("anthropic/message_text.response.json")]);
-        let v: Value = serde_json::from_slice(&o.body).unwrap();
+        let v = o.json();
         if t.kind == ProviderKind::Anthropic {
             golden_json("anthropic/message_text.golden.json", &v);
         }
         assert_eq!(v["choices"][0]["message"]["content"], "Hi! My name is Claude.");
-        assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((2095, 503)));
+        assert_eq!(o.tokens(), Some((2095, 503)));
     }
 }
 
 #[test]
 fn tool_use_answer_becomes_tool_calls() {
     let o = run(&anthropic(), json_opts(), 200, &[], &[&read("anthropic/message_tool_use.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("anthropic/message_tool_use.golden.json", &v);
-    let args = v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(args).unwrap(),
-        json!({"location": "San Francisco, CA", "unit": "celsius"})
-    );
+    assert_eq!(first_tool_call_args(&v), json!({"location": "San Francisco, CA", "unit": "celsius"}));
 }
 
 #[test]
@@ -68,7 +64,7 @@ fn text_stream_becomes_chunks() {
     // "Streaming Messages", basic streaming request.
     let o = run(&anthropic(), stream_opts(true), 200, &[], &[&read("anthropic/stream_text.sse")]);
     golden_sse("anthropic/stream_text.golden.sse", &o.body);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((25, 15)));
+    assert_eq!(o.tokens(), Some((25, 15)));
 }
 
 #[test]
@@ -84,7 +80,7 @@ fn tool_stream_becomes_tool_call_deltas() {
         serde_json::from_str::<Value>(&args).unwrap(),
         json!({"location": "San Francisco, CA", "unit": "fahrenheit"})
     );
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((472, 89)));
+    assert_eq!(o.tokens(), Some((472, 89)));
 }
 
 #[test]
@@ -97,7 +93,7 @@ fn an_error_event_becomes_an_openai_error_event() {
 fn http_errors_keep_status_in_openais_shape() {
     let o = run(&anthropic(), stream_opts(true), 400, &[], &[&read("anthropic/error_invalid_request.json")]);
     assert_eq!(o.head.status, 400);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(
         v,
         json!({"error": {"message": "max_tokens: Field required", "type": "invalid_request_error", "param": null, "code": "invalid_request_error"}})
@@ -112,7 +108,7 @@ fn http_errors_keep_status_in_openais_shape() {
     assert_eq!(o.head.status, 529);
     // Vertex's own quota error is in Google's shape.
     let o = run(&vertex(), json_opts(), 429, &[], &[&read("vertex_anthropic/error_quota.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!((o.head.status, v["error"]["code"].as_str()), (429, Some("RESOURCE_EXHAUSTED")));
 }
 
@@ -127,7 +123,7 @@ fn finish_reasons_map() {
     ] {
         let body = json!({"id":"m","content":[{"type":"text","text":"x"}],"stop_reason":stop,"usage":{"input_tokens":1,"output_tokens":1}});
         let o = run(&anthropic(), json_opts(), 200, &[], &[body.to_string().as_bytes()]);
-        let v: Value = serde_json::from_slice(&o.body).unwrap();
+        let v = o.json();
         assert_eq!(v["choices"][0]["finish_reason"], want);
     }
 }
@@ -136,8 +132,8 @@ fn finish_reasons_map() {
 fn cached_prompt_tokens_count_as_input() {
     let body = br#"{"id":"m","content":[],"stop_reason":"end_turn","usage":{"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":100,"output_tokens":3}}"#;
     let o = run(&anthropic(), json_opts(), 200, &[], &[body]);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((115, 3)));
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    assert_eq!(o.tokens(), Some((115, 3)));
+    let v = o.json();
     assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
 }
 

@@ -71,23 +71,23 @@ fn the_request_on_every_provider() {
 fn bedrock_answers_in_anthropics_shape() {
     let t = target(ProviderKind::Bedrock, "anthropic.claude-3-7-sonnet-20250219-v1:0");
     let o = run(&t, opts(false), 200, &[], &[&read("bedrock/converse_tool_use.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("anthropic_clients/bedrock_tool_use.message.golden.json", &v);
     let stream = bedrock_stream("bedrock/stream_tool_use.events.json");
     let o = run(&t, opts(true), 200, &[], &[&stream]);
     golden_events("anthropic_clients/bedrock_tool_use.events.golden.json", &o.body);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((375, 63)));
+    assert_eq!(o.tokens(), Some((375, 63)));
 }
 
 #[test]
 fn openai_answers_in_anthropics_shape() {
     let t = target(ProviderKind::OpenAi, "gpt-4o");
     let o = run(&t, opts(false), 200, &[], &[&read("openai/chat_completion.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("anthropic_clients/openai_text.message.golden.json", &v);
     let o = run(&t, opts(true), 200, &[], &[&read("openai/stream_usage.sse")]);
     golden_events("anthropic_clients/openai_text.events.golden.json", &o.body);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((9, 12)));
+    assert_eq!(o.tokens(), Some((9, 12)));
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn anthropic_and_vertex_answers_pass_through_with_usage() {
         let o = run(&t, opts(true), 200, &[("content-type", "text/event-stream")], &pieces);
         assert_eq!(o.body, s);
         assert!(o.head.remove_headers.is_empty());
-        assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((472, 89)));
+        assert_eq!(o.tokens(), Some((472, 89)));
         let m = read("anthropic/message_text.response.json");
         let o = run(&t, opts(false), 200, &[], &[&m]);
         assert_eq!((o.body, o.usage.map(|u| u.output_tokens)), (m, Some(503)));
@@ -148,7 +148,7 @@ fn anthropic_and_vertex_answers_pass_through_with_usage() {
         &[],
         &[&read("vertex_anthropic/error_quota.json")],
     );
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(
         (o.head.status, v["type"].as_str(), v["error"]["type"].as_str()),
         (429, Some("error"), Some("rate_limit_error"))
@@ -165,7 +165,7 @@ fn errors_reach_anthropic_clients_in_anthropics_shape() {
         &[("x-amzn-errortype", "ThrottlingException")],
         &[b"{\"message\":\"Too many requests\"}"],
     );
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(v, json!({"type":"error","error":{"type":"rate_limit_error","message":"Too many requests"}}));
     let o = run(&t, opts(true), 200, &[], &[&bedrock_stream("bedrock/stream_throttled.events.json")]);
     let ev = events(&o.body);

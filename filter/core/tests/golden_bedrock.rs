@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use llm_router_core::providers::ProviderKind;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
@@ -33,18 +33,17 @@ fn text_answer_becomes_a_chat_completion() {
     );
     assert_eq!(o.head.status, 200);
     assert!(o.head.remove_headers.iter().any(|h| h == "content-length"));
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("bedrock/converse_text.golden.json", &v);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((453, 23)));
+    assert_eq!(o.tokens(), Some((453, 23)));
 }
 
 #[test]
 fn tool_use_answer_becomes_tool_calls_with_json_string_arguments() {
     let o = run(&bedrock(), json_opts(), 200, &[], &[&read("bedrock/converse_tool_use.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("bedrock/converse_tool_use.golden.json", &v);
-    let args = v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
-    assert_eq!(serde_json::from_str::<Value>(args).unwrap(), json!({"sign": "WZPZ"}));
+    assert_eq!(first_tool_call_args(&v), json!({"sign": "WZPZ"}));
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
 }
 
@@ -56,7 +55,7 @@ fn text_stream_becomes_chunks_with_a_usage_chunk_and_done() {
     assert_eq!(o.head.status, 200);
     assert!(o.head.set_headers.contains(&("content-type".into(), "text/event-stream".into())));
     golden_sse("bedrock/stream_text.golden.sse", &o.body);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((453, 23)));
+    assert_eq!(o.tokens(), Some((453, 23)));
 }
 
 #[test]
@@ -122,7 +121,7 @@ fn error_statuses_follow_the_exception_and_keep_openais_shape() {
             let o = run(&bedrock(), opts, status, &[("x-amzn-errortype", ty)], &[&body[..5], &body[5..]]);
             assert_eq!(o.head.status, want, "{ty}");
             assert!(o.head.set_headers.contains(&("content-type".into(), "application/json".into())));
-            let v: Value = serde_json::from_slice(&o.body).unwrap();
+            let v = o.json();
             assert_eq!(v["error"]["type"], kind, "{ty}");
             assert_eq!(v["error"]["code"], ty.split(':').next().unwrap());
             assert!(v["error"]["message"].as_str().unwrap().len() > 3);
@@ -143,7 +142,7 @@ fn finish_reasons_map() {
     ] {
         let body = json!({"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":stop,"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3}});
         let o = run(&bedrock(), json_opts(), 200, &[], &[body.to_string().as_bytes()]);
-        let v: Value = serde_json::from_slice(&o.body).unwrap();
+        let v = o.json();
         assert_eq!(v["choices"][0]["finish_reason"], want, "{stop}");
         let stream = [
             frame(&[(":event-type", "messageStart"), (":message-type", "event")], br#"{"role":"assistant"}"#),
@@ -162,6 +161,6 @@ fn finish_reasons_map() {
 #[test]
 fn a_body_that_is_not_converse_json_is_a_502_shaped_error() {
     let o = run(&bedrock(), json_opts(), 200, &[], &[b"<html>"]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(v["error"]["code"], "invalid_provider_response");
 }

@@ -40,11 +40,11 @@ fn answers_pass_through_with_usage() {
         let o = run(&t, json_opts(), 200, &[("content-type", "application/json")], &[&body[..100], &body[100..]]);
         assert_eq!(o.body, body);
         assert!(o.head.set_headers.is_empty() && o.head.remove_headers.is_empty());
-        assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((19, 10)));
+        assert_eq!(o.tokens(), Some((19, 10)));
         let s = read("openai/stream_usage.sse");
         let pieces: Vec<&[u8]> = s.chunks(13).collect();
         let o = run(&t, stream_opts(true), 200, &[("content-type", "text/event-stream")], &pieces);
         assert_eq!(o.body, s);
-        assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((9, 12)));
+        assert_eq!(o.tokens(), Some((9, 12)));
     }
 }

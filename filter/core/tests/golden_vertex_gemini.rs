@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use llm_router_core::providers::{ProviderKind, Target};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn gemini() -> Target {
     target(ProviderKind::VertexGemini, "gemini-2.0-flash-001")
@@ -22,15 +22,15 @@ fn function_calling_conversation_becomes_a_stream_generate_content_request() {
 #[test]
 fn text_answer_becomes_a_chat_completion() {
     let o = run(&gemini(), json_opts(), 200, &[], &[&read("vertex_gemini/generate_text.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("vertex_gemini/generate_text.golden.json", &v);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((76, 29)));
+    assert_eq!(o.tokens(), Some((76, 29)));
 }
 
 #[test]
 fn function_call_answer_becomes_tool_calls() {
     let o = run(&gemini(), json_opts(), 200, &[], &[&read("vertex_gemini/generate_function_call.response.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     golden_json("vertex_gemini/generate_function_call.golden.json", &v);
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
 }
@@ -39,7 +39,7 @@ fn function_call_answer_becomes_tool_calls() {
 fn sse_stream_becomes_chunks_with_usage() {
     let o = run(&gemini(), stream_opts(true), 200, &[], &[&read("vertex_gemini/stream_text.sse")]);
     golden_sse("vertex_gemini/stream_text.golden.sse", &o.body);
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((7, 12)));
+    assert_eq!(o.tokens(), Some((7, 12)));
 }
 
 #[test]
@@ -57,20 +57,20 @@ fn streamed_function_calls_arrive_whole() {
     assert_eq!(c[2]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
     assert_eq!(c[3]["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(c[4], "[DONE]");
-    assert_eq!(o.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((3, 9)));
+    assert_eq!(o.tokens(), Some((3, 9)));
 }
 
 #[test]
 fn errors_and_blocked_prompts() {
     let o = run(&gemini(), stream_opts(true), 429, &[], &[&read("vertex_gemini/error_quota.json")]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(
         (o.head.status, v["error"]["code"].as_str(), v["error"]["type"].as_str()),
         (429, Some("RESOURCE_EXHAUSTED"), Some("rate_limit_error"))
     );
     let blocked = br#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":5}}"#;
     let o = run(&gemini(), json_opts(), 200, &[], &[blocked]);
-    let v: Value = serde_json::from_slice(&o.body).unwrap();
+    let v = o.json();
     assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
     for (reason, want) in [
         ("STOP", "stop"),
@@ -81,7 +81,7 @@ fn errors_and_blocked_prompts() {
     ] {
         let body = json!({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":reason}]});
         let o = run(&gemini(), json_opts(), 200, &[], &[body.to_string().as_bytes()]);
-        let v: Value = serde_json::from_slice(&o.body).unwrap();
+        let v = o.json();
         assert_eq!(v["choices"][0]["finish_reason"], want);
     }
 }

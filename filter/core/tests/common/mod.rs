@@ -70,6 +70,24 @@ pub struct Outcome {
     pub per_chunk: Vec<Vec<u8>>,
 }
 
+impl Outcome {
+    /// The body, a JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// The usage read, as (input tokens, output tokens).
+    pub fn tokens(&self) -> Option<(u64, u64)> {
+        self.usage.map(|u| (u.input_tokens, u.output_tokens))
+    }
+}
+
+/// The arguments of a chat completion's first tool call, parsed from their JSON string.
+pub fn first_tool_call_args(v: &Value) -> Value {
+    let args = v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+    serde_json::from_str(args).unwrap()
+}
+
 /// Runs a response translator over `chunks` (end of stream on the last one).
 pub fn run(target: &Target, opts: ResponseOptions, status: u16, headers: &[(&str, &str)], chunks: &[&[u8]]) -> Outcome {
     let mut t = response_translator(target, opts);
