@@ -28,3 +28,18 @@ fn every_rendered_example_passes_envoy_validate() {
     }
     assert!(checked >= 8, "checked {checked} examples");
 }
+
+#[test]
+fn the_shipped_xds_bootstrap_is_what_bootstrap_prints_and_envoy_accepts_it() {
+    let shipped = std::fs::read_to_string(repo_root().join("envoy/bootstrap-xds.yaml")).expect("envoy/bootstrap-xds.yaml");
+    let out = Command::new(llm_router_bin()).arg("bootstrap").output().expect("run bootstrap");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        shipped,
+        "envoy/bootstrap-xds.yaml is stale: llm-router bootstrap > envoy/bootstrap-xds.yaml"
+    );
+    if let Err(e) = Envoy::validate_config(&shipped) {
+        panic!("Envoy rejects envoy/bootstrap-xds.yaml: {e}");
+    }
+}
