@@ -172,7 +172,10 @@ impl HttpContext for UpstreamAttempt {
         let chunk = self.get_http_response_body(0, body_size).unwrap_or_default();
         let Some(t) = self.translator.as_mut() else { return Action::Continue };
         let out = t.on_body(&chunk, end_of_stream);
-        self.set_http_response_body(0, body_size, &out);
+        // A pass-through answer comes back unchanged: no need to copy it into Envoy again.
+        if out != chunk {
+            self.set_http_response_body(0, body_size, &out);
+        }
         if end_of_stream {
             self.record_usage();
         }

@@ -47,7 +47,17 @@ fn main() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", BENCH_SECRET);
     let bedrock = MockRegion::start_args(
         "us-west-2",
-        &["--provider", "bedrock", "--aws-access-key-id", BENCH_KEY_ID, "--aws-secret-access-key", BENCH_SECRET],
+        &[
+            "--provider",
+            "bedrock",
+            "--aws-access-key-id",
+            BENCH_KEY_ID,
+            "--aws-secret-access-key",
+            BENCH_SECRET,
+            // Measure the gateway's translation and signing, not the mock's verification
+            // (the e2e tests verify every signature).
+            "--bench-skip-signature-check",
+        ],
     );
     let translated = run("envoy + filter, Bedrock (translated, signed)", &filter_config(&bedrock, &bedrock_deployment(&bedrock)), &args, &body);
 

@@ -63,6 +63,10 @@ struct Args {
     /// Vertex: the one project id that exists (others: 403 PERMISSION_DENIED).
     #[arg(long)]
     vertex_project: Option<String>,
+    /// Benchmarks only: do not recompute Bedrock signatures (the gateway is measured, not
+    /// the mock's verification).
+    #[arg(long)]
+    bench_skip_signature_check: bool,
 }
 
 fn main() {
@@ -97,6 +101,7 @@ fn main() {
         azure_deployment: args.azure_deployment,
         bearer_tokens: args.bearer_token,
         vertex_project: args.vertex_project,
+        skip_signature_check: args.bench_skip_signature_check,
     };
     let listener = match std::net::TcpListener::bind(("127.0.0.1", args.port)) {
         Ok(l) => l,

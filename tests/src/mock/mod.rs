@@ -117,6 +117,9 @@ pub struct MockConfig {
     pub bearer_tokens: Vec<String>,
     /// Vertex: the one project that exists (`None`: any).
     pub vertex_project: Option<String>,
+    /// Benchmarks only: Bedrock signatures are not recomputed, so a benchmark measures the
+    /// gateway rather than the mock's own SigV4 verification. Tests never set it.
+    pub skip_signature_check: bool,
 }
 
 impl MockConfig {
@@ -133,6 +136,7 @@ impl MockConfig {
             azure_deployment: None,
             bearer_tokens: Vec::new(),
             vertex_project: None,
+            skip_signature_check: false,
         }
     }
 
