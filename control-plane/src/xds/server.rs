@@ -21,7 +21,8 @@ use tracing::{debug, info, warn};
 
 use super::cache::{CacheReader, ProxyHandle};
 use super::delta::DeltaConnection;
-use super::sotw::SotwConnection;
+use super::snapshot::Snapshot;
+use super::sotw::{ProtocolError, SotwConnection};
 use super::{short_type, Event, Observer};
 
 /// Responses buffered per stream before the connection task waits for the client.
@@ -137,6 +138,126 @@ fn record(events: Vec<Event>, proxy: &ProxyHandle, node: &str, observer: &dyn Ob
     }
 }
 
+/// What one ADS stream's task needs from its sans-IO connection: state of the world and
+/// delta differ in their messages, not in how a stream is driven.
+trait AdsProtocol: Send + 'static {
+    type Request: prost::Message + Default + Send + 'static;
+    type Response: Send + 'static;
+    /// `sotw` or `delta`, for the proxy registry, metrics and logs.
+    const KIND: &'static str;
+    fn on_request(&mut self, req: Self::Request) -> Result<(Vec<Self::Response>, Vec<Event>), ProtocolError>;
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Vec<Self::Response>;
+    fn node_id(&self) -> Option<&str>;
+    /// Logs a push; returns its type URL and how many resources it carries.
+    fn log_push(node: &str, r: &Self::Response) -> (String, usize);
+}
+
+impl AdsProtocol for SotwConnection {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const KIND: &'static str = "sotw";
+
+    fn on_request(&mut self, req: DiscoveryRequest) -> Result<(Vec<DiscoveryResponse>, Vec<Event>), ProtocolError> {
+        SotwConnection::on_request(self, req).map(|out| (out.responses, out.events))
+    }
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Vec<DiscoveryResponse> {
+        SotwConnection::on_snapshot(self, snapshot)
+    }
+    fn node_id(&self) -> Option<&str> {
+        SotwConnection::node_id(self)
+    }
+    fn log_push(node: &str, r: &DiscoveryResponse) -> (String, usize) {
+        debug!(node, r#type = short_type(&r.type_url), version = r.version_info, nonce = r.nonce, resources = r.resources.len(), "push");
+        (r.type_url.clone(), r.resources.len())
+    }
+}
+
+impl AdsProtocol for DeltaConnection {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const KIND: &'static str = "delta";
+
+    fn on_request(&mut self, req: DeltaDiscoveryRequest) -> Result<(Vec<DeltaDiscoveryResponse>, Vec<Event>), ProtocolError> {
+        DeltaConnection::on_request(self, req).map(|out| (out.responses, out.events))
+    }
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Vec<DeltaDiscoveryResponse> {
+        DeltaConnection::on_snapshot(self, snapshot)
+    }
+    fn node_id(&self) -> Option<&str> {
+        DeltaConnection::node_id(self)
+    }
+    fn log_push(node: &str, r: &DeltaDiscoveryResponse) -> (String, usize) {
+        debug!(node, r#type = short_type(&r.type_url), version = r.system_version_info, nonce = r.nonce, resources = r.resources.len(), removed = r.removed_resources.len(), "push");
+        (r.type_url.clone(), r.resources.len() + r.removed_resources.len())
+    }
+}
+
+impl AdsService {
+    /// Opens one ADS stream: a task moves requests and snapshots into the connection and its
+    /// responses out, until either side ends.
+    fn open_stream<C: AdsProtocol>(
+        &self,
+        peer: String,
+        mut requests: Streaming<C::Request>,
+        make_conn: impl FnOnce(Option<Arc<Snapshot>>) -> C + Send + 'static,
+    ) -> BoxStream<C::Response> {
+        let (tx, rx) = mpsc::channel::<Result<C::Response, Status>>(STREAM_BUFFER);
+        let mut snapshots = self.cache.watch();
+        let proxy = self.cache.connect(C::KIND, peer.clone());
+        let observer = self.observer.clone();
+        observer.connected(C::KIND);
+        info!(%peer, protocol = C::KIND, "ADS stream opened");
+        tokio::spawn(async move {
+            let mut conn = make_conn(snapshots.borrow_and_update().clone());
+            let mut node = String::new();
+            let reason = loop {
+                let responses = tokio::select! {
+                    msg = requests.next() => match msg {
+                        Some(Ok(req)) => match conn.on_request(req) {
+                            Ok((responses, events)) => {
+                                if node.is_empty() {
+                                    if let Some(id) = conn.node_id() {
+                                        node = id.to_string();
+                                        proxy.set_node(&node);
+                                        info!(%peer, node, "proxy identified");
+                                    }
+                                }
+                                record(events, &proxy, &node, observer.as_ref());
+                                responses
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
+                                break format!("protocol error: {e}");
+                            }
+                        },
+                        Some(Err(status)) => break format!("stream error: {}", status.message()),
+                        None => break "closed by the proxy".to_string(),
+                    },
+                    changed = snapshots.changed() => {
+                        if changed.is_err() { break "control plane shutting down".to_string(); }
+                        let snap = snapshots.borrow_and_update().clone();
+                        match snap { Some(s) => conn.on_snapshot(s), None => Vec::new() }
+                    }
+                };
+                for r in responses {
+                    let (type_url, count) = C::log_push(&node, &r);
+                    observer.pushed(&type_url, count);
+                    if tx.send(Ok(r)).await.is_err() {
+                        break;
+                    }
+                }
+                if tx.is_closed() {
+                    break "closed by the proxy".to_string();
+                }
+            };
+            info!(%peer, node, reason, "ADS stream closed");
+            observer.disconnected(C::KIND);
+            drop(proxy);
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+}
+
 #[tonic::async_trait]
 impl AggregatedDiscoveryService for AdsService {
     type StreamAggregatedResourcesStream = BoxStream<DiscoveryResponse>;
@@ -147,61 +268,7 @@ impl AggregatedDiscoveryService for AdsService {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let peer = peer(&request);
-        let mut requests = request.into_inner();
-        let (tx, rx) = mpsc::channel::<Result<DiscoveryResponse, Status>>(STREAM_BUFFER);
-        let mut snapshots = self.cache.watch();
-        let proxy = self.cache.connect("sotw", peer.clone());
-        let observer = self.observer.clone();
-        observer.connected("sotw");
-        info!(%peer, "ADS stream opened (state of the world)");
-        tokio::spawn(async move {
-            let mut conn = SotwConnection::new(snapshots.borrow_and_update().clone());
-            let mut node = String::new();
-            let reason = loop {
-                let responses = tokio::select! {
-                    msg = requests.next() => match msg {
-                        Some(Ok(req)) => match conn.on_request(req) {
-                            Ok(out) => {
-                                if node.is_empty() {
-                                    if let Some(id) = conn.node_id() {
-                                        node = id.to_string();
-                                        proxy.set_node(&node);
-                                        info!(%peer, node, "proxy identified");
-                                    }
-                                }
-                                record(out.events, &proxy, &node, observer.as_ref());
-                                out.responses
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
-                                break format!("protocol error: {e}");
-                            }
-                        },
-                        Some(Err(status)) => break format!("stream error: {}", status.message()),
-                        None => break "closed by the proxy".to_string(),
-                    },
-                    changed = snapshots.changed() => {
-                        if changed.is_err() { break "control plane shutting down".to_string(); }
-                        let snap = snapshots.borrow_and_update().clone();
-                        match snap { Some(s) => conn.on_snapshot(s), None => Vec::new() }
-                    }
-                };
-                for r in responses {
-                    observer.pushed(&r.type_url, r.resources.len());
-                    debug!(node, r#type = short_type(&r.type_url), version = r.version_info, nonce = r.nonce, resources = r.resources.len(), "push");
-                    if tx.send(Ok(r)).await.is_err() {
-                        break;
-                    }
-                }
-                if tx.is_closed() {
-                    break "closed by the proxy".to_string();
-                }
-            };
-            info!(%peer, node, reason, "ADS stream closed");
-            observer.disconnected("sotw");
-            drop(proxy);
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(self.open_stream(peer, request.into_inner(), SotwConnection::new)))
     }
 
     async fn delta_aggregated_resources(
@@ -209,60 +276,6 @@ impl AggregatedDiscoveryService for AdsService {
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let peer = peer(&request);
-        let mut requests = request.into_inner();
-        let (tx, rx) = mpsc::channel::<Result<DeltaDiscoveryResponse, Status>>(STREAM_BUFFER);
-        let mut snapshots = self.cache.watch();
-        let proxy = self.cache.connect("delta", peer.clone());
-        let observer = self.observer.clone();
-        observer.connected("delta");
-        info!(%peer, "ADS stream opened (delta)");
-        tokio::spawn(async move {
-            let mut conn = DeltaConnection::new(snapshots.borrow_and_update().clone());
-            let mut node = String::new();
-            let reason = loop {
-                let responses = tokio::select! {
-                    msg = requests.next() => match msg {
-                        Some(Ok(req)) => match conn.on_request(req) {
-                            Ok(out) => {
-                                if node.is_empty() {
-                                    if let Some(id) = conn.node_id() {
-                                        node = id.to_string();
-                                        proxy.set_node(&node);
-                                        info!(%peer, node, "proxy identified");
-                                    }
-                                }
-                                record(out.events, &proxy, &node, observer.as_ref());
-                                out.responses
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Err(Status::invalid_argument(e.to_string()))).await;
-                                break format!("protocol error: {e}");
-                            }
-                        },
-                        Some(Err(status)) => break format!("stream error: {}", status.message()),
-                        None => break "closed by the proxy".to_string(),
-                    },
-                    changed = snapshots.changed() => {
-                        if changed.is_err() { break "control plane shutting down".to_string(); }
-                        let snap = snapshots.borrow_and_update().clone();
-                        match snap { Some(s) => conn.on_snapshot(s), None => Vec::new() }
-                    }
-                };
-                for r in responses {
-                    observer.pushed(&r.type_url, r.resources.len() + r.removed_resources.len());
-                    debug!(node, r#type = short_type(&r.type_url), version = r.system_version_info, nonce = r.nonce, resources = r.resources.len(), removed = r.removed_resources.len(), "push");
-                    if tx.send(Ok(r)).await.is_err() {
-                        break;
-                    }
-                }
-                if tx.is_closed() {
-                    break "closed by the proxy".to_string();
-                }
-            };
-            info!(%peer, node, reason, "ADS stream closed");
-            observer.disconnected("delta");
-            drop(proxy);
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(self.open_stream(peer, request.into_inner(), DeltaConnection::new)))
     }
 }
