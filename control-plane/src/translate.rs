@@ -101,35 +101,49 @@ pub fn cluster_name(d: &Deployment) -> String {
 
 /// Translates a config into listeners, routes and clusters.
 pub fn translate(cfg: &Config, opts: &Options) -> Resources {
-    let router_config = router_config(cfg, opts);
-    let config_hash = router_config.config_hash.clone();
+    let parts = translate_parts(cfg, opts);
+    Resources {
+        listeners: vec![gateway_listener(
+            opts,
+            router_filter(opts, &parts.router_config),
+            json!({"route_config": parts.route_config}),
+        )],
+        route_configs: vec![parts.route_config],
+        clusters: parts.clusters,
+        secrets: parts.secrets,
+        config_hash: parts.router_config.config_hash,
+    }
+}
+
+/// What the static and the xDS forms share: built once for either.
+struct Parts {
+    router_config: pb::RouterConfig,
+    route_config: Value,
+    clusters: Vec<Value>,
+    secrets: Vec<Value>,
+}
+
+fn translate_parts(cfg: &Config, opts: &Options) -> Parts {
     // Deployments per model group, counted once (a scan per deployment is quadratic).
     let mut group_sizes: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for d in &cfg.deployments {
         *group_sizes.entry(d.model_name.as_str()).or_default() += 1;
     }
-    let mut clusters: Vec<Value> = cfg
-        .deployments
-        .iter()
-        .map(|d| deployment_cluster(cfg, d, opts, group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1)))
-        .collect();
+    let mut clusters = Vec::with_capacity(cfg.deployments.len() + 1);
+    let mut secrets = Vec::new();
+    for d in &cfg.deployments {
+        let auth = upstream_auth(d, opts.secret_mode);
+        let group_size = group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1);
+        clusters.push(deployment_cluster(cfg, d, opts, group_size, auth.filters));
+        secrets.extend(auth.secrets);
+    }
     clusters.push(json!({
         "name": NO_ROUTE_CLUSTER,
         "type": "STATIC",
         "connect_timeout": "1s",
         "load_assignment": {"cluster_name": NO_ROUTE_CLUSTER, "endpoints": []},
     }));
-    Resources {
-        listeners: vec![gateway_listener(
-            opts,
-            router_filter(opts, &router_config),
-            json!({"route_config": route_config(cfg, opts)}),
-        )],
-        route_configs: vec![route_config(cfg, opts)],
-        clusters,
-        secrets: cfg.deployments.iter().flat_map(|d| upstream_auth(d, opts.secret_mode).secrets).collect(),
-        config_hash,
-    }
+    Parts { router_config: router_config(cfg, opts), route_config: route_config(cfg, opts), clusters, secrets }
 }
 
 /// Credentials that cannot be expressed with `opts.secret_mode` (empty when all can); `render`
@@ -486,7 +500,7 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
     })
 }
 
-fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: usize) -> Value {
+fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: usize, auth_filters: Vec<Value>) -> Value {
     let r = &cfg.router;
     let e = &d.endpoint;
     let name = cluster_name(d);
@@ -503,7 +517,6 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: 
         // The provider's path depends on the body (stream or not): headers wait for it.
         true,
     );
-    let auth = upstream_auth(d, opts.secret_mode);
     let protocol = if e.tls {
         json!({"auto_config": {"http_protocol_options": {}, "http2_protocol_options": {}}})
     } else {
@@ -514,7 +527,7 @@ fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: 
         // The wasm filter translates the attempt; auth (key injection, SigV4) comes after it,
         // so the signature covers the translated request.
         "http_filters": std::iter::once(upstream_filter)
-            .chain(auth.filters)
+            .chain(auth_filters)
             .chain(std::iter::once(json!({
                 "name": "envoy.filters.http.upstream_codec",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
@@ -667,14 +680,14 @@ pub fn ads_config_source() -> Value {
 /// router filter (ECDS); the routes, clusters and filter configuration are the same as
 /// [`translate`]'s.
 pub fn translate_xds(cfg: &Config, opts: &Options) -> XdsResources {
-    let static_form = translate(cfg, opts);
+    let parts = translate_parts(cfg, opts);
     XdsResources {
         listeners: vec![xds_listener(opts)],
-        route_configs: static_form.route_configs,
-        clusters: static_form.clusters,
-        extension_configs: vec![router_filter(opts, &router_config(cfg, opts))],
-        secrets: static_form.secrets,
-        config_hash: static_form.config_hash,
+        route_configs: vec![parts.route_config],
+        clusters: parts.clusters,
+        extension_configs: vec![router_filter(opts, &parts.router_config)],
+        secrets: parts.secrets,
+        config_hash: parts.router_config.config_hash,
     }
 }
 
