@@ -175,11 +175,7 @@ impl RouterRequest {
         if first_byte_ms > 0 {
             self.set_http_request_header("x-envoy-upstream-rq-per-try-timeout-ms", Some(&first_byte_ms.to_string()));
         }
-        self.plan = plan
-            .attempts
-            .iter()
-            .filter_map(|d| table.deployments.iter().position(|x| x.id == d.id))
-            .collect();
+        self.plan = plan.attempts.iter().map(|d| d.index).collect();
         Ok(Action::Continue)
     }
 

@@ -252,6 +252,9 @@ mod tests {
             vec![dep("c", "eu-west-1", "eu", 3, 1), dep("a", "us-west-2", "us", 1, 1), dep("b", "us-east-1", "us", 2, 1)],
             2,
         );
+        for (i, d) in t.deployments.iter().enumerate() {
+            assert_eq!(d.index, i, "the plan names deployments by their index in the table");
+        }
         let mut rng = Rng::new(1);
         for _ in 0..50 {
             let p = plan_request(&t, &req("claude"), &all_up(), &mut rng).unwrap();

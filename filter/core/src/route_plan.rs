@@ -81,6 +81,7 @@ mod tests {
     #[test]
     fn golden_encoding_of_a_two_attempt_plan() {
         let a = Deployment {
+            index: 0,
             id: "a".into(),
             model_group: "g".into(),
             cluster: "llm-a".into(),

@@ -45,6 +45,8 @@ impl Strategy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
+    /// Position in `RouterTable::deployments`.
+    pub index: usize,
     pub id: String,
     pub model_group: String,
     pub cluster: String,
@@ -118,6 +120,7 @@ impl RouterTable {
                 let cost = d.input_cost_per_token + d.output_cost_per_token;
                 idx.push(deployments.len());
                 deployments.push(Deployment {
+                    index: deployments.len(),
                     id: d.id.clone(),
                     model_group: g.name.clone(),
                     cluster: d.cluster.clone(),
