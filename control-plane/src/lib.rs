@@ -7,6 +7,7 @@
 //! - [`xds`]: a generic ADS server (snapshots, sans-IO connections, tonic glue).
 //! - [`reload`]: watch the YAML, keep the last good config serving.
 //! - [`telemetry`]: metrics, health and status endpoints, logs.
+//! - [`upstream_auth`] and [`vertex_auth`]: provider credentials in Envoy; Vertex OAuth tokens.
 //! - [`serve`] and [`up`]: the `serve` and `up` commands.
 pub mod bootstrap;
 pub mod config;
@@ -16,5 +17,6 @@ pub mod serve;
 pub mod telemetry;
 pub mod translate;
 pub mod upstream_auth;
+pub mod vertex_auth;
 pub mod up;
 pub mod xds;

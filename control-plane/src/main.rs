@@ -234,6 +234,11 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::from(1);
             }
+            for d in loaded.config.deployments.iter().filter(|d| d.provider == "vertex_ai") {
+                if let Some(why) = llm_router::upstream_auth::unavailable_reason(d, opts.secret_mode, None) {
+                    eprintln!("{}: warning: deployment '{}' takes no traffic in this config: {why}", config.display(), d.id);
+                }
+            }
             print!("{}", translate::render_yaml(&loaded.config, &opts));
             ExitCode::SUCCESS
         }

@@ -104,6 +104,8 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     status: Arc<Mutex<ConfigStatus>>,
     last_hash: Option<[u8; 32]>,
+    /// The text of the config being served, for [`Reloader::rebuild`].
+    last_good: Option<String>,
     /// Proxies get this long to apply each make-before-break step.
     pub step_timeout: Duration,
 }
@@ -118,7 +120,7 @@ impl Reloader {
         status: Arc<Mutex<ConfigStatus>>,
     ) -> Reloader {
         status.lock().unwrap_or_else(|p| p.into_inner()).file = path.display().to_string();
-        Reloader { path, build, cache, reader, metrics, status, last_hash: None, step_timeout: STEP_TIMEOUT }
+        Reloader { path, build, cache, reader, metrics, status, last_hash: None, last_good: None, step_timeout: STEP_TIMEOUT }
     }
 
     pub fn current(&self) -> Option<Arc<Snapshot>> {
@@ -146,7 +148,20 @@ impl Reloader {
             return Outcome::Unchanged;
         }
         self.last_hash = Some(hash);
-        let text = String::from_utf8_lossy(&text);
+        let text = String::from_utf8_lossy(&text).into_owned();
+        self.build_and_publish(text).await
+    }
+
+    /// Builds the config being served again, for inputs other than the file that changed
+    /// (a Vertex access token was refreshed). Unchanged when nothing has been served yet.
+    pub async fn rebuild(&mut self) -> Outcome {
+        match self.last_good.clone() {
+            Some(text) => self.build_and_publish(text).await,
+            None => Outcome::Unchanged,
+        }
+    }
+
+    async fn build_and_publish(&mut self, text: String) -> Outcome {
         let t0 = Instant::now();
         let built = (self.build)(&text);
         self.metrics.snapshot_build_seconds.observe(t0.elapsed().as_secs_f64());
@@ -157,6 +172,7 @@ impl Reloader {
                     warn!("{w}");
                 }
                 let version = snapshot.version.clone();
+                self.last_good = Some(text);
                 let changed = self.publish(snapshot).await;
                 if changed {
                     self.metrics.config_generation.inc();

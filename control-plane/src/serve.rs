@@ -15,10 +15,14 @@ use crate::config::{self, Config, Severity};
 use crate::reload::{Builder, ConfigWatcher, Outcome, Reloader};
 use crate::telemetry::{self, ConfigStatus, Metrics};
 use crate::translate;
+use crate::vertex_auth::TokenStore;
 use crate::xds::cache::SnapshotCache;
 use crate::xds::encode::{encode_json, EncodeError};
 use crate::xds::server::{AdsService, TlsFiles};
 use crate::xds::snapshot::{Resource, Snapshot, SnapshotError, CLUSTER, EXTENSION_CONFIG, LISTENER, ROUTE};
+
+/// How long `serve` waits for the first Vertex tokens before it answers Envoy.
+const FIRST_TOKEN_WAIT: Duration = Duration::from_secs(5);
 
 /// Default quiet time after a file event before the config is read.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -117,12 +121,18 @@ pub fn build_snapshot_cached(
 }
 
 /// The builder the reloader runs on every edit: YAML text -> snapshot, or diagnostics.
-pub fn snapshot_builder(file: String, opts: translate::Options) -> Builder {
+/// With `tokens`, Vertex deployments get their service account's current access token (and
+/// the store starts refreshing tokens for accounts it has not seen).
+pub fn snapshot_builder(file: String, opts: translate::Options, tokens: Option<TokenStore>) -> Builder {
     let cache = Mutex::new(EncodeCache::default());
     Box::new(move |text: &str| {
         let loaded = config::load_str(text, &file).map_err(|diags| {
             diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect::<Vec<_>>()
         })?;
+        let mut opts = opts.clone();
+        if let Some(tokens) = &tokens {
+            opts.vertex = tokens.sync(&loaded.config.deployments).into_iter().collect();
+        }
         let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
         let snapshot = build_snapshot_cached(&loaded.config, &opts, &mut cache)
             .map_err(|e| vec![format!("{file}:1:1: the config cannot be served: {e}")])?;
@@ -141,9 +151,11 @@ pub async fn run(
     let status = Arc::new(Mutex::new(ConfigStatus::default()));
     let (cache, reader) = SnapshotCache::new();
     let file = opts.config.display().to_string();
+    let tokens = TokenStore::new(metrics.clone());
+    let mut token_changes = tokens.changes();
     let mut reloader = Reloader::new(
         opts.config.clone(),
-        snapshot_builder(file.clone(), opts.translate.clone()),
+        snapshot_builder(file.clone(), opts.translate.clone(), Some(tokens.clone())),
         cache,
         reader.clone(),
         metrics.clone(),
@@ -161,6 +173,10 @@ pub async fn run(
         }
         Outcome::Unchanged => anyhow::bail!("{file}: not loaded"),
     }
+    // Envoy should start with Vertex tokens, not find out a moment later that it has them.
+    tokens.first_round(FIRST_TOKEN_WAIT).await;
+    token_changes.borrow_and_update();
+    reloader.rebuild().await;
 
     let xds_listener = telemetry::bind(opts.xds_addr, "--xds-addr").await?;
     let xds_bound = xds_listener.local_addr().context("xDS listener address")?;
@@ -215,6 +231,11 @@ pub async fn run(
                     break;
                 }
                 reloader.reload().await;
+            }
+            changed = token_changes.changed() => {
+                if changed.is_ok() {
+                    reloader.rebuild().await;
+                }
             }
         }
     }
@@ -291,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_broken_config_gives_file_line_col_diagnostics() {
-        let build = snapshot_builder("litellm.yaml".into(), opts());
+        let build = snapshot_builder("litellm.yaml".into(), opts(), None);
         let errors = build("model_list:\n  - model_name: x\n    litellm_params: [\n").expect_err("refused");
         assert!(errors.iter().all(|e| e.starts_with("litellm.yaml:")), "{errors:?}");
         let ok = build("model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\n");

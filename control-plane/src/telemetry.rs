@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::xds::cache::CacheReader;
 use crate::xds::{short_type, Observer};
@@ -31,6 +31,12 @@ pub struct Metrics {
     pub nacks: IntCounterVec,
     pub connected: IntGaugeVec,
     pub snapshot_build_seconds: Histogram,
+    /// Vertex token requests by service account and outcome (`success` / `failure`).
+    pub vertex_token_refreshes: IntCounterVec,
+    /// Unix time the held Vertex token of each service account expires.
+    pub vertex_token_expiry: GaugeVec,
+    /// 1 while a service account holds a valid Vertex token.
+    pub vertex_token_available: IntGaugeVec,
     current_version: Mutex<String>,
 }
 
@@ -82,6 +88,27 @@ impl Metrics {
                 )
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             )),
+            vertex_token_refreshes: must(IntCounterVec::new(
+                Opts::new(
+                    "llm_router_vertex_token_refreshes_total",
+                    "Vertex access-token requests to a service account's token endpoint, by outcome",
+                ),
+                &["account", "outcome"],
+            )),
+            vertex_token_expiry: must(GaugeVec::new(
+                Opts::new(
+                    "llm_router_vertex_token_expiry_timestamp_seconds",
+                    "Unix time the Vertex access token in use expires (alert on it minus time() getting small)",
+                ),
+                &["account"],
+            )),
+            vertex_token_available: must(IntGaugeVec::new(
+                Opts::new(
+                    "llm_router_vertex_token_available",
+                    "1 while the service account holds a valid Vertex access token; 0 = its Vertex deployments take no traffic",
+                ),
+                &["account"],
+            )),
             registry,
             current_version: Mutex::new(String::new()),
         };
@@ -94,6 +121,9 @@ impl Metrics {
         must(m.registry.register(Box::new(m.nacks.clone())));
         must(m.registry.register(Box::new(m.connected.clone())));
         must(m.registry.register(Box::new(m.snapshot_build_seconds.clone())));
+        must(m.registry.register(Box::new(m.vertex_token_refreshes.clone())));
+        must(m.registry.register(Box::new(m.vertex_token_expiry.clone())));
+        must(m.registry.register(Box::new(m.vertex_token_available.clone())));
         for p in ["sotw", "delta"] {
             m.connected.with_label_values(&[p]).set(0);
         }

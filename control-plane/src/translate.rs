@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Deployment, Strategy};
 pub use crate::upstream_auth::SecretMode;
-use crate::upstream_auth::upstream_auth;
+use crate::upstream_auth::{unavailable_reason, upstream_auth};
+use crate::vertex_auth::VertexAuth;
 
 /// What the command line adds to the config.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,9 @@ pub struct Options {
     pub ca_file: String,
     /// How provider secrets reach Envoy: references (static files) or values (xDS).
     pub secret_mode: SecretMode,
+    /// Vertex credential state by deployment id (filled by `serve` on every build; a
+    /// static config has none, so its Vertex deployments take no traffic).
+    pub vertex: std::collections::BTreeMap<String, VertexAuth>,
 }
 
 impl Default for Options {
@@ -55,6 +59,7 @@ impl Default for Options {
             region: None,
             ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
             secret_mode: SecretMode::Reference,
+            vertex: Default::default(),
         }
     }
 }
@@ -132,10 +137,15 @@ fn translate_parts(cfg: &Config, opts: &Options) -> Parts {
     let mut clusters = Vec::with_capacity(cfg.deployments.len() + 1);
     let mut secrets = Vec::new();
     for d in &cfg.deployments {
-        let auth = upstream_auth(d, opts.secret_mode);
+        let auth = upstream_auth(d, opts.secret_mode, opts.vertex.get(&d.id));
         let group_size = group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1);
         clusters.push(deployment_cluster(cfg, d, opts, group_size, auth.filters));
-        secrets.extend(auth.secrets);
+        // Deployments of one Vertex service account share its token secret.
+        for secret in auth.secrets {
+            if !secrets.iter().any(|s: &Value| s["name"] == secret["name"]) {
+                secrets.push(secret);
+            }
+        }
     }
     clusters.push(json!({
         "name": NO_ROUTE_CLUSTER,
@@ -149,7 +159,7 @@ fn translate_parts(cfg: &Config, opts: &Options) -> Parts {
 /// Credentials that cannot be expressed with `opts.secret_mode` (empty when all can); `render`
 /// refuses a config with any, saying what to change.
 pub fn secret_problems(cfg: &Config, opts: &Options) -> Vec<String> {
-    cfg.deployments.iter().flat_map(|d| upstream_auth(d, opts.secret_mode).problems).collect()
+    cfg.deployments.iter().flat_map(|d| upstream_auth(d, opts.secret_mode, opts.vertex.get(&d.id)).problems).collect()
 }
 
 /// A complete static Envoy bootstrap: what `llm-router render` prints.
@@ -217,6 +227,7 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
                 input_cost_per_token: d.input_cost_per_token.unwrap_or(0.0),
                 output_cost_per_token: d.output_cost_per_token.unwrap_or(0.0),
                 latency_target_ms: d.latency_target_ms.unwrap_or(0),
+                unavailable: unavailable_reason(d, opts.secret_mode, opts.vertex.get(&d.id)).unwrap_or_default(),
             })
             .collect();
         groups.push(pb::ModelGroup { name: name.to_string(), deployments });

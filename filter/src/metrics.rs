@@ -57,11 +57,12 @@ pub fn define_deployment_series(table: &llm_router_core::RouterTable) {
 }
 
 /// `llm_router_deployment_healthy{model,deployment,region}`: 1 when the deployment takes
-/// traffic, 0 while it cools down (the shared view every worker routes by).
+/// traffic, 0 while it cools down (the shared view every worker routes by) or has no usable
+/// credentials (no Vertex access token).
 pub fn publish_health(table: &llm_router_core::RouterTable, now_ms: u64) {
     for d in &table.deployments {
         if let Some(id) = id(MetricType::Gauge, format!("llm_router_deployment_healthy.{}", d.labels)) {
-            let healthy = !crate::shared::read(&d.id).is_cooling_down(now_ms);
+            let healthy = d.unavailable.is_none() && !crate::shared::read(&d.id).is_cooling_down(now_ms);
             let _ = hostcalls::record_metric(id, u64::from(healthy));
         }
     }

@@ -266,9 +266,9 @@ pub fn health_json(table: &RouterTable, now: u64) -> String {
         .iter()
         .map(|d| {
             let h = shared::read(&d.id);
-            let down = h.is_cooling_down(now);
+            let down = h.is_cooling_down(now) || d.unavailable.is_some();
             cooling += usize::from(down);
-            serde_json::json!({
+            let mut entry = serde_json::json!({
                 "id": d.id,
                 "model_name": d.model_group,
                 "region": d.region,
@@ -277,14 +277,18 @@ pub fn health_json(table: &RouterTable, now: u64) -> String {
                 "cooldown_remaining_ms": h.cooldown_until_ms.saturating_sub(now),
                 "cooldowns": h.cooldowns,
                 "ttfb_ms": shared::latency(&d.id).map(|l| l.ewma_ms.round()),
-            })
+            });
+            if let Some(why) = &d.unavailable {
+                entry["unavailable"] = serde_json::json!(why);
+            }
+            entry
         })
         .collect();
     let group_down = table.groups.values().any(|g| {
         g.deployments
             .iter()
             .filter_map(|&i| table.deployments.get(i))
-            .all(|d| shared::read(&d.id).is_cooling_down(now))
+            .all(|d| d.unavailable.is_some() || shared::read(&d.id).is_cooling_down(now))
     });
     let status = if group_down { "unhealthy" } else if cooling > 0 { "degraded" } else { "healthy" };
     serde_json::json!({

@@ -1,6 +1,6 @@
 """The official OpenAI Python SDK against the gateway: what a real client accepts.
 
-Usage: openai_client_check.py BASE_URL MODEL EXPECTED_REGION
+Usage: openai_client_check.py BASE_URL MODEL EXPECTED_REGION [GATEWAY_KEY]
 Exits non-zero (with the reason) if the SDK rejects a response or a check fails.
 """
 import sys
@@ -8,7 +8,8 @@ import sys
 import openai
 
 base_url, model, region = sys.argv[1], sys.argv[2], sys.argv[3]
-client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused-by-the-gateway", max_retries=0)
+key = sys.argv[4] if len(sys.argv) > 4 else "unused-by-the-gateway"
+client = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
 
 # Non-streaming: the SDK parses the body into its typed ChatCompletion.
 raw = client.chat.completions.with_raw_response.create(

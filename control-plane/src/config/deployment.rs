@@ -305,6 +305,12 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_location,
         credentials,
     };
+    if deployment.provider == "vertex_ai" {
+        if let Err(why) = crate::vertex_auth::service_account_for(&deployment) {
+            let pos = p.value("vertex_credentials").map_or(params_key.pos, |v| v.pos);
+            ctx.warn(pos, format!("{at} has no usable Vertex credentials: {why}. It is reported unhealthy and takes no traffic until they are fixed"));
+        }
+    }
     let meta = Meta {
         index: i,
         entry_pos: item.pos,

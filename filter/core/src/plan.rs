@@ -105,7 +105,10 @@ pub fn plan_request<'t>(
     if attempts.is_empty() {
         let message = match zone {
             Some(z) => format!("no healthy deployment of '{}' in zone '{z}'; the request was not sent outside the zone", req.model),
-            None => format!("no healthy deployment of '{}': every deployment is cooling down", req.model),
+            None => format!(
+                "no healthy deployment of '{}': every deployment is cooling down or has no usable credentials",
+                req.model
+            ),
         };
         return Err(RequestError::unavailable(message));
     }
@@ -125,7 +128,7 @@ fn ordered_usable<'t>(
         .deployments
         .iter()
         .filter_map(|&i| table.deployments.get(i))
-        .filter(|d| in_zone(d) && view.usable(d))
+        .filter(|d| d.unavailable.is_none() && in_zone(d) && view.usable(d))
         .collect();
     let mut ordered = order(candidates, strategy, view, rng);
     if let Some(region) = preferred_region {
@@ -285,6 +288,19 @@ mod tests {
         assert_eq!(ids(&p), ["b"]);
         let e = plan_request(&t, &req("claude"), &down(&["a", "b"]), &mut Rng::new(1)).unwrap_err();
         assert_eq!(e.status, 503);
+    }
+
+    #[test]
+    fn deployments_without_credentials_are_never_planned() {
+        let mut vertex = dep("v", "europe-west1", "eu", 1, 1);
+        vertex.unavailable = "no Vertex access token yet".into();
+        let t = table(pb::RoutingStrategy::Priority, vec![vertex, dep("b", "us-east-1", "us", 2, 1)], 2);
+        assert_eq!(t.deployments[0].unavailable.as_deref(), Some("no Vertex access token yet"));
+        let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
+        assert_eq!(ids(&p), ["b"]);
+        let e = plan_request(&t, &req("claude"), &down(&["b"]), &mut Rng::new(1)).unwrap_err();
+        assert_eq!(e.status, 503);
+        assert!(e.message.contains("no usable credentials"), "{}", e.message);
     }
 
     #[test]

@@ -92,6 +92,7 @@ mod tests {
             weight: 1,
             cost_per_token: None,
             latency_target_ms: 0,
+            unavailable: None,
             labels: String::new(),
         };
         let b = Deployment { cluster: "llm-b".into(), ..a.clone() };

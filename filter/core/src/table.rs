@@ -58,6 +58,8 @@ pub struct Deployment {
     /// Input plus output price per token; None when the config gives no price.
     pub cost_per_token: Option<f64>,
     pub latency_target_ms: u32,
+    /// Why the deployment takes no traffic (no usable credentials); None = it does.
+    pub unavailable: Option<String>,
     /// Prometheus-safe forms of model group, id and region for stat names.
     pub labels: String,
 }
@@ -131,6 +133,7 @@ impl RouterTable {
                     weight: d.weight.max(1),
                     cost_per_token: (cost > 0.0).then_some(cost),
                     latency_target_ms: d.latency_target_ms,
+                    unavailable: (!d.unavailable.is_empty()).then(|| d.unavailable.clone()),
                     labels: format!(
                         "model.{}.deployment.{}.region.{}",
                         crate::stat_label(&g.name),

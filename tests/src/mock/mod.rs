@@ -57,6 +57,7 @@ pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
 pub mod eventstream;
+pub mod google_oauth;
 pub mod openai;
 pub mod provider;
 mod providers;
