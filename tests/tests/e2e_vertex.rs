@@ -109,10 +109,12 @@ fn pattern_1_fails_over_from_bedrock_to_vertex_in_one_request() {
     let g = google(&dir, Duration::from_secs(3600), &[&eu]);
     std::env::set_var("VERTEX_TEST_MASTER_KEY", MASTER_KEY);
     let yaml = format!(
-        "model_list:\n{}{}{}router_settings:\n  routing_strategy: priority-routing\n  num_retries: 2\n  allowed_fails: 100\ngeneral_settings:\n  master_key: os.environ/VERTEX_TEST_MASTER_KEY\n",
+        "model_list:\n{}{}{}{}router_settings:\n  routing_strategy: priority-routing\n  num_retries: 2\n  allowed_fails: 100\ngeneral_settings:\n  master_key: os.environ/VERTEX_TEST_MASTER_KEY\n",
         bedrock_deployment("claude-global", &west, 1),
         bedrock_deployment("claude-global", &east, 2),
         vertex_deployment("claude-global", &eu, &g.key_file, 3),
+        // Gemini on the same account: the deployments share one token.
+        vertex_deployment("gemini-eu", &eu, &g.key_file, 1).replace("claude-3-5-sonnet@20241022", "gemini-2.0-flash"),
     );
     let gw = XdsGateway::start(&yaml);
     let auth_header = format!("Bearer {MASTER_KEY}");
@@ -166,21 +168,36 @@ fn pattern_1_fails_over_from_bedrock_to_vertex_in_one_request() {
     let sent = eu.last_headers().to_string();
     assert!(!sent.contains(MASTER_KEY) && !sent.contains("someone-elses"), "{sent}");
     let granted = g.endpoint.stats().granted;
-    assert_eq!(granted.len(), 1, "an hour-long token is not refreshed within a minute");
+    assert_eq!(granted.len(), 1, "one account, one hour-long token, shared by its deployments");
     let token = granted[0].0.clone();
     let seen = eu.recent().iter().filter(|c| c["auth"]["verified"] == true).count();
     assert!(seen >= 3, "{:?}", eu.recent());
 
-    // The official SDKs, streaming included, against the Vertex path.
-    for script in ["openai_client_check.py", "anthropic_client_check.py"] {
+    // Gemini: generateContent and the SSE stream, with the same token.
+    let r = chat(&chat_body("gemini-eu")).send().expect("answer");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "hello from europe-west1");
+    assert_eq!(eu.last_op().as_deref(), Some("vertex.generateContent"));
+    assert_eq!(eu.last_auth()["verified"], true, "{}", eu.last_auth());
+    let s = chat(&stream_body("gemini-eu")).send_stream().expect("stream");
+    assert!(s.done() && s.sse_content() == "hello from europe-west1", "{}", s.text());
+    assert_eq!(eu.last_op().as_deref(), Some("vertex.streamGenerateContent"));
+
+    // The official SDKs, streaming included, against Vertex Claude and Gemini.
+    for (script, group) in [
+        ("openai_client_check.py", "claude-global"),
+        ("anthropic_client_check.py", "claude-global"),
+        ("openai_client_check.py", "gemini-eu"),
+        ("anthropic_client_check.py", "gemini-eu"),
+    ] {
         let out = std::process::Command::new(repo_root().join(".tools/venv/bin/python"))
             .arg(repo_root().join("tests/python").join(script))
-            .args([&gw.url(""), "claude-global", "europe-west1", MASTER_KEY])
+            .args([&gw.url(""), group, "europe-west1", MASTER_KEY])
             .output()
             .unwrap_or_else(|e| panic!("run {script} (run ./scripts/setup.sh for .tools/venv): {e}"));
         assert!(
             out.status.success(),
-            "{script} rejected the gateway's answers:\n{}\n{}",
+            "{script} on {group} rejected the gateway's answers:\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
