@@ -1,123 +1,312 @@
-//! `gateway-bench`: what the filter costs. Runs the same Envoy 1.40 twice against the same
-//! mock region — once as a plain proxy (the baseline), once with the llm-router filter from
-//! `llm-router render` — and prints p50/p99 latency, throughput, Envoy's start time and
-//! memory for both. A benchmark, not a test: it prints figures and asserts nothing.
+//! `gateway-bench`: what the filter costs. Runs the same Envoy 1.40 three ways against the
+//! same kind of mock region — a plain proxy (the baseline), the llm-router filter passing
+//! OpenAI through, and the filter translating to Bedrock Converse with SigV4 by Envoy — and
+//! prints p50/p99 latency, throughput, Envoy's start time and memory for each. The three
+//! Envoys run side by side and are measured in interleaved rounds (the order rotating each
+//! round), so slow drifts of the machine hit all three alike; differences are reported as the
+//! median over rounds, with the range.
 //!
-//!   cargo run --release -p llm-router-e2e --bin gateway-bench -- --seconds 10 --concurrency 8
+//! With `--stream-seconds`, it also streams (`--chunks` events `--chunk-delay-ms` apart) and
+//! measures each content chunk's time from the mock's write to the client's read: both run on
+//! this machine and share its clock.
+//!
+//! A benchmark, not a test: it prints figures and asserts nothing.
+//!
+//!   cargo run --release -p llm-router-e2e --bin gateway-bench -- --rounds 10 --seconds 2 --concurrency 1
 
+use std::io::Read as _;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use llm_router_e2e::{filter_wasm, free_port, llm_router_bin, poll_until, Envoy, Load, LoadReport, MockRegion, Req, TempDir};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Parser)]
 struct Args {
-    /// Measured seconds per configuration (after a 2 s warm-up).
-    #[arg(long, default_value_t = 10)]
+    /// Measured seconds per configuration per round (after a 2 s warm-up of each).
+    #[arg(long, default_value_t = 2)]
     seconds: u64,
+    /// Interleaved rounds.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Concurrent client connections.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
     /// Prompt size in bytes.
     #[arg(long, default_value_t = 2048)]
     prompt_bytes: usize,
+    /// Seconds of streaming per configuration (one stream at a time); 0 = no streaming figures.
+    #[arg(long, default_value_t = 0)]
+    stream_seconds: u64,
+    /// Content chunks per stream.
+    #[arg(long, default_value_t = 16)]
+    chunks: u32,
+    /// Delay between streamed chunks at the mock.
+    #[arg(long, default_value_t = 10)]
+    chunk_delay_ms: u64,
+    /// Diagnostics: how the Bedrock path signs — `signed` (what the gateway does), or, to see
+    /// where the time goes, `unsigned-payload` or `none` (the mock does not check).
+    #[arg(long, default_value = "signed")]
+    bedrock_signing: String,
 }
 
-struct Run {
+/// One configuration: its Envoy (none when the mock is called directly), URL and mock.
+struct Target<'m> {
     name: &'static str,
+    envoy: Option<Envoy>,
+    /// The request body (the mock called directly takes its own API's body).
+    body: Value,
+    url: String,
+    mock: &'m MockRegion,
     start: Duration,
-    report: LoadReport,
     rss_before_kib: u64,
-    rss_after_kib: u64,
+    rounds: Vec<LoadReport>,
 }
+
+const BENCH_KEY_ID: &str = "AKIDBENCHMARK0001";
+const BENCH_SECRET: &str = "bench-secret-not-a-real-key";
 
 fn main() {
     let args = Args::parse();
-    let region = MockRegion::start("us-west-2");
+    let chunk_args = ["--chunks".to_string(), args.chunks.to_string(), "--chunk-delay-ms".into(), args.chunk_delay_ms.to_string()];
+    let mut openai_args: Vec<&str> = vec!["--bench-record-stream-times"];
+    openai_args.extend(chunk_args.iter().map(String::as_str));
+    let region = MockRegion::start_args("us-west-2", &openai_args);
+    // The same gateway speaking Bedrock: Converse translation in wasm and SigV4 by Envoy.
+    std::env::set_var("AWS_ACCESS_KEY_ID", BENCH_KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", BENCH_SECRET);
+    let mut bedrock_args = vec![
+        "--provider",
+        "bedrock",
+        "--aws-access-key-id",
+        BENCH_KEY_ID,
+        "--aws-secret-access-key",
+        BENCH_SECRET,
+        // Measure the gateway's translation and signing, not the mock's verification
+        // (the e2e tests verify every signature).
+        "--bench-skip-signature-check",
+    ];
+    bedrock_args.extend(openai_args.iter());
+    let bedrock = MockRegion::start_args("us-west-2", &bedrock_args);
     let body = json!({
         "model": "claude",
         "messages": [{"role": "user", "content": "x".repeat(args.prompt_bytes)}],
     });
-    let baseline = run("envoy, no filter", &baseline_config(&region), &args, &body);
-    let filtered = run("envoy + filter, OpenAI pass-through", &filter_config(&region, &openai_deployment(&region)), &args, &body);
-    // The same gateway speaking Bedrock: Converse translation in wasm and SigV4 by Envoy.
-    std::env::set_var("AWS_ACCESS_KEY_ID", BENCH_KEY_ID);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", BENCH_SECRET);
-    let bedrock = MockRegion::start_args(
-        "us-west-2",
-        &[
-            "--provider",
-            "bedrock",
-            "--aws-access-key-id",
-            BENCH_KEY_ID,
-            "--aws-secret-access-key",
-            BENCH_SECRET,
-            // Measure the gateway's translation and signing, not the mock's verification
-            // (the e2e tests verify every signature).
-            "--bench-skip-signature-check",
-        ],
-    );
-    let translated = run("envoy + filter, Bedrock (translated, signed)", &filter_config(&bedrock, &bedrock_deployment(&bedrock)), &args, &body);
 
-    println!("\n| configuration | start to ready | requests/s | p50 | p99 | Envoy RSS before | after | failed |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in [&baseline, &filtered, &translated] {
+    // The same prompt as Bedrock's Converse API takes it, for calling the Bedrock mock directly.
+    let converse = json!({"messages": [{"role": "user", "content": [{"text": "x".repeat(args.prompt_bytes)}]}]});
+    let mut targets = vec![
+        target("envoy, no filter", baseline_config(&region), &region, &body),
+        target("envoy + filter, OpenAI pass-through", filter_config(&openai_deployment(&region)), &region, &body),
+        target(
+            "envoy + filter, Bedrock (translated, signed)",
+            signing(filter_config(&bedrock_deployment(&bedrock)), &args.bedrock_signing),
+            &bedrock,
+            &body,
+        ),
+        // The mocks alone: their own cost differs (Converse parsing, event framing), and that
+        // difference is not the gateway's.
+        direct("mock alone, OpenAI", format!("{}/v1/chat/completions", region.url()), &region, &body),
+        direct("mock alone, Bedrock Converse", format!("{}/model/{BEDROCK_MODEL}/converse", bedrock.url()), &bedrock, &converse),
+    ];
+    for t in &mut targets {
+        measure(t, args.concurrency, Duration::from_secs(2)); // warm-up
+        t.rss_before_kib = rss_kib(t.envoy.as_ref().and_then(Envoy::pid));
+    }
+    for round in 0..args.rounds {
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let report = measure(&targets[i], args.concurrency, Duration::from_secs(args.seconds));
+            targets[i].rounds.push(report);
+        }
+    }
+
+    println!(
+        "\n{} rounds x {} s per configuration, {} connection(s), {} B prompt\n",
+        args.rounds, args.seconds, args.concurrency, args.prompt_bytes
+    );
+    println!("| configuration | start to ready | requests/s | p50 | p99 | requests | Envoy RSS before | after | failed |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for t in &targets {
+        let rss = |kib: u64| if t.envoy.is_some() { format!("{} MiB", kib / 1024) } else { "-".into() };
+        let ok: u64 = t.rounds.iter().map(|r| r.ok).sum();
+        let failed: u64 = t.rounds.iter().map(|r| r.failed).sum();
+        let secs: f64 = t.rounds.iter().map(|r| r.elapsed.as_secs_f64()).sum();
         println!(
-            "| {} | {:.0} ms | {:.0} | {:.2} ms | {:.2} ms | {} MiB | {} MiB | {} |",
-            r.name,
-            r.start.as_secs_f64() * 1e3,
-            r.report.ok as f64 / r.report.elapsed.as_secs_f64(),
-            r.report.p50.as_secs_f64() * 1e3,
-            r.report.p99.as_secs_f64() * 1e3,
-            r.rss_before_kib / 1024,
-            r.rss_after_kib / 1024,
-            r.report.failed,
+            "| {} | {:.0} ms | {:.0} | {:.3} ms | {:.3} ms | {} | {} | {} | {} |",
+            t.name,
+            t.start.as_secs_f64() * 1e3,
+            ok as f64 / secs.max(1e-9),
+            median(t.rounds.iter().map(|r| ms(r.p50)).collect()),
+            median(t.rounds.iter().map(|r| ms(r.p99)).collect()),
+            ok,
+            rss(t.rss_before_kib),
+            rss(rss_kib(t.envoy.as_ref().and_then(Envoy::pid))),
+            failed,
         );
     }
+    let diff = |a: &Target, b: &Target, f: fn(&LoadReport) -> f64| -> (f64, f64, f64) {
+        let d: Vec<f64> = a.rounds.iter().zip(&b.rounds).map(|(x, y)| f(x) - f(y)).collect();
+        let (lo, hi) = d.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+        (median(d), lo, hi)
+    };
+    let p50 = |r: &LoadReport| ms(r.p50);
+    let p99 = |r: &LoadReport| ms(r.p99);
+    let rate = |r: &LoadReport| r.ok as f64 / r.elapsed.as_secs_f64().max(1e-9);
+    let (d50, l50, h50) = diff(&targets[1], &targets[0], p50);
+    let (d99, _, _) = diff(&targets[1], &targets[0], p99);
+    let (rt, _, _) = diff(&targets[1], &targets[0], rate);
     println!(
-        "\nadded by the filter: p50 {:+.3} ms, p99 {:+.3} ms, throughput {:+.1}%",
-        (filtered.report.p50.as_secs_f64() - baseline.report.p50.as_secs_f64()) * 1e3,
-        (filtered.report.p99.as_secs_f64() - baseline.report.p99.as_secs_f64()) * 1e3,
-        (rate(&filtered.report) / rate(&baseline.report) - 1.0) * 100.0,
+        "\nadded by the filter (median of rounds): p50 {d50:+.3} ms (rounds {l50:+.3} .. {h50:+.3}), p99 {d99:+.3} ms, throughput {:+.1}%",
+        rt / median(targets[0].rounds.iter().map(rate).collect()) * 100.0
     );
+    let (b50, bl, bh) = diff(&targets[2], &targets[1], p50);
+    let (b99, _, _) = diff(&targets[2], &targets[1], p99);
     println!(
-        "Bedrock over OpenAI pass-through: p50 {:+.3} ms, p99 {:+.3} ms ({} translated requests, RSS {} -> {} MiB)",
-        (translated.report.p50.as_secs_f64() - filtered.report.p50.as_secs_f64()) * 1e3,
-        (translated.report.p99.as_secs_f64() - filtered.report.p99.as_secs_f64()) * 1e3,
-        translated.report.ok,
-        translated.rss_before_kib / 1024,
-        translated.rss_after_kib / 1024,
+        "Bedrock over OpenAI pass-through (median of rounds): p50 {:+.0} us (rounds {:+.0} .. {:+.0} us), p99 {b99:+.3} ms",
+        b50 * 1e3,
+        bl * 1e3,
+        bh * 1e3
     );
+    let (m50, ml, mh) = diff(&targets[4], &targets[3], p50);
+    // Per round: (Bedrock - OpenAI through the gateway) - (Bedrock - OpenAI at the mocks alone).
+    let net: Vec<f64> = (0..args.rounds)
+        .map(|r| {
+            let at = |t: usize| ms(targets[t].rounds[r].p50);
+            (at(2) - at(1)) - (at(4) - at(3))
+        })
+        .collect();
+    let (nl, nh) = net.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    println!(
+        "of which the mocks alone (Bedrock mock over OpenAI mock): p50 {:+.0} us (rounds {:+.0} .. {:+.0} us)\n\
+         the gateway's own cost of Bedrock translation and signing: p50 {:+.0} us (rounds {:+.0} .. {:+.0} us)",
+        m50 * 1e3,
+        ml * 1e3,
+        mh * 1e3,
+        median(net.clone()) * 1e3,
+        nl * 1e3,
+        nh * 1e3
+    );
+
+    if args.stream_seconds > 0 {
+        println!(
+            "\nstreaming: {} chunks {} ms apart per stream, one stream at a time, {} s per configuration",
+            args.chunks, args.chunk_delay_ms, args.stream_seconds
+        );
+        println!("time from the mock's write of a content chunk to the client's read of it:\n");
+        println!("| configuration | streams | chunks | p50 | p99 | max |");
+        println!("|---|---|---|---|---|---|");
+        let mut p99s = Vec::new();
+        for t in targets.iter().filter(|t| t.envoy.is_some()) {
+            let (streams, mut lat) = stream_latencies(t, args.stream_seconds);
+            lat.sort_by(f64::total_cmp);
+            let q = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+            println!("| {} | {} | {} | {:.3} ms | {:.3} ms | {:.3} ms |", t.name, streams, lat.len(), q(0.5), q(0.99), lat.last().copied().unwrap_or(f64::NAN));
+            p99s.push((q(0.5), q(0.99)));
+        }
+        println!(
+            "\nper chunk, Bedrock event stream -> OpenAI SSE over OpenAI pass-through: p50 {:+.3} ms, p99 {:+.3} ms; over plain Envoy: p50 {:+.3} ms, p99 {:+.3} ms",
+            p99s[2].0 - p99s[1].0,
+            p99s[2].1 - p99s[1].1,
+            p99s[2].0 - p99s[0].0,
+            p99s[2].1 - p99s[0].1,
+        );
+    }
     let wasm = std::fs::metadata(filter_wasm()).map(|m| m.len()).unwrap_or(0);
-    println!("filter module: {} ({} KiB)", filter_wasm().display(), wasm / 1024);
+    println!("\nfilter module: {} ({} KiB)", filter_wasm().display(), wasm / 1024);
 }
 
-fn rate(r: &LoadReport) -> f64 {
-    r.ok as f64 / r.elapsed.as_secs_f64().max(1e-9)
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
-fn run(name: &'static str, config: &(String, u16, u16), args: &Args, body: &serde_json::Value) -> Run {
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn target<'m>(name: &'static str, config: (String, u16, u16), mock: &'m MockRegion, body: &Value) -> Target<'m> {
     let (yaml, port, admin) = config;
     let t0 = Instant::now();
-    let envoy = Envoy::start(yaml, *admin);
+    let envoy = Envoy::start(&yaml, admin);
     let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
     poll_until(Duration::from_secs(20), "first answer", || {
         Req::post(&url).json(body).send().ok().filter(|r| r.status == 200)
     });
-    let start = t0.elapsed();
-    let mut load = Load::new(&url, body);
-    load.concurrency = args.concurrency;
+    Target { name, envoy: Some(envoy), body: body.clone(), url, mock, start: t0.elapsed(), rss_before_kib: 0, rounds: Vec::new() }
+}
+
+fn direct<'m>(name: &'static str, url: String, mock: &'m MockRegion, body: &Value) -> Target<'m> {
+    Target { name, envoy: None, body: body.clone(), url, mock, start: Duration::ZERO, rss_before_kib: 0, rounds: Vec::new() }
+}
+
+fn measure(t: &Target, concurrency: usize, duration: Duration) -> LoadReport {
+    let mut load = Load::new(&t.url, &t.body);
+    load.concurrency = concurrency;
     load.max_requests = u64::MAX;
-    load.max_duration = Duration::from_secs(2);
-    load.run();
-    let rss_before_kib = rss_kib(envoy.pid());
-    load.max_duration = Duration::from_secs(args.seconds);
+    load.max_duration = duration;
     let report = load.run();
-    let rss_after_kib = rss_kib(envoy.pid());
-    eprintln!("{name}: {} ok, {} failed in {:?}", report.ok, report.failed, report.elapsed);
-    Run { name, start, report, rss_before_kib, rss_after_kib }
+    if report.failed > 0 {
+        eprintln!("{}: {} failed: {:?}", t.name, report.failed, report.errors.first());
+    }
+    report
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+/// Streams for `secs` and returns (streams, per-content-chunk latencies in ms): each content
+/// chunk's read time at the client minus its write time at the mock. In both the mock's
+/// OpenAI stream and its Bedrock event stream, writes 1..=n carry the n content pieces (write
+/// 0 is the role / messageStart event).
+fn stream_latencies(t: &Target, secs: u64) -> (usize, Vec<f64>) {
+    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
+    let body = json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": "hello"}]});
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut streams, mut out) = (0, Vec::new());
+    while Instant::now() < deadline {
+        let Ok(mut resp) = client.post(&t.url).json(&body).send() else { continue };
+        let mut arrivals = Vec::new();
+        let mut pending = String::new();
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = resp.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let now = unix_nanos();
+            pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                let data = event.trim().strip_prefix("data: ").unwrap_or("");
+                let content = serde_json::from_str::<Value>(data)
+                    .ok()
+                    .and_then(|v| v["choices"][0]["delta"]["content"].as_str().map(|s| !s.is_empty()))
+                    .unwrap_or(false);
+                if content {
+                    arrivals.push(now);
+                }
+            }
+        }
+        let sent: Vec<u64> = Req::get(&format!("{}/_mock/stream_times", t.mock.url()))
+            .send()
+            .map(|r| r.json()["times_ns"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default())
+            .unwrap_or_default();
+        if sent.len() < arrivals.len() + 1 {
+            eprintln!("{}: {} content chunks but {} writes recorded; stream skipped", t.name, arrivals.len(), sent.len());
+            continue;
+        }
+        streams += 1;
+        for (i, at) in arrivals.iter().enumerate() {
+            out.push(at.saturating_sub(sent[i + 1]) as f64 / 1e6);
+        }
+    }
+    (streams, out)
 }
 
 fn rss_kib(pid: Option<u32>) -> u64 {
@@ -166,8 +355,7 @@ static_resources:
     (yaml, port, admin)
 }
 
-const BENCH_KEY_ID: &str = "AKIDBENCHMARK0001";
-const BENCH_SECRET: &str = "bench-secret-not-a-real-key";
+const BEDROCK_MODEL: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
 
 fn openai_deployment(region: &MockRegion) -> String {
     format!(
@@ -183,8 +371,24 @@ fn bedrock_deployment(region: &MockRegion) -> String {
     )
 }
 
+/// The rendered Bedrock gateway with its signing changed (diagnostics only).
+fn signing((yaml, port, admin): (String, u16, u16), how: &str) -> (String, u16, u16) {
+    let yaml = match how {
+        "signed" => yaml,
+        "unsigned-payload" => yaml.replace("use_unsigned_payload: false", "use_unsigned_payload: true"),
+        "none" => {
+            let start = yaml.find("- name: envoy.filters.http.aws_request_signing").expect("a signing filter");
+            let end = start + yaml[start..].find("- name: envoy.filters.http.upstream_codec").expect("the codec");
+            format!("{}{}", &yaml[..start], &yaml[end..])
+        }
+        other => panic!("--bedrock-signing {other}: use signed, unsigned-payload or none"),
+    };
+    eprintln!("Bedrock signing: {how}");
+    (yaml, port, admin)
+}
+
 /// A one-deployment gateway rendered by `llm-router render`.
-fn filter_config(_region: &MockRegion, litellm_yaml: &str) -> (String, u16, u16) {
+fn filter_config(litellm_yaml: &str) -> (String, u16, u16) {
     let (port, admin) = (free_port(), free_port());
     let dir = TempDir::new("bench");
     let path = dir.path().join("litellm.yaml");

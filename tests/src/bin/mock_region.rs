@@ -67,10 +67,17 @@ struct Args {
     /// the mock's verification).
     #[arg(long)]
     bench_skip_signature_check: bool,
+    /// Benchmarks only: one whole event per streamed write, and each write's send time kept
+    /// for `GET /_mock/stream_times`.
+    #[arg(long)]
+    bench_record_stream_times: bool,
 }
 
 fn main() {
     let args = Args::parse();
+    if args.bench_record_stream_times {
+        llm_router_e2e::mock::RECORD_STREAM_TIMES.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let aws = match (args.aws_access_key_id, args.aws_secret_access_key) {
         (Some(id), Some(secret)) => Some(AwsCredentials {
             access_key_id: id,

@@ -675,10 +675,16 @@ pub fn converse_stream_response(
         "metadata",
         &json!({"usage": usage(req, n as u64), "metrics": {"latencyMs": mode.latency_ms + 1}, "p": pad(5)}),
     ));
-    let writes: Vec<Bytes> = eventstream::split_writes(&frames)
-        .into_iter()
-        .map(Bytes::from)
-        .collect();
+    // Frames are split across writes as a real connection may split them, except when a
+    // benchmark times whole events.
+    let writes: Vec<Bytes> = if super::RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
+        frames.into_iter().map(Bytes::from).collect()
+    } else {
+        eventstream::split_writes(&frames)
+            .into_iter()
+            .map(Bytes::from)
+            .collect()
+    };
     let mut r = stream_resp(
         writes,
         Duration::from_millis(mode.chunk_delay_ms),

@@ -753,6 +753,20 @@ fn sse_response_with(
     )
 }
 
+/// Benchmarks only (`--bench-record-stream-times`): streamed responses are written one whole
+/// event per write, and the wall-clock time each write is handed to the connection is kept
+/// for the last stream (`GET /_mock/stream_times`), so a client on the same machine can
+/// measure what each chunk spends in the gateway.
+pub static RECORD_STREAM_TIMES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LAST_STREAM_TIMES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 /// A streamed 200 response: `pieces` written one by one, `delay` between them (not before
 /// the first), with `content-type` and `cache-control: no-cache`.
 pub(crate) fn stream_resp(
@@ -760,12 +774,20 @@ pub(crate) fn stream_resp(
     delay: Duration,
     content_type: &'static str,
 ) -> Response<Body> {
+    let record = RECORD_STREAM_TIMES.load(Ordering::Relaxed);
     let stream = futures_util::stream::unfold(
         (pieces.into_iter(), true),
         move |(mut it, first)| async move {
             let next = it.next()?;
             if !first && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
+            }
+            if record {
+                let mut times = LAST_STREAM_TIMES.lock().unwrap();
+                if first {
+                    times.clear();
+                }
+                times.push(unix_nanos());
             }
             Some((Ok::<_, Infallible>(Frame::data(next)), (it, false)))
         },
@@ -785,6 +807,9 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
     };
     match (method, ctl) {
         (Method::GET, "stats") => json_resp(200, &state.stats_json()),
+        (Method::GET, "stream_times") => {
+            json_resp(200, &json!({"times_ns": *LAST_STREAM_TIMES.lock().unwrap()}))
+        }
         (Method::GET, "mode") => json_resp(200, &state.peek_mode().to_json()),
         (Method::POST, "mode") => {
             let v: Value = if body.is_empty() {
