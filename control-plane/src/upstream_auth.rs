@@ -164,6 +164,9 @@ fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
         "service_name": "bedrock",
         "region": region,
         "use_unsigned_payload": false,
+        // Envoy's and the gateway's own headers are not the provider's business, and may
+        // differ between attempts: signing fewer headers is also less work per attempt.
+        "match_excluded_headers": [{"prefix": "x-envoy-"}, {"prefix": "x-llm-"}],
     });
     let standard = |s: &Option<Secret>, var: &str| matches!(s, Some(Secret::Env(v)) if v == var);
     let mut problems = Vec::new();

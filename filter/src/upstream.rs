@@ -130,6 +130,9 @@ impl HttpContext for UpstreamAttempt {
             self.set_http_request_header(name, Some(value));
         }
         self.set_http_request_body(0, body_size, &request.body);
+        // The headers were held for the body, so the new length can still be announced: the
+        // provider gets a plain request rather than a chunked one.
+        self.set_http_request_header("content-length", Some(&request.body.len().to_string()));
         let created = crate::router::now_ms() / 1000;
         self.translator = Some(providers::response_translator(&self.dep.target, request.response_options(created)));
         Action::Continue

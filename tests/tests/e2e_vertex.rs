@@ -140,6 +140,12 @@ fn pattern_1_fails_over_from_bedrock_to_vertex_in_one_request() {
     assert_eq!(west.last_auth()["region"], "us-west-2");
     assert_eq!(east.last_auth()["region"], "us-east-1");
     assert_eq!(east.last_auth()["verified"], true, "{}", east.last_auth());
+    // Only the provider's headers are signed (Envoy's and the gateway's may change between
+    // attempts), and the translated body goes with its length, not chunked.
+    let signed = east.last_auth()["signed_headers"].to_string();
+    assert!(signed.contains("x-amz-date") && !signed.contains("x-llm-") && !signed.contains("x-envoy-"), "{signed}");
+    let headers = east.last_headers();
+    assert!(headers.get("content-length").is_some() && headers.get("transfer-encoding").is_none(), "{headers}");
     let auth = eu.last_auth();
     assert_eq!((auth["scheme"].as_str(), auth["verified"].as_bool()), (Some("bearer"), Some(true)), "{auth}");
     assert_eq!(eu.last_op().as_deref(), Some("vertex.rawPredict"));
