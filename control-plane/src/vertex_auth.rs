@@ -241,6 +241,18 @@ pub fn retry_after(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }
 
+/// `http(s)://127.0.0.1...`, `[::1]` or `localhost`: a token endpoint on this machine.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -309,21 +321,21 @@ struct AccountState {
 pub struct TokenStore {
     accounts: Arc<Mutex<HashMap<String, AccountState>>>,
     changed: Arc<watch::Sender<u64>>,
+    /// Honours HTTP(S)_PROXY / NO_PROXY, as Google's own libraries do.
     client: reqwest::Client,
+    /// For token endpoints on this machine (a local emulator): never through a proxy.
+    local_client: reqwest::Client,
     metrics: Arc<Metrics>,
 }
 
 impl TokenStore {
     pub fn new(metrics: Arc<Metrics>) -> TokenStore {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let builder = || reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5));
         TokenStore {
             accounts: Arc::new(Mutex::new(HashMap::new())),
             changed: Arc::new(watch::channel(0).0),
-            client,
+            client: builder().build().unwrap_or_default(),
+            local_client: builder().no_proxy().build().unwrap_or_default(),
             metrics,
         }
     }
@@ -404,8 +416,9 @@ impl TokenStore {
     async fn refresh_forever(self, key: String, sa: ServiceAccount) {
         let account = sa.client_email.clone();
         let mut failures = 0u32;
+        let client = if is_loopback_url(&sa.token_uri) { &self.local_client } else { &self.client };
         loop {
-            let wait = match fetch_token(&self.client, &sa).await {
+            let wait = match fetch_token(client, &sa).await {
                 Ok(token) => {
                     failures = 0;
                     let wait = refresh_after(token.lifetime);
@@ -552,6 +565,16 @@ mod tests {
         assert_eq!(retry_after(1), Duration::from_secs(1));
         assert_eq!(retry_after(3), Duration::from_secs(4));
         assert_eq!(retry_after(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn local_token_endpoints_are_recognised() {
+        for url in ["http://127.0.0.1:9/token", "http://localhost/token", "https://[::1]:8443/t", "http://127.8.0.1/token"] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [DEFAULT_TOKEN_URI, "https://127.0.0.1.example.com/token", "http://10.0.0.1/token"] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
     }
 
     #[test]
