@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::Usage;
 
@@ -61,29 +61,81 @@ pub(crate) struct Ident {
     pub created: u64,
 }
 
+/// `chat.completion`, written straight from typed fields: it is on every translated answer's
+/// path, and building a `serde_json::Value` first cost more than the rest of the translation.
 pub(crate) fn completion_json(ident: &Ident, r: &Reply) -> Vec<u8> {
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert("content".into(), r.text.clone().map_or(Value::Null, Value::String));
-    if !r.tool_calls.is_empty() {
-        let calls: Vec<Value> = r
-            .tool_calls
-            .iter()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-        message.insert("tool_calls".into(), Value::Array(calls));
+    #[derive(serde::Serialize)]
+    struct Completion<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        model: &'a str,
+        choices: [Choice<'a>; 1],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<UsageOut>,
     }
-    let mut out = json!({
-        "id": r.id.clone().unwrap_or_else(|| ident.id.clone()),
-        "object": "chat.completion",
-        "created": ident.created,
-        "model": ident.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": r.finish.as_str(), "logprobs": null}],
-    });
-    if let (Some(u), Some(o)) = (r.usage, out.as_object_mut()) {
-        o.insert("usage".into(), usage_json(u));
+    #[derive(serde::Serialize)]
+    struct Choice<'a> {
+        index: u32,
+        message: Message<'a>,
+        finish_reason: &'static str,
+        logprobs: Option<()>,
     }
-    out.to_string().into_bytes()
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        role: &'static str,
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tool_calls: Vec<CallOut<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct CallOut<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: FunctionOut<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct FunctionOut<'a> {
+        name: &'a str,
+        arguments: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct UsageOut {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        total_tokens: u64,
+    }
+    let completion = Completion {
+        id: r.id.as_deref().unwrap_or(&ident.id),
+        object: "chat.completion",
+        created: ident.created,
+        model: &ident.model,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: r.text.as_deref(),
+                tool_calls: r
+                    .tool_calls
+                    .iter()
+                    .map(|c| CallOut {
+                        id: &c.id,
+                        kind: "function",
+                        function: FunctionOut { name: &c.name, arguments: &c.arguments },
+                    })
+                    .collect(),
+            },
+            finish_reason: r.finish.as_str(),
+            logprobs: None,
+        }],
+        usage: r.usage.map(|u| UsageOut {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.input_tokens.saturating_add(u.output_tokens),
+        }),
+    };
+    serde_json::to_vec(&completion).unwrap_or_default()
 }
 
 /// What a provider's stream decoder found, in order.

@@ -8,6 +8,8 @@
 //! - Errors: `x-amzn-ErrorType` (or the body's `__type`) names the exception, which sets the
 //!   status (see [`super::super::bedrock_exception_status`]).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::providers::errors::{self, ProviderError};
@@ -65,15 +67,41 @@ impl Dialect for BedrockDialect {
     }
 
     fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
-        let content = v.pointer("/output/message/content").and_then(Value::as_array);
+        // Typed and borrowed: Converse answers are read on every non-streaming request.
+        #[derive(serde::Deserialize)]
+        struct Answer<'a> {
+            #[serde(borrow)]
+            output: Option<Output<'a>>,
+            #[serde(rename = "stopReason", borrow)]
+            stop_reason: Option<Cow<'a, str>>,
+            usage: Option<Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Output<'a> {
+            #[serde(borrow)]
+            message: Option<Message<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Message<'a> {
+            #[serde(borrow)]
+            content: Option<Vec<Block<'a>>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Block<'a> {
+            #[serde(borrow)]
+            text: Option<Cow<'a, str>>,
+            #[serde(rename = "toolUse")]
+            tool_use: Option<Value>,
+        }
+        let v: Answer<'_> = serde_json::from_slice(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
+        let content = v.output.and_then(|o| o.message).and_then(|m| m.content);
         let content = content.ok_or_else(|| ProviderError::bad_response(NAME, "no output.message.content"))?;
         let mut text: Option<String> = None;
         let mut tool_calls = Vec::new();
         for block in content {
-            if let Some(t) = block.get("text").and_then(Value::as_str) {
-                text.get_or_insert_with(String::new).push_str(t);
-            } else if let Some(t) = block.get("toolUse") {
+            if let Some(t) = block.text {
+                text.get_or_insert_with(String::new).push_str(&t);
+            } else if let Some(t) = block.tool_use {
                 tool_calls.push(OutToolCall {
                     id: t.get("toolUseId").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     name: t.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -81,8 +109,8 @@ impl Dialect for BedrockDialect {
                 });
             }
         }
-        let finish = finish_reason(v.get("stopReason").and_then(Value::as_str).unwrap_or(""));
-        let usage = v.get("usage").and_then(usage);
+        let finish = finish_reason(v.stop_reason.as_deref().unwrap_or(""));
+        let usage = v.usage.as_ref().and_then(usage);
         Ok(Reply { id: None, text, tool_calls, finish, usage })
     }
 
