@@ -108,21 +108,9 @@ impl MockTokenEndpoint {
             stats: Mutex::new(TokenStats::default()),
             client: reqwest::Client::builder().no_proxy().build().expect("client"),
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let st = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("mock-google-oauth".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = serve(listener, st) => {}
-                        _ = rx => {}
-                    }
-                });
-            })
-            .expect("spawn the token endpoint");
+        let (tx, thread) = super::serve_on_thread("mock-google-oauth".into(), std_listener, move |l| serve(l, st))
+            .expect("start the token endpoint");
         MockTokenEndpoint { state, shutdown: Some(tx), thread: Some(thread) }
     }
 

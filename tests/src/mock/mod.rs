@@ -898,6 +898,35 @@ fn tokens_json(state: &MockState) -> Value {
     json!({ "tokens": list })
 }
 
+/// Runs `serve` on `listener` on a thread of its own with a current-thread Tokio runtime,
+/// until the returned sender fires (or is dropped); dropping the runtime then closes every
+/// connection. Join the handle to wait for that.
+pub(crate) fn serve_on_thread<F, Fut>(
+    name: String,
+    listener: std::net::TcpListener,
+    serve: F,
+) -> std::io::Result<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(listener).expect("tokio listener");
+            tokio::select! {
+                _ = serve(listener) => {}
+                _ = rx => {}
+            }
+        });
+        drop(rt);
+    })?;
+    Ok((tx, thread))
+}
+
 /// A mock server running in this process on its own thread and Tokio runtime.
 /// Dropping it (or [`MockServer::stop`]) stops the server and closes all its connections.
 pub struct MockServer {
@@ -914,24 +943,8 @@ impl MockServer {
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let state = MockState::new(cfg);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name(format!("mock-{}", st.cfg.region))
-            .spawn(move || {
-                rt.block_on(async move {
-                    let listener = TcpListener::from_std(std_listener).expect("tokio listener");
-                    tokio::select! {
-                        _ = serve(listener, st) => {}
-                        _ = rx => {}
-                    }
-                });
-                // Dropping the runtime cancels every connection task.
-                drop(rt);
-            })?;
+        let (tx, thread) = serve_on_thread(format!("mock-{}", st.cfg.region), std_listener, move |l| serve(l, st))?;
         Ok(MockServer {
             addr,
             state,
