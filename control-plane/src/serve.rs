@@ -174,9 +174,11 @@ pub async fn run(
         Outcome::Unchanged => anyhow::bail!("{file}: not loaded"),
     }
     // Envoy should start with Vertex tokens, not find out a moment later that it has them.
-    tokens.first_round(FIRST_TOKEN_WAIT).await;
-    token_changes.borrow_and_update();
-    reloader.rebuild().await;
+    if tokens.has_accounts() {
+        tokens.first_round(FIRST_TOKEN_WAIT).await;
+        token_changes.borrow_and_update();
+        reloader.rebuild().await;
+    }
 
     let xds_listener = telemetry::bind(opts.xds_addr, "--xds-addr").await?;
     let xds_bound = xds_listener.local_addr().context("xDS listener address")?;

@@ -396,6 +396,11 @@ impl TokenStore {
             .collect()
     }
 
+    /// Whether the current config has any Vertex service account.
+    pub fn has_accounts(&self) -> bool {
+        !self.lock().is_empty()
+    }
+
     /// Waits until every account has a token or has failed once, at most `limit`.
     pub async fn first_round(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
