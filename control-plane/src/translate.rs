@@ -136,13 +136,15 @@ fn translate_parts(cfg: &Config, opts: &Options) -> Parts {
     }
     let mut clusters = Vec::with_capacity(cfg.deployments.len() + 1);
     let mut secrets = Vec::new();
+    let mut secret_names = std::collections::HashSet::new();
     for d in &cfg.deployments {
         let auth = upstream_auth(d, opts.secret_mode, opts.vertex.get(&d.id));
         let group_size = group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1);
         clusters.push(deployment_cluster(cfg, d, opts, group_size, auth.filters));
-        // Deployments of one Vertex service account share its token secret.
+        // Deployments of one Vertex service account share its token secret. (A set, not a
+        // scan of the list: a config may hold thousands of keys.)
         for secret in auth.secrets {
-            if !secrets.iter().any(|s: &Value| s["name"] == secret["name"]) {
+            if secret_names.insert(secret["name"].as_str().unwrap_or_default().to_string()) {
                 secrets.push(secret);
             }
         }
