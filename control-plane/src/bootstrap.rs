@@ -129,9 +129,8 @@ pub fn xds_bootstrap_yaml(b: &BootstrapOptions) -> Result<String, BootstrapError
 /// YAML 1.1, where they are booleans (a node id `n` became `false`). Quotes such plain
 /// scalars; the bootstrap's real booleans are written `true`/`false` and stay as they are.
 fn quote_yaml11_booleans(yaml: &str) -> String {
-    const WORDS: [&str; 18] = [
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "~", "null",
-    ];
+    const WORDS: [&str; 18] =
+        ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "~", "null"];
     let mut out = String::with_capacity(yaml.len());
     for line in yaml.lines() {
         let quoted = line.rsplit_once(": ").and_then(|(k, v)| WORDS.contains(&v).then(|| format!("{k}: '{v}'")));
@@ -166,7 +165,8 @@ mod tests {
         assert_eq!(b["node"]["id"], "n1");
         assert_eq!(b["dynamic_resources"]["ads_config"]["api_type"], "GRPC");
         assert_eq!(b["dynamic_resources"]["lds_config"]["ads"], json!({}));
-        let addr = &b["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+        let addr = &b["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+            ["endpoint"]["address"]["socket_address"];
         assert_eq!(addr["port_value"], 18000);
         assert_eq!(b["admin"]["address"]["socket_address"]["address"], "127.0.0.1");
         assert!(b["stats_config"]["stats_tags"].is_array());

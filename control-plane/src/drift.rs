@@ -99,10 +99,19 @@ pub fn compare(files: &[(String, &Config)]) -> Vec<Finding> {
         ("router_settings.num_retries", setting(|c| c.router.num_retries.to_string())),
         ("router_settings.allowed_fails", setting(|c| c.router.allowed_fails.to_string())),
         ("router_settings.cooldown_time", files.iter().map(|(_, c)| Some(secs(c.router.cooldown_time_s))).collect()),
-        ("router_settings.health_check_interval", files.iter().map(|(_, c)| Some(opt_secs(c.router.health_check_interval_s))).collect()),
-        ("router_settings.health_check_timeout", files.iter().map(|(_, c)| Some(opt_secs(c.router.health_check_timeout_s))).collect()),
+        (
+            "router_settings.health_check_interval",
+            files.iter().map(|(_, c)| Some(opt_secs(c.router.health_check_interval_s))).collect(),
+        ),
+        (
+            "router_settings.health_check_timeout",
+            files.iter().map(|(_, c)| Some(opt_secs(c.router.health_check_timeout_s))).collect(),
+        ),
         ("router_settings.timeout", files.iter().map(|(_, c)| Some(opt_secs(c.router.timeout_s))).collect()),
-        ("router_settings.stream_timeout", files.iter().map(|(_, c)| Some(opt_secs(c.router.stream_timeout_s))).collect()),
+        (
+            "router_settings.stream_timeout",
+            files.iter().map(|(_, c)| Some(opt_secs(c.router.stream_timeout_s))).collect(),
+        ),
         (
             "general_settings.master_key",
             setting(|c| if c.master_key.is_some() { "set".into() } else { "unset".into() }),
@@ -168,7 +177,8 @@ pub fn compare(files: &[(String, &Config)]) -> Vec<Finding> {
 /// `values[i]` is file i's value (`None`: not applicable to that file). Files whose value
 /// differs from the one most files share (ties: the earliest) get a finding.
 fn agree(files: &[(String, &Config)], what: &str, values: &[Option<String>], out: &mut Vec<Finding>) {
-    let present: Vec<(usize, &String)> = values.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i, v))).collect();
+    let present: Vec<(usize, &String)> =
+        values.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i, v))).collect();
     let distinct: BTreeSet<&String> = present.iter().map(|(_, v)| *v).collect();
     if distinct.len() < 2 {
         return;
@@ -232,7 +242,8 @@ fn model_ids(files: &[(String, &Config)], out: &mut Vec<Finding>) {
     let mut table: BTreeMap<(&str, &str), Vec<Option<BTreeSet<&str>>>> = BTreeMap::new();
     for (i, (_, c)) in files.iter().enumerate() {
         for d in &c.deployments {
-            let row = table.entry((d.model_name.as_str(), d.provider.as_str())).or_insert_with(|| vec![None; files.len()]);
+            let row =
+                table.entry((d.model_name.as_str(), d.provider.as_str())).or_insert_with(|| vec![None; files.len()]);
             row[i].get_or_insert_with(BTreeSet::new).insert(d.provider_model.as_str());
         }
     }

@@ -16,7 +16,7 @@ pub mod reload;
 pub mod serve;
 pub mod telemetry;
 pub mod translate;
+pub mod up;
 pub mod upstream_auth;
 pub mod vertex_auth;
-pub mod up;
 pub mod xds;

@@ -236,7 +236,11 @@ fn main() -> ExitCode {
             }
             for d in loaded.config.deployments.iter().filter(|d| d.provider == "vertex_ai") {
                 if let Some(why) = llm_router::upstream_auth::unavailable_reason(d, opts.secret_mode, None) {
-                    eprintln!("{}: warning: deployment '{}' takes no traffic in this config: {why}", config.display(), d.id);
+                    eprintln!(
+                        "{}: warning: deployment '{}' takes no traffic in this config: {why}",
+                        config.display(),
+                        d.id
+                    );
                 }
             }
             print!("{}", translate::render_yaml(&loaded.config, &opts));
@@ -292,18 +296,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Drift { files } => llm_router::drift::run(&files),
-        Command::Up {
-            config,
-            filter_wasm,
-            admin_port,
-            port,
-            listen_address,
-            region,
-            ca_file,
-            cp,
-            node_id,
-            delta,
-        } => {
+        Command::Up { config, filter_wasm, admin_port, port, listen_address, region, ca_file, cp, node_id, delta } => {
             telemetry::init_logging();
             let wasm = match filter_wasm.or_else(llm_router::up::default_filter_wasm) {
                 Some(w) => absolute_wasm(w),
@@ -325,13 +318,19 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             let Some(rt) = runtime() else { return ExitCode::from(1) };
-            let up = llm_router::up::UpOptions { serve: serve_options(config, opts, &cp, None), admin_port, node_id, delta };
+            let up =
+                llm_router::up::UpOptions { serve: serve_options(config, opts, &cp, None), admin_port, node_id, delta };
             report(rt.block_on(llm_router::up::run(up)))
         }
     }
 }
 
-fn serve_options(config: PathBuf, translate: translate::Options, cp: &ControlPlaneArgs, tls: Option<TlsFiles>) -> ServeOptions {
+fn serve_options(
+    config: PathBuf,
+    translate: translate::Options,
+    cp: &ControlPlaneArgs,
+    tls: Option<TlsFiles>,
+) -> ServeOptions {
     ServeOptions {
         config,
         translate,

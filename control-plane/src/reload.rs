@@ -120,7 +120,17 @@ impl Reloader {
         status: Arc<Mutex<ConfigStatus>>,
     ) -> Reloader {
         status.lock().unwrap_or_else(|p| p.into_inner()).file = path.display().to_string();
-        Reloader { path, build, cache, reader, metrics, status, last_hash: None, last_good: None, step_timeout: STEP_TIMEOUT }
+        Reloader {
+            path,
+            build,
+            cache,
+            reader,
+            metrics,
+            status,
+            last_hash: None,
+            last_good: None,
+            step_timeout: STEP_TIMEOUT,
+        }
     }
 
     pub fn current(&self) -> Option<Arc<Snapshot>> {

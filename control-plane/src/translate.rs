@@ -256,9 +256,7 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
             .map(|(group, to)| pb::Fallback { model_group: group.clone(), fallback_groups: to.clone() })
             .collect(),
         first_byte_timeout_ms: seconds_to_ms(r.timeout_s.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT_S)),
-        stream_first_byte_timeout_ms: seconds_to_ms(
-            r.stream_timeout_s.unwrap_or(DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S),
-        ),
+        stream_first_byte_timeout_ms: seconds_to_ms(r.stream_timeout_s.unwrap_or(DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S)),
         // Only the key's digest reaches Envoy. A key that cannot be read locks the gateway
         // (an all-zero digest matches no key) rather than opening it.
         master_key_sha256: cfg
@@ -292,7 +290,13 @@ fn upstream_config(d: &Deployment) -> pb::UpstreamConfig {
     }
 }
 
-fn wasm_filter(name: &str, root_id: &str, opts: &Options, role: pb::plugin_config::Role, on_headers_stop: bool) -> Value {
+fn wasm_filter(
+    name: &str,
+    root_id: &str,
+    opts: &Options,
+    role: pb::plugin_config::Role,
+    on_headers_stop: bool,
+) -> Value {
     let bytes = pb::PluginConfig { role: Some(role) }.encode_to_vec();
     let mut config = json!({
         "name": name,
@@ -472,8 +476,7 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
         // Moving to another region needs no back-off.
         "retry_back_off": {"base_interval": "0.002s", "max_interval": "0.010s"},
     });
-    retry_policy["per_try_timeout"] =
-        json!(duration(r.timeout_s.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT_S)));
+    retry_policy["per_try_timeout"] = json!(duration(r.timeout_s.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT_S)));
     json!({
         "name": ROUTE_CONFIG_NAME,
         "virtual_hosts": [{
@@ -513,7 +516,13 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
     })
 }
 
-fn deployment_cluster(cfg: &Config, d: &Deployment, opts: &Options, group_size: usize, auth_filters: Vec<Value>) -> Value {
+fn deployment_cluster(
+    cfg: &Config,
+    d: &Deployment,
+    opts: &Options,
+    group_size: usize,
+    auth_filters: Vec<Value>,
+) -> Value {
     let r = &cfg.router;
     let e = &d.endpoint;
     let name = cluster_name(d);
@@ -642,7 +651,7 @@ fn socket_address(address: &str, port: u16) -> Value {
 /// Envoy's duration string ("1.5s").
 fn duration(seconds: f64) -> String {
     let ms = seconds_to_ms(seconds);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{}.{:03}s", ms / 1000, ms % 1000)

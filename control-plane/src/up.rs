@@ -147,8 +147,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         tls: None,
     };
     let boot_path = workdir.join("envoy-bootstrap.yaml");
-    std::fs::write(&boot_path, xds_bootstrap_yaml(&boot)?)
-        .with_context(|| format!("write {}", boot_path.display()))?;
+    std::fs::write(&boot_path, xds_bootstrap_yaml(&boot)?).with_context(|| format!("write {}", boot_path.display()))?;
     let mut child = tokio::process::Command::new(&envoy)
         .arg("-c")
         .arg(&boot_path)

@@ -58,10 +58,10 @@ fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> Upst
         (SecretMode::Reference, Secret::Literal(_)) => {
             return UpstreamAuth {
                 problems: vec![format!(
-                    "deployment '{}': api_key is written in the YAML; a rendered config holds no secrets, so give it as \
+                "deployment '{}': api_key is written in the YAML; a rendered config holds no secrets, so give it as \
                      os.environ/VAR (or use `llm-router serve`, which delivers it without writing it down)",
-                    d.id
-                )],
+                d.id
+            )],
                 ..Default::default()
             }
         }

@@ -131,7 +131,8 @@ impl ServiceAccount {
         };
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.private_key_pem.as_bytes())
             .map_err(|_| format!("{}: 'private_key' is not an RSA private key in PEM form", self.source))?;
-        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("{}: cannot sign the assertion: {e}", self.source))
+        jsonwebtoken::encode(&header, &claims, &key)
+            .map_err(|e| format!("{}: cannot sign the assertion: {e}", self.source))
     }
 }
 
@@ -188,7 +189,11 @@ impl AccessToken {
 
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AccessToken(<redacted>, expires in {:?})", self.expires_at.duration_since(SystemTime::now()).unwrap_or_default())
+        write!(
+            f,
+            "AccessToken(<redacted>, expires in {:?})",
+            self.expires_at.duration_since(SystemTime::now()).unwrap_or_default()
+        )
     }
 }
 
@@ -330,7 +335,8 @@ pub struct TokenStore {
 
 impl TokenStore {
     pub fn new(metrics: Arc<Metrics>) -> TokenStore {
-        let builder = || reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5));
+        let builder =
+            || reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5));
         TokenStore {
             accounts: Arc::new(Mutex::new(HashMap::new())),
             changed: Arc::new(watch::channel(0).0),
@@ -433,7 +439,12 @@ impl TokenStore {
                         .with_label_values(&[&account])
                         .set(token.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
                     self.metrics.vertex_token_available.with_label_values(&[&account]).set(1);
-                    info!(account, lifetime_s = token.lifetime.as_secs(), refresh_in_s = wait.as_secs(), "Vertex access token obtained");
+                    info!(
+                        account,
+                        lifetime_s = token.lifetime.as_secs(),
+                        refresh_in_s = wait.as_secs(),
+                        "Vertex access token obtained"
+                    );
                     if let Some(state) = self.lock().get_mut(&key) {
                         state.token = Some(token);
                         state.last_error = None;
@@ -510,14 +521,16 @@ mod tests {
     fn a_key_without_token_uri_uses_googles() {
         let sa = ServiceAccount::from_json(&key_json(""), "k").expect("parses");
         assert_eq!(sa.token_uri, DEFAULT_TOKEN_URI);
-        let sa = ServiceAccount::from_json(&key_json(r#", "token_uri": "http://127.0.0.1:9/token""#), "k").expect("parses");
+        let sa =
+            ServiceAccount::from_json(&key_json(r#", "token_uri": "http://127.0.0.1:9/token""#), "k").expect("parses");
         assert_eq!(sa.token_uri, "http://127.0.0.1:9/token");
         assert!(!format!("{sa:?}").contains("PRIVATE"), "Debug never shows the key");
     }
 
     #[test]
     fn unusable_keys_say_what_is_wrong_without_the_secret() {
-        let e = ServiceAccount::from_json(r#"{"type": "authorized_user", "refresh_token": "r"}"#, "k").expect_err("refused");
+        let e = ServiceAccount::from_json(r#"{"type": "authorized_user", "refresh_token": "r"}"#, "k")
+            .expect_err("refused");
         assert!(e.contains("authorized_user") && e.contains("service-account key"), "{e}");
         let e = ServiceAccount::from_json(r#"{"client_email": "a@b", "private_key": "-----BEGIN nonsense"}"#, "k")
             .expect_err("refused");
@@ -536,7 +549,8 @@ mod tests {
         assert_eq!(parts.len(), 3);
         use base64::Engine as _;
         let decode = |s: &str| -> serde_json::Value {
-            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("b64")).expect("json")
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("b64"))
+                .expect("json")
         };
         let header = decode(parts[0]);
         assert_eq!(header["alg"], "RS256");
@@ -551,8 +565,9 @@ mod tests {
 
     #[test]
     fn token_answers_are_read_and_errors_never_carry_a_token() {
-        let (t, life) = parse_token_response(200, br#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#)
-            .expect("ok");
+        let (t, life) =
+            parse_token_response(200, br#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#)
+                .expect("ok");
         assert_eq!((t.as_str(), life), ("ya29.x", Duration::from_secs(3599)));
         let e = parse_token_response(400, br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#)
             .expect_err("refused");
@@ -574,7 +589,9 @@ mod tests {
 
     #[test]
     fn local_token_endpoints_are_recognised() {
-        for url in ["http://127.0.0.1:9/token", "http://localhost/token", "https://[::1]:8443/t", "http://127.8.0.1/token"] {
+        for url in
+            ["http://127.0.0.1:9/token", "http://localhost/token", "https://[::1]:8443/t", "http://127.8.0.1/token"]
+        {
             assert!(is_loopback_url(url), "{url}");
         }
         for url in [DEFAULT_TOKEN_URI, "https://127.0.0.1.example.com/token", "http://10.0.0.1/token"] {

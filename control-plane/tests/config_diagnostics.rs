@@ -8,25 +8,16 @@ use llm_router::config::{self, Diagnostic, Loaded, Severity};
 fn errors(yaml: &str) -> Vec<String> {
     match config::load_str(yaml, "t.yaml") {
         Ok(l) => panic!("expected errors, got a valid config: {:?}", l.config),
-        Err(diags) => diags
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .map(Diagnostic::to_string)
-            .collect(),
+        Err(diags) => diags.iter().filter(|d| d.severity == Severity::Error).map(Diagnostic::to_string).collect(),
     }
 }
 
 fn ok(yaml: &str) -> Loaded {
     match config::load_str(yaml, "t.yaml") {
         Ok(l) => l,
-        Err(diags) => panic!(
-            "expected a valid config:\n{}",
-            diags
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        Err(diags) => {
+            panic!("expected a valid config:\n{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        }
     }
 }
 
@@ -40,30 +31,16 @@ fn has(list: &[String], prefix: &str) -> bool {
 
 #[track_caller]
 fn assert_has(list: &[String], prefix: &str) {
-    assert!(
-        has(list, prefix),
-        "no diagnostic starting with {prefix:?} in:\n{}",
-        list.join("\n")
-    );
+    assert!(has(list, prefix), "no diagnostic starting with {prefix:?} in:\n{}", list.join("\n"));
 }
 
-const ONE: &str =
-    "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-4o\n";
+const ONE: &str = "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-4o\n";
 
 #[test]
 fn display_format() {
-    let d = Diagnostic {
-        file: "f.yaml".into(),
-        line: 3,
-        col: 7,
-        severity: Severity::Error,
-        message: "bad".into(),
-    };
+    let d = Diagnostic { file: "f.yaml".into(), line: 3, col: 7, severity: Severity::Error, message: "bad".into() };
     assert_eq!(d.to_string(), "f.yaml:3:7: bad");
-    let w = Diagnostic {
-        severity: Severity::Warning,
-        ..d
-    };
+    let w = Diagnostic { severity: Severity::Warning, ..d };
     assert_eq!(w.to_string(), "f.yaml:3:7: warning: bad");
 }
 
@@ -79,27 +56,21 @@ fn yaml_syntax_error_has_its_position() {
 
 #[test]
 fn unknown_routing_strategy() {
-    let e = errors(&format!(
-        "{ONE}router_settings:\n  routing_strategy: latency-routing\n"
-    ));
-    assert_has(
-        &e,
-        "t.yaml:6:21: unknown routing_strategy 'latency-routing'",
+    let e = errors(&format!("{ONE}router_settings:\n  routing_strategy: latency-routing\n"));
+    assert_has(&e, "t.yaml:6:21: unknown routing_strategy 'latency-routing'");
+    assert!(
+        e[0].ends_with("use one of: priority-routing, latency-based-routing, simple-shuffle, cost-based-routing"),
+        "{e:?}"
     );
-    assert!(e[0].ends_with("use one of: priority-routing, latency-based-routing, simple-shuffle, cost-based-routing"), "{e:?}");
 }
 
 #[test]
 fn litellm_strategy_names_map_with_a_warning() {
-    let l = ok(&format!(
-        "{ONE}router_settings:\n  routing_strategy: least-busy\n"
-    ));
+    let l = ok(&format!("{ONE}router_settings:\n  routing_strategy: least-busy\n"));
     assert_eq!(l.config.router.strategy, config::Strategy::Latency);
     assert_has(&warnings(&l), "t.yaml:6:21: warning: routing_strategy 'least-busy' is not implemented by this gateway; using 'latency-based-routing' instead");
     for name in ["usage-based-routing", "usage-based-routing-v2"] {
-        let l = ok(&format!(
-            "{ONE}router_settings:\n  routing_strategy: {name}\n"
-        ));
+        let l = ok(&format!("{ONE}router_settings:\n  routing_strategy: {name}\n"));
         assert_eq!(l.config.router.strategy, config::Strategy::SimpleShuffle);
         assert_eq!(l.warnings.len(), 2, "{:?}", warnings(&l)); // + no region
     }
@@ -129,10 +100,7 @@ router_settings:
         "t.yaml:10:7: deployment 'claude-eu-us-west-2' region 'us-west-2' is outside router_settings.allowed_regions \
          [europe-west1, europe-west3]; remove the deployment or allow its region"
     );
-    assert_has(
-        &e,
-        "t.yaml:12:5: deployment 'claude-eu-2' has no region, but router_settings.allowed_regions",
-    );
+    assert_has(&e, "t.yaml:12:5: deployment 'claude-eu-2' has no region, but router_settings.allowed_regions");
     assert_eq!(e.len(), 2, "{e:?}");
 }
 
@@ -151,11 +119,11 @@ fn weight_must_be_at_least_one() {
       weight: -3
 ";
     let e = errors(yaml);
+    assert_eq!(e[0], "t.yaml:6:13: model_list[0] ('claude'): weight must be a whole number >= 1, got '0'");
     assert_eq!(
-        e[0],
-        "t.yaml:6:13: model_list[0] ('claude'): weight must be a whole number >= 1, got '0'"
+        e[1],
+        "t.yaml:11:15: model_list[1] ('claude'): litellm_params.weight must be a whole number >= 1, got '-3'"
     );
-    assert_eq!(e[1], "t.yaml:11:15: model_list[1] ('claude'): litellm_params.weight must be a whole number >= 1, got '-3'");
 }
 
 #[test]
@@ -172,7 +140,10 @@ router_settings:
 ";
     let l = ok(yaml);
     let w = warnings(&l);
-    assert_has(&w, "t.yaml:5:7: warning: unknown key 'aws_regon_name' in litellm_params; did you mean 'aws_region_name'?");
+    assert_has(
+        &w,
+        "t.yaml:5:7: warning: unknown key 'aws_regon_name' in litellm_params; did you mean 'aws_region_name'?",
+    );
     assert_has(&w, "t.yaml:7:5: warning: unknown key 'modle_info' in model_list[0]; did you mean 'model_info'?");
     assert_has(&w, "t.yaml:9:3: warning: unknown key 'cooldown_tme' in router_settings; did you mean 'cooldown_time'?");
     assert_eq!(l.config.router.cooldown_time_s, 5.0);
@@ -207,37 +178,24 @@ fn real_litellm_params_are_accepted_silently() {
 
 #[test]
 fn duplicate_keys_name_both_lines() {
-    let e = errors(&format!(
-        "{ONE}      api_base: https://a.example.com\n      api_base: https://b.example.com\n"
-    ));
+    let e = errors(&format!("{ONE}      api_base: https://a.example.com\n      api_base: https://b.example.com\n"));
     assert_eq!(e.len(), 1, "{e:?}");
     assert_has(&e, "t.yaml:6:7: duplicate key 'api_base' (lines 5 and 6)");
 }
 
 #[test]
 fn seed_pattern3_block_is_two_files() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/config/pattern3-combined.yaml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/pattern3-combined.yaml");
     let diags = config::load(&path).expect_err("two configs in one file");
-    let e: Vec<String> = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.to_string())
-        .collect();
+    let e: Vec<String> = diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(
-        e[0].contains("pattern3-combined.yaml:15:1: duplicate key 'model_list' (lines 4 and 15)"),
-        "{e:?}"
-    );
+    assert!(e[0].contains("pattern3-combined.yaml:15:1: duplicate key 'model_list' (lines 4 and 15)"), "{e:?}");
 }
 
 #[test]
 fn missing_model_and_model_name() {
     let e = errors("model_list:\n  - model_name: a\n    litellm_params:\n      api_key: os.environ/X\n  - litellm_params: {model: openai/gpt-4o}\n");
-    assert_has(
-        &e,
-        "t.yaml:3:5: model_list[0] ('a') has no litellm_params.model; add model: PROVIDER/MODEL",
-    );
+    assert_has(&e, "t.yaml:3:5: model_list[0] ('a') has no litellm_params.model; add model: PROVIDER/MODEL");
     assert_has(&e, "t.yaml:5:5: model_list[1] has no model_name");
     let e = errors("model_list:\n  - model_name: a\n");
     assert_has(&e, "t.yaml:2:5: model_list[0] ('a') has no litellm_params");
@@ -245,14 +203,8 @@ fn missing_model_and_model_name() {
 
 #[test]
 fn missing_or_empty_model_list() {
-    assert_has(
-        &errors("router_settings:\n  num_retries: 1\n"),
-        "t.yaml:1:1: missing model_list",
-    );
-    assert_has(
-        &errors("model_list: []\n"),
-        "t.yaml:1:1: model_list is empty",
-    );
+    assert_has(&errors("router_settings:\n  num_retries: 1\n"), "t.yaml:1:1: missing model_list");
+    assert_has(&errors("model_list: []\n"), "t.yaml:1:1: model_list is empty");
     assert_has(&errors("model_list:\n"), "t.yaml:1:1: model_list is empty");
     assert_has(&errors(""), "t.yaml:1:1: the config is empty");
     assert_has(&errors("- a\n"), "t.yaml:1:1: the config must be a mapping");
@@ -266,17 +218,10 @@ fn azure_needs_api_base() {
 
 #[test]
 fn providers_without_a_default_host_need_api_base() {
-    let e =
-        errors("model_list:\n  - model_name: l\n    litellm_params:\n      model: groq/llama3\n");
-    assert_has(
-        &e,
-        "t.yaml:3:5: model_list[0] ('l'): groq deployments need litellm_params.api_base",
-    );
+    let e = errors("model_list:\n  - model_name: l\n    litellm_params:\n      model: groq/llama3\n");
+    assert_has(&e, "t.yaml:3:5: model_list[0] ('l'): groq deployments need litellm_params.api_base");
     let e = errors("model_list:\n  - model_name: c\n    litellm_params:\n      model: bedrock/anthropic.claude-3\n");
-    assert_has(
-        &e,
-        "t.yaml:3:5: model_list[0] ('c'): bedrock deployments need litellm_params.aws_region_name",
-    );
+    assert_has(&e, "t.yaml:3:5: model_list[0] ('c'): bedrock deployments need litellm_params.aws_region_name");
     let e = errors("model_list:\n  - model_name: c\n    litellm_params:\n      model: vertex_ai/gemini-2.0-flash\n      vertex_project: p\n");
     assert_has(&e, "t.yaml:3:5: model_list[0] ('c'): vertex_ai deployments need litellm_params.vertex_location");
 }
@@ -284,36 +229,32 @@ fn providers_without_a_default_host_need_api_base() {
 #[test]
 fn malformed_api_base() {
     let e = errors(&format!("{ONE}      api_base: \"ftp://example.com\"\n"));
-    assert_eq!(
-        e,
-        vec!["t.yaml:5:17: model_list[0] ('a'): api_base must start with http:// or https://"]
-    );
-    let e = errors(&format!(
-        "{ONE}      api_base: https://example.com:99999/v1\n"
-    ));
-    assert_has(
-        &e,
-        "t.yaml:5:17: model_list[0] ('a'): api_base has an invalid port",
-    );
+    assert_eq!(e, vec!["t.yaml:5:17: model_list[0] ('a'): api_base must start with http:// or https://"]);
+    let e = errors(&format!("{ONE}      api_base: https://example.com:99999/v1\n"));
+    assert_has(&e, "t.yaml:5:17: model_list[0] ('a'): api_base has an invalid port");
 }
 
 #[test]
 fn unknown_fallback_group() {
-    let e = errors(&format!("{ONE}router_settings:\n  fallbacks: [{{\"a\": [\"claude-backup\"]}}, {{\"nope\": [\"a\"]}}]\n"));
+    let e = errors(&format!(
+        "{ONE}router_settings:\n  fallbacks: [{{\"a\": [\"claude-backup\"]}}, {{\"nope\": [\"a\"]}}]\n"
+    ));
     assert_eq!(e.len(), 2, "{e:?}");
-    assert_eq!(e[0], "t.yaml:6:22: fallbacks name 'claude-backup', which is not a model_name in model_list; use one of: a");
+    assert_eq!(
+        e[0],
+        "t.yaml:6:22: fallbacks name 'claude-backup', which is not a model_name in model_list; use one of: a"
+    );
     assert_has(&e, "t.yaml:6:42: fallbacks name 'nope'");
 }
 
 #[test]
 fn priority_and_order_must_agree() {
-    let e = errors(&format!(
-        "{ONE}      aws_region_name: us-west-2\n      order: 2\n    priority: 1\n"
-    ));
-    assert_eq!(e, vec!["t.yaml:6:14: model_list[0] ('a'): priority 1 (line 7) and litellm_params.order 2 disagree; keep one"]);
-    ok(&format!(
-        "{ONE}      region_name: us-west-2\n      order: 1\n    priority: 1\n"
-    ));
+    let e = errors(&format!("{ONE}      aws_region_name: us-west-2\n      order: 2\n    priority: 1\n"));
+    assert_eq!(
+        e,
+        vec!["t.yaml:6:14: model_list[0] ('a'): priority 1 (line 7) and litellm_params.order 2 disagree; keep one"]
+    );
+    ok(&format!("{ONE}      region_name: us-west-2\n      order: 1\n    priority: 1\n"));
 }
 
 #[test]
@@ -321,22 +262,10 @@ fn router_numbers_are_checked() {
     let e = errors(&format!(
         "{ONE}router_settings:\n  num_retries: -1\n  allowed_fails: 1.5\n  cooldown_time: -5\n  timeout: 0\n  health_check_interval: abc\n"
     ));
-    assert_has(
-        &e,
-        "t.yaml:6:16: router_settings.num_retries must be a whole number >= 0, got '-1'",
-    );
-    assert_has(
-        &e,
-        "t.yaml:7:18: router_settings.allowed_fails must be a whole number >= 0, got '1.5'",
-    );
-    assert_has(
-        &e,
-        "t.yaml:8:18: router_settings.cooldown_time must be a number >= 0, got '-5'",
-    );
-    assert_has(
-        &e,
-        "t.yaml:9:12: router_settings.timeout must be a number greater than 0, got '0'",
-    );
+    assert_has(&e, "t.yaml:6:16: router_settings.num_retries must be a whole number >= 0, got '-1'");
+    assert_has(&e, "t.yaml:7:18: router_settings.allowed_fails must be a whole number >= 0, got '1.5'");
+    assert_has(&e, "t.yaml:8:18: router_settings.cooldown_time must be a number >= 0, got '-5'");
+    assert_has(&e, "t.yaml:9:12: router_settings.timeout must be a number greater than 0, got '0'");
     assert_has(&e, "t.yaml:10:26: router_settings.health_check_interval must be a number greater than 0, got 'abc'");
 }
 
@@ -355,20 +284,9 @@ router_settings:
   fallbacks: [{a: [c]}]
 ";
     let diags = config::load_str(yaml, "t.yaml").expect_err("invalid");
-    let e: Vec<String> = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.to_string())
-        .collect();
-    let at: Vec<String> = e
-        .iter()
-        .map(|l| l.split(": ").next().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(
-        at,
-        vec!["t.yaml:3:5", "t.yaml:8:13", "t.yaml:10:21", "t.yaml:11:20"],
-        "{e:?}"
-    );
+    let e: Vec<String> = diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+    let at: Vec<String> = e.iter().map(|l| l.split(": ").next().unwrap_or_default().to_string()).collect();
+    assert_eq!(at, vec!["t.yaml:3:5", "t.yaml:8:13", "t.yaml:10:21", "t.yaml:11:20"], "{e:?}");
     let mut sorted = diags.clone();
     sorted.sort_by_key(|d| (d.line, d.col));
     assert_eq!(
@@ -392,29 +310,25 @@ fn ignored_sections_are_reported_once_each() {
             "t.yaml:12:1: warning: environment_variables ignored: does not affect routing",
         ]
     );
-    assert_eq!(
-        l.config.master_key,
-        Some(config::Secret::Env("PATH".into()))
-    );
+    assert_eq!(l.config.master_key, Some(config::Secret::Env("PATH".into())));
 }
 
 #[test]
 fn unset_environment_variable_is_a_warning_naming_it() {
-    let l = ok(&format!("{ONE}      region_name: us-west-2\n      api_key: os.environ/LLM_ROUTER_TEST_SURELY_UNSET_VAR\n"));
+    let l =
+        ok(&format!("{ONE}      region_name: us-west-2\n      api_key: os.environ/LLM_ROUTER_TEST_SURELY_UNSET_VAR\n"));
     assert_eq!(
         warnings(&l),
         vec!["t.yaml:6:16: warning: model_list[0] ('a'): litellm_params.api_key refers to environment variable LLM_ROUTER_TEST_SURELY_UNSET_VAR, which is not set in this environment; set it where the gateway runs"]
     );
-    assert_has(&errors(&format!("{ONE}      api_key: os.environ/\n")), "t.yaml:5:16: model_list[0] ('a'): litellm_params.api_key: 'os.environ/' must be followed by");
+    assert_has(
+        &errors(&format!("{ONE}      api_key: os.environ/\n")),
+        "t.yaml:5:16: model_list[0] ('a'): litellm_params.api_key: 'os.environ/' must be followed by",
+    );
 }
 
 #[test]
 fn residency_zone_conflicts() {
-    let e = errors(&format!(
-        "{ONE}router_settings:\n  residency_zones:\n    eu: [eu-west-1]\n    gdpr: [eu-west-1]\n"
-    ));
-    assert_has(
-        &e,
-        "t.yaml:8:12: region 'eu-west-1' is in residency zones 'eu' and 'gdpr'",
-    );
+    let e = errors(&format!("{ONE}router_settings:\n  residency_zones:\n    eu: [eu-west-1]\n    gdpr: [eu-west-1]\n"));
+    assert_has(&e, "t.yaml:8:12: region 'eu-west-1' is in residency zones 'eu' and 'gdpr'");
 }

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use llm_router::config::{self, Config, Loaded, Strategy};
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
 }
 
 fn load_example(name: &str) -> Loaded {
@@ -25,10 +23,7 @@ fn regions(c: &Config) -> Vec<&str> {
 }
 
 fn hosts(c: &Config) -> Vec<&str> {
-    c.deployments
-        .iter()
-        .map(|d| d.endpoint.host.as_str())
-        .collect()
+    c.deployments.iter().map(|d| d.endpoint.host.as_str()).collect()
 }
 
 #[test]
@@ -40,11 +35,7 @@ fn every_example_loads() {
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        let name = path
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let loaded = load_example(&name);
         println!("== {name}\n{}", config::summary(&loaded.config));
         // Vertex deployments need a service-account key, which this machine does not have:
@@ -66,18 +57,13 @@ fn active_passive() {
     assert_eq!(regions(&c), vec!["us-west-2", "us-east-1", "eu-west-1"]);
     let prio: Vec<Option<u32>> = c.deployments.iter().map(|d| d.priority).collect();
     assert_eq!(prio, vec![Some(1), Some(2), Some(3)]);
-    assert_eq!(
-        (
-            c.router.num_retries,
-            c.router.allowed_fails,
-            c.router.cooldown_time_s
-        ),
-        (2, 5, 300.0)
-    );
+    assert_eq!((c.router.num_retries, c.router.allowed_fails, c.router.cooldown_time_s), (2, 5, 300.0));
     assert_eq!(hosts(&c)[0], "bedrock-runtime.us-west-2.amazonaws.com");
     assert_eq!(c.zones, vec!["eu", "us"]);
-    assert!(c.deployments.iter().all(|d| d.provider == "bedrock"
-        && d.provider_model == "anthropic.claude-3-5-sonnet-20241022-v2:0"));
+    assert!(c
+        .deployments
+        .iter()
+        .all(|d| d.provider == "bedrock" && d.provider_model == "anthropic.claude-3-5-sonnet-20241022-v2:0"));
 }
 
 #[test]
@@ -94,38 +80,17 @@ fn active_active_latency() {
             "bedrock-runtime.ap-southeast-1.amazonaws.com"
         ]
     );
-    assert!(c
-        .deployments
-        .iter()
-        .all(|d| d.latency_target_ms == Some(50)));
+    assert!(c.deployments.iter().all(|d| d.latency_target_ms == Some(50)));
     assert_eq!(c.zones, vec!["apac", "eu", "us"]);
-    assert_eq!(
-        (
-            c.router.health_check_interval_s,
-            c.router.health_check_timeout_s
-        ),
-        (Some(30.0), Some(5.0))
-    );
+    assert_eq!((c.router.health_check_interval_s, c.router.health_check_timeout_s), (Some(30.0), Some(5.0)));
 }
 
 #[test]
 fn residency_gateways() {
     let eu = load_example("residency-eu-gateway.yaml").config;
-    assert_eq!(
-        eu.router.allowed_regions,
-        Some(vec!["europe-west1".to_string(), "europe-west3".to_string()])
-    );
-    assert_eq!(
-        (
-            eu.deployments[0].provider.as_str(),
-            eu.deployments[0].region.as_str()
-        ),
-        ("vertex_ai", "europe-west1")
-    );
-    assert_eq!(
-        eu.deployments[0].provider_model,
-        "claude-3-5-sonnet@20241022"
-    );
+    assert_eq!(eu.router.allowed_regions, Some(vec!["europe-west1".to_string(), "europe-west3".to_string()]));
+    assert_eq!((eu.deployments[0].provider.as_str(), eu.deployments[0].region.as_str()), ("vertex_ai", "europe-west1"));
+    assert_eq!(eu.deployments[0].provider_model, "claude-3-5-sonnet@20241022");
     assert_eq!(hosts(&eu), vec!["europe-west1-aiplatform.googleapis.com"]);
     assert_eq!(eu.zones, vec!["eu"]);
     let us = load_example("residency-us-gateway.yaml").config;
@@ -137,10 +102,7 @@ fn residency_gateways() {
 fn deployment_models() {
     let single = load_example("single-gateway.yaml").config;
     assert_eq!(single.router.strategy, Strategy::Latency);
-    assert_eq!(
-        regions(&single),
-        vec!["us-west-2", "eu-west-1", "ap-southeast-1"]
-    );
+    assert_eq!(regions(&single), vec!["us-west-2", "eu-west-1", "ap-southeast-1"]);
     assert_eq!(single.model_groups(), vec!["claude"]);
     let regional = load_example("regional-us-west.yaml").config;
     assert_eq!(regional.router.strategy, Strategy::Priority);
@@ -153,10 +115,7 @@ fn deployment_models() {
 fn health_checks() {
     let c = load_example("health-checks.yaml").config;
     let r = &c.router;
-    assert_eq!(
-        (r.health_check_interval_s, r.health_check_timeout_s),
-        (Some(30.0), Some(5.0))
-    );
+    assert_eq!((r.health_check_interval_s, r.health_check_timeout_s), (Some(30.0), Some(5.0)));
     assert_eq!((r.allowed_fails, r.cooldown_time_s), (3, 60.0));
 }
 
@@ -168,9 +127,5 @@ fn weighted() {
     let w: Vec<u32> = c.deployments.iter().map(|d| d.weight).collect();
     assert_eq!(w, vec![40, 60]);
     assert_eq!(regions(c), vec!["us-west-2", "eu-west-1"]);
-    assert_eq!(
-        l.warnings.len(),
-        2,
-        "region taken from the model name, said once per deployment"
-    );
+    assert_eq!(l.warnings.len(), 2, "region taken from the model name, said once per deployment");
 }

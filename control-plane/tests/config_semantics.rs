@@ -6,14 +6,9 @@ use llm_router::config::{self, Config, Diagnostic, Endpoint, Loaded, Secret, Str
 fn ok(yaml: &str) -> Loaded {
     match config::load_str(yaml, "t.yaml") {
         Ok(l) => l,
-        Err(diags) => panic!(
-            "expected a valid config:\n{}",
-            diags
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        Err(diags) => {
+            panic!("expected a valid config:\n{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        }
     }
 }
 
@@ -55,23 +50,11 @@ fn both_dialects_give_the_same_config() {
 ";
     let a = ok(seed);
     let b = ok(litellm);
-    assert!(
-        a.warnings.is_empty() && b.warnings.is_empty(),
-        "{:?} {:?}",
-        warnings(&a),
-        warnings(&b)
-    );
+    assert!(a.warnings.is_empty() && b.warnings.is_empty(), "{:?} {:?}", warnings(&a), warnings(&b));
     assert_eq!(a.config, b.config);
     let d = &a.config.deployments;
-    assert_eq!(
-        (d[0].priority, d[0].weight, d[1].priority, d[1].weight),
-        (Some(1), 3, Some(2), 1)
-    );
-    assert_eq!(
-        a.config.router.strategy,
-        Strategy::Priority,
-        "priority given: priority-routing by default"
-    );
+    assert_eq!((d[0].priority, d[0].weight, d[1].priority, d[1].weight), (Some(1), 3, Some(2), 1));
+    assert_eq!(a.config.router.strategy, Strategy::Priority, "priority given: priority-routing by default");
 }
 
 #[test]
@@ -100,26 +83,14 @@ fn region_sources_in_order() {
       vertex_location: global
 ");
     let d = &c.deployments;
-    assert_eq!(
-        (d[0].region.as_str(), d[0].zone.as_str()),
-        ("us-west", "us")
-    );
+    assert_eq!((d[0].region.as_str(), d[0].zone.as_str()), ("us-west", "us"));
     assert_eq!(d[0].latency_target_ms, Some(50));
     // metadata.region names the region; the AWS region called is still aws_region_name.
     assert_eq!(d[0].aws_region_name.as_deref(), Some("us-west-2"));
-    assert_eq!(
-        d[0].endpoint.host,
-        "bedrock-runtime.us-west-2.amazonaws.com"
-    );
+    assert_eq!(d[0].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
     assert_eq!(d[1].region, "us-east-1");
-    assert_eq!(
-        d[1].endpoint.host,
-        "bedrock-runtime.us-west-2.amazonaws.com"
-    );
-    assert_eq!(
-        (d[2].region.as_str(), d[2].zone.as_str()),
-        ("europe-west1", "eu")
-    );
+    assert_eq!(d[1].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
+    assert_eq!((d[2].region.as_str(), d[2].zone.as_str()), ("europe-west1", "eu"));
     assert_eq!(
         d[2].endpoint,
         Endpoint {
@@ -156,7 +127,9 @@ fn zones_by_prefix() {
     ];
     let mut yaml = String::from("model_list:\n");
     for (r, _) in regions {
-        yaml.push_str(&format!("  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      region_name: {r}\n"));
+        yaml.push_str(&format!(
+            "  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      region_name: {r}\n"
+        ));
     }
     let c = cfg(&yaml);
     for (d, (r, z)) in c.deployments.iter().zip(regions) {
@@ -185,10 +158,7 @@ router_settings:
     assert_eq!(zones, vec!["gdpr", "gdpr", ""]);
     assert_eq!(c.zones, vec!["ch", "gdpr"]);
     assert_eq!(c.router.gateway_region.as_deref(), Some("eu-west-1"));
-    assert_eq!(
-        c.router.residency_zones["gdpr"],
-        vec!["eu-west-1", "europe-west3"]
-    );
+    assert_eq!(c.router.residency_zones["gdpr"], vec!["eu-west-1", "europe-west3"]);
     assert_eq!(
         warnings(&l),
         vec!["t.yaml:7:44: warning: deployment 'm-us-east-1' region 'us-east-1' is in no router_settings.residency_zones entry; requests with x-llm-residency never use it"]
@@ -207,24 +177,17 @@ fn region_from_the_model_name_or_none() {
       model: gpt-4o
 ");
     let d = &l.config.deployments;
-    assert_eq!(
-        (d[0].region.as_str(), d[0].zone.as_str(), d[0].id.as_str()),
-        ("us-west-2", "us", "claude-us-west-2")
-    );
-    assert_eq!(
-        d[0].endpoint.host,
-        "bedrock-runtime.us-west-2.amazonaws.com"
-    );
-    assert_eq!(
-        (d[1].region.as_str(), d[1].zone.as_str(), d[1].id.as_str()),
-        ("", "", "gpt-1")
-    );
+    assert_eq!((d[0].region.as_str(), d[0].zone.as_str(), d[0].id.as_str()), ("us-west-2", "us", "claude-us-west-2"));
+    assert_eq!(d[0].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
+    assert_eq!((d[1].region.as_str(), d[1].zone.as_str(), d[1].id.as_str()), ("", "", "gpt-1"));
     let w = warnings(&l);
-    assert!(w[0].starts_with("t.yaml:4:14: warning: model_list[0] ('claude') has no region key; using 'us-west-2' from the model name"), "{w:?}");
     assert!(
-        w[1].starts_with("t.yaml:7:5: warning: model_list[1] ('gpt') has no region"),
+        w[0].starts_with(
+            "t.yaml:4:14: warning: model_list[0] ('claude') has no region key; using 'us-west-2' from the model name"
+        ),
         "{w:?}"
     );
+    assert!(w[1].starts_with("t.yaml:7:5: warning: model_list[1] ('gpt') has no region"), "{w:?}");
 }
 
 #[test]
@@ -258,7 +221,11 @@ fn deployment_ids() {
         "t.yaml",
     )
     .expect_err("duplicate ids");
-    assert!(diags.iter().any(|d| d.to_string() == "t.yaml:7:22: model_info.id 'x' is also the id of model_list[0] (line 4); ids must be unique"), "{diags:?}");
+    assert!(
+        diags.iter().any(|d| d.to_string()
+            == "t.yaml:7:22: model_info.id 'x' is also the id of model_list[0] (line 4); ids must be unique"),
+        "{diags:?}"
+    );
 }
 
 #[test]
@@ -280,10 +247,7 @@ fn providers_and_endpoints() {
     litellm_params: {model: bedrock/anthropic.claude-3, aws_region_name: us-west-2, api_base: \"https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com\"}
 ");
     let d = &l.config.deployments;
-    let p: Vec<(&str, &str)> = d
-        .iter()
-        .map(|d| (d.provider.as_str(), d.provider_model.as_str()))
-        .collect();
+    let p: Vec<(&str, &str)> = d.iter().map(|d| (d.provider.as_str(), d.provider_model.as_str())).collect();
     assert_eq!(
         p,
         vec![
@@ -302,29 +266,23 @@ fn providers_and_endpoints() {
         port,
         base_path: base.into(),
     };
-    assert_eq!(
-        d[0].endpoint,
-        e(true, "bedrock-runtime.eu-central-1.amazonaws.com", 443, "")
-    );
+    assert_eq!(d[0].endpoint, e(true, "bedrock-runtime.eu-central-1.amazonaws.com", 443, ""));
     assert_eq!(d[1].endpoint, e(true, "api.openai.com", 443, "/v1"));
     assert_eq!(d[2].endpoint, e(false, "localhost", 8000, "/v1"));
     assert_eq!(d[3].endpoint, e(true, "api.anthropic.com", 443, ""));
     assert_eq!(d[4].endpoint, e(true, "res.openai.azure.com", 443, ""));
     assert_eq!(d[4].api_version.as_deref(), Some("2024-10-21"));
     assert_eq!(d[5].endpoint, e(true, "llm.corp", 8443, "/api"));
-    assert_eq!(
-        d[6].endpoint,
-        e(
-            true,
-            "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com",
-            443,
-            ""
-        )
-    );
+    assert_eq!(d[6].endpoint, e(true, "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com", 443, ""));
     assert_eq!(d[6].aws_region_name.as_deref(), Some("us-west-2"));
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("t.yaml:13:29: warning: unknown provider 'mycorp' in model 'mycorp/llm'; treating it as OpenAI-compatible"), "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "t.yaml:13:29: warning: unknown provider 'mycorp' in model 'mycorp/llm'; treating it as OpenAI-compatible"
+        ),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -332,24 +290,12 @@ fn defaults() {
     let c = cfg("model_list:\n  - model_name: a\n    litellm_params: {model: gpt-4o, region_name: us-east-1}\n");
     let r = &c.router;
     assert_eq!(r.strategy, Strategy::SimpleShuffle);
-    assert_eq!(
-        (r.num_retries, r.allowed_fails, r.cooldown_time_s),
-        (2, 3, 5.0)
-    );
-    assert_eq!(
-        (r.health_check_interval_s, r.health_check_timeout_s),
-        (None, None)
-    );
-    assert_eq!(
-        (r.allowed_regions.clone(), r.timeout_s, r.stream_timeout_s),
-        (None, None, None)
-    );
+    assert_eq!((r.num_retries, r.allowed_fails, r.cooldown_time_s), (2, 3, 5.0));
+    assert_eq!((r.health_check_interval_s, r.health_check_timeout_s), (None, None));
+    assert_eq!((r.allowed_regions.clone(), r.timeout_s, r.stream_timeout_s), (None, None, None));
     assert!(r.fallbacks.is_empty() && r.residency_zones.is_empty() && r.gateway_region.is_none());
     let d = &c.deployments[0];
-    assert_eq!(
-        (d.weight, d.priority, d.rpm, d.tpm, d.timeout_s),
-        (1, None, None, None, None)
-    );
+    assert_eq!((d.weight, d.priority, d.rpm, d.tpm, d.timeout_s), (1, None, None, None, None));
     assert!(c.master_key.is_none());
 
     let c = cfg("model_list:
@@ -365,19 +311,10 @@ router_settings:
   fallbacks: [{a: [b]}]
 ");
     let (r, d) = (&c.router, &c.deployments[0]);
-    assert_eq!(
-        (r.health_check_interval_s, r.health_check_timeout_s),
-        (Some(15.0), Some(5.0))
-    );
-    assert_eq!(
-        (r.timeout_s, r.stream_timeout_s, r.num_retries),
-        (Some(60.0), Some(4.0), 0)
-    );
+    assert_eq!((r.health_check_interval_s, r.health_check_timeout_s), (Some(15.0), Some(5.0)));
+    assert_eq!((r.timeout_s, r.stream_timeout_s, r.num_retries), (Some(60.0), Some(4.0), 0));
     assert_eq!(r.fallbacks, vec![("a".to_string(), vec!["b".to_string()])]);
-    assert_eq!(
-        (d.rpm, d.tpm, d.timeout_s, d.stream_timeout_s),
-        (Some(100), Some(10000), Some(30.0), Some(2.5))
-    );
+    assert_eq!((d.rpm, d.tpm, d.timeout_s, d.stream_timeout_s), (Some(100), Some(10000), Some(30.0), Some(2.5)));
 }
 
 #[test]
@@ -434,21 +371,10 @@ general_settings:
     let l = ok(&yaml);
     let d = &l.config.deployments;
     assert_eq!(d[0].api_key, Some(Secret::Literal(SECRETS[0].into())));
-    assert_eq!(
-        d[0].credentials.aws_secret_access_key,
-        Some(Secret::Literal(SECRETS[2].into()))
-    );
-    assert_eq!(
-        d[1].credentials.vertex_credentials,
-        Some(Secret::Literal(SECRETS[5].into()))
-    );
+    assert_eq!(d[0].credentials.aws_secret_access_key, Some(Secret::Literal(SECRETS[2].into())));
+    assert_eq!(d[1].credentials.vertex_credentials, Some(Secret::Literal(SECRETS[5].into())));
     assert_eq!(d[1].api_key, Some(Secret::Env("SOME_KEY_VAR".into())));
-    let outputs = [
-        format!("{:?}", l.config),
-        format!("{:#?}", l),
-        config::summary(&l.config),
-        warnings(&l).join("\n"),
-    ];
+    let outputs = [format!("{:?}", l.config), format!("{:#?}", l), config::summary(&l.config), warnings(&l).join("\n")];
     for out in &outputs {
         for s in SECRETS.iter().chain(&["SECRETPEM"]) {
             assert!(!out.contains(s), "secret {s:?} leaked in:\n{out}");

@@ -35,7 +35,9 @@ fn every_example_renders_as_its_golden_file() {
         let filter = format!("{:#?}\n", translate::router_config(&loaded.config, &options()));
         let name = example.file_stem().expect("file name").to_string_lossy().to_string();
         let dir = repo().join("control-plane/tests/golden");
-        for (golden, actual) in [(dir.join(format!("{name}.yaml")), &rendered), (dir.join(format!("{name}.filter.txt")), &filter)] {
+        for (golden, actual) in
+            [(dir.join(format!("{name}.yaml")), &rendered), (dir.join(format!("{name}.filter.txt")), &filter)]
+        {
             if std::env::var_os("UPDATE_GOLDEN").is_some() {
                 std::fs::write(&golden, actual).expect("write golden");
                 continue;
@@ -56,8 +58,5 @@ fn every_example_renders_as_its_golden_file() {
 fn rendering_is_deterministic() {
     let example = repo().join("examples/active-passive.yaml");
     let loaded = config::load(&example).expect("active-passive loads");
-    assert_eq!(
-        translate::render_yaml(&loaded.config, &options()),
-        translate::render_yaml(&loaded.config, &options())
-    );
+    assert_eq!(translate::render_yaml(&loaded.config, &options()), translate::render_yaml(&loaded.config, &options()));
 }

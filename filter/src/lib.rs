@@ -83,11 +83,9 @@ impl RootContext for Root {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         match &self.role {
-            Role::Router(table) => Some(Box::new(router::RouterRequest::new(
-                table.clone(),
-                context_id,
-                self.contexts_created,
-            ))),
+            Role::Router(table) => {
+                Some(Box::new(router::RouterRequest::new(table.clone(), context_id, self.contexts_created)))
+            }
             Role::Upstream(cfg) => Some(Box::new(upstream::UpstreamAttempt::new(cfg.clone()))),
             Role::Unconfigured => None,
         }

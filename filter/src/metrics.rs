@@ -45,8 +45,7 @@ pub fn observe(name: &str, labels: &str, value: u64) {
 }
 
 /// Per-deployment counters the router role adds to, defined at 0 when the config loads.
-const DEPLOYMENT_COUNTERS: &[&str] =
-    &["litellm_requests_total", "litellm_errors_total", "llm_router_cooldowns_total"];
+const DEPLOYMENT_COUNTERS: &[&str] = &["litellm_requests_total", "litellm_errors_total", "llm_router_cooldowns_total"];
 
 pub fn define_deployment_series(table: &llm_router_core::RouterTable) {
     for d in &table.deployments {

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use llm_router_core::health::Outcome;
-use llm_router_core::{body, plan_request, route_plan, PlanRequest, RequestError, RouterTable, Rng};
+use llm_router_core::{body, plan_request, route_plan, PlanRequest, RequestError, Rng, RouterTable};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -61,11 +61,8 @@ impl RouterRequest {
             let zone = llm_router_core::stat_label(self.residency.as_deref().unwrap_or_default());
             metrics::count("llm_router_residency_unavailable_total", &format!("zone.{zone}"));
         }
-        let body = if self.anthropic_client {
-            llm_router_core::providers::anthropic_error_body(err)
-        } else {
-            err.body()
-        };
+        let body =
+            if self.anthropic_client { llm_router_core::providers::anthropic_error_body(err) } else { err.body() };
         self.send_http_response(err.status, vec![("content-type", "application/json")], Some(&body));
         Action::Pause
     }
@@ -170,8 +167,7 @@ impl RouterRequest {
         let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&plan.attempts));
         self.set_http_request_header(llm_router_core::ROUTE_PLAN_HEADER, Some(&encoded));
         self.set_http_request_header("x-envoy-max-retries", Some(&plan.max_retries().to_string()));
-        let first_byte_ms =
-            if facts.stream { table.stream_first_byte_timeout_ms } else { table.first_byte_timeout_ms };
+        let first_byte_ms = if facts.stream { table.stream_first_byte_timeout_ms } else { table.first_byte_timeout_ms };
         if first_byte_ms > 0 {
             self.set_http_request_header("x-envoy-upstream-rq-per-try-timeout-ms", Some(&first_byte_ms.to_string()));
         }
@@ -216,9 +212,7 @@ impl HttpContext for RouterRequest {
         };
         self.status = header(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
         self.attempts = header("x-envoy-attempt-count").and_then(|s| s.parse().ok()).unwrap_or(1);
-        let from_upstream = self
-            .get_property(vec!["response", "code_details"])
-            .is_some_and(|d| d == b"via_upstream");
+        let from_upstream = self.get_property(vec!["response", "code_details"]).is_some_and(|d| d == b"via_upstream");
         if from_upstream {
             if let Some(d) = self.served().and_then(|i| self.table.deployments.get(i)) {
                 let (region, id) = (d.region.clone(), d.id.clone());
@@ -290,7 +284,13 @@ pub fn health_json(table: &RouterTable, now: u64) -> String {
             .filter_map(|&i| table.deployments.get(i))
             .all(|d| d.unavailable.is_some() || shared::read(&d.id).is_cooling_down(now))
     });
-    let status = if group_down { "unhealthy" } else if cooling > 0 { "degraded" } else { "healthy" };
+    let status = if group_down {
+        "unhealthy"
+    } else if cooling > 0 {
+        "degraded"
+    } else {
+        "healthy"
+    };
     serde_json::json!({
         "status": status,
         "region": table.gateway_region,

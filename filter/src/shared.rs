@@ -63,7 +63,14 @@ pub fn read(deployment_id: &str) -> DeploymentHealth {
 
 /// Applies an outcome; returns true when it started a cooldown. Retries a few times when
 /// another worker updated the record in between.
-pub fn record(deployment_id: &str, outcome: Outcome, now_ms: u64, allowed_fails: u32, cooldown_ms: u64, sole: bool) -> bool {
+pub fn record(
+    deployment_id: &str,
+    outcome: Outcome,
+    now_ms: u64,
+    allowed_fails: u32,
+    cooldown_ms: u64,
+    sole: bool,
+) -> bool {
     let key = key(deployment_id);
     for _ in 0..8 {
         let (current, cas) = match hostcalls::get_shared_data(&key) {

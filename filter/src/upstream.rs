@@ -15,7 +15,6 @@ use proxy_wasm::types::{Action, MapType};
 
 use crate::metrics;
 
-
 /// One deployment's upstream configuration, compiled once in `on_configure`.
 pub struct UpstreamDeployment {
     pub cfg: pb::UpstreamConfig,
@@ -85,10 +84,7 @@ impl UpstreamAttempt {
 }
 
 fn header_string(map: MapType, name: &str) -> Option<String> {
-    hostcalls::get_map_value_bytes(map, name)
-        .ok()
-        .flatten()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    hostcalls::get_map_value_bytes(map, name).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 impl Context for UpstreamAttempt {}
@@ -144,11 +140,7 @@ impl HttpContext for UpstreamAttempt {
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        let status = headers
-            .iter()
-            .find(|(k, _)| k == ":status")
-            .and_then(|(_, v)| v.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = headers.iter().find(|(k, _)| k == ":status").and_then(|(_, v)| v.parse::<u16>().ok()).unwrap_or(0);
         if status != 0 && !crate::router::is_region_failure(u32::from(status)) && self.started_ms > 0 {
             let now = crate::router::now_ms();
             crate::shared::record_latency(&self.dep.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);

@@ -52,29 +52,18 @@ impl Envoy {
 
     /// Like [`Envoy::start_args`] but returns the failure (with the log tail) instead of panicking,
     /// for tests that expect Envoy to reject a config.
-    pub fn try_start(
-        config_yaml: &str,
-        admin_port: u16,
-        extra_args: &[&str],
-    ) -> Result<Envoy, String> {
+    pub fn try_start(config_yaml: &str, admin_port: u16, extra_args: &[&str]) -> Result<Envoy, String> {
         Self::launch(config_yaml, admin_port, extra_args).map_err(|(msg, _dir)| msg)
     }
 
-    fn launch(
-        config_yaml: &str,
-        admin_port: u16,
-        extra_args: &[&str],
-    ) -> Result<Envoy, (String, TempDir)> {
+    fn launch(config_yaml: &str, admin_port: u16, extra_args: &[&str]) -> Result<Envoy, (String, TempDir)> {
         let bin = envoy_bin();
         let dir = TempDir::new("llm-router-envoy");
         let config = dir.path().join("envoy.yaml");
-        std::fs::write(&config, config_yaml)
-            .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+        std::fs::write(&config, config_yaml).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
         let level = std::env::var("ENVOY_LOG_LEVEL").unwrap_or_else(|_| "warning".into());
-        let stdout =
-            std::fs::File::create(dir.path().join("envoy.stdout")).expect("create envoy.stdout");
-        let stderr =
-            std::fs::File::create(dir.path().join("envoy.stderr")).expect("create envoy.stderr");
+        let stdout = std::fs::File::create(dir.path().join("envoy.stdout")).expect("create envoy.stdout");
+        let stderr = std::fs::File::create(dir.path().join("envoy.stderr")).expect("create envoy.stderr");
         let spawned = Command::new(&bin)
             .arg("-c")
             .arg(&config)
@@ -96,11 +85,7 @@ impl Envoy {
             Ok(c) => c,
             Err(e) => return Err((format!("spawn {}: {e}", bin.display()), dir)),
         };
-        let mut envoy = Envoy {
-            child: Some(child),
-            dir,
-            admin_port,
-        };
+        let mut envoy = Envoy { child: Some(child), dir, admin_port };
         let start = Instant::now();
         loop {
             if let Some(Ok(Some(status))) = envoy.child.as_mut().map(|c| c.try_wait()) {
@@ -112,9 +97,7 @@ impl Envoy {
                 );
                 return Err((msg, envoy.into_dir()));
             }
-            let ready = Req::get(&format!("{}/ready", envoy.admin_url()))
-                .timeout(Duration::from_secs(2))
-                .send();
+            let ready = Req::get(&format!("{}/ready", envoy.admin_url())).timeout(Duration::from_secs(2)).send();
             if let Ok(r) = ready {
                 if r.status == 200 && r.text().trim() == "LIVE" {
                     return Ok(envoy);
@@ -157,11 +140,7 @@ impl Envoy {
             .stdin(Stdio::null())
             .output()
             .expect("run envoy --mode validate");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if out.status.success() {
             Ok(text)
         } else {

@@ -64,16 +64,11 @@ impl HttpError {
             message.push_str(&s.to_string());
             src = s.source();
         }
-        HttpError {
-            timeout: e.is_timeout(),
-            connect: e.is_connect(),
-            message,
-        }
+        HttpError { timeout: e.is_timeout(), connect: e.is_connect(), message }
     }
 
     fn from_io(e: std::io::Error) -> HttpError {
-        let timeout = e.kind() == std::io::ErrorKind::TimedOut
-            || e.to_string().to_lowercase().contains("timed out");
+        let timeout = e.kind() == std::io::ErrorKind::TimedOut || e.to_string().to_lowercase().contains("timed out");
         let mut message = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
@@ -81,11 +76,7 @@ impl HttpError {
             message.push_str(&s.to_string());
             src = s.source();
         }
-        HttpError {
-            timeout,
-            connect: false,
-            message,
-        }
+        HttpError { timeout, connect: false, message }
     }
 
     /// The request hit its timeout.
@@ -119,9 +110,7 @@ pub struct Response {
 impl Response {
     /// A header value as (lossy) UTF-8.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        self.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
     pub fn text(&self) -> String {
@@ -130,13 +119,8 @@ impl Response {
 
     /// The body as JSON; panics with the status and body when it is not JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "response body is not JSON ({e}); status {}: {}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}); status {}: {}", self.status, self.text()))
     }
 }
 
@@ -161,9 +145,7 @@ pub struct StreamResponse {
 
 impl StreamResponse {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        self.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
     pub fn text(&self) -> String {
@@ -180,30 +162,20 @@ impl StreamResponse {
         self.sse_data()
             .into_iter()
             .filter(|d| d != "[DONE]")
-            .map(|d| {
-                serde_json::from_str(&d)
-                    .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {d}"))
-            })
+            .map(|d| serde_json::from_str(&d).unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {d}")))
             .collect()
     }
 
     /// Whether the stream ended with `data: [DONE]`.
     pub fn done(&self) -> bool {
-        self.sse_data()
-            .last()
-            .map(|d| d == "[DONE]")
-            .unwrap_or(false)
+        self.sse_data().last().map(|d| d == "[DONE]").unwrap_or(false)
     }
 
     /// Concatenation of `choices[0].delta.content` over all chunks.
     pub fn sse_content(&self) -> String {
         self.sse_json()
             .iter()
-            .filter_map(|c| {
-                c["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .map(str::to_string)
-            })
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
             .collect()
     }
 }
@@ -213,11 +185,8 @@ impl StreamResponse {
 pub fn sse_data(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for event in text.replace("\r\n", "\n").split("\n\n") {
-        let lines: Vec<&str> = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .collect();
+        let lines: Vec<&str> =
+            event.lines().filter_map(|l| l.strip_prefix("data:")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
         if !lines.is_empty() {
             out.push(lines.join("\n"));
         }
@@ -288,13 +257,8 @@ impl Req {
 
     /// A JSON body (and `content-type: application/json` unless already set).
     pub fn json(mut self, v: &Value) -> Req {
-        if !self
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            self.headers
-                .push(("content-type".into(), b"application/json".to_vec()));
+        if !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            self.headers.push(("content-type".into(), b"application/json".to_vec()));
         }
         self.body = Some(serde_json::to_vec(v).expect("serialize JSON"));
         self
@@ -321,16 +285,11 @@ impl Req {
     fn build(&self, client: &Client) -> reqwest::blocking::RequestBuilder {
         let mut map = HeaderMap::new();
         for (k, v) in &self.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .unwrap_or_else(|e| panic!("bad header name {k:?}: {e}"));
-            let value = HeaderValue::from_bytes(v)
-                .unwrap_or_else(|e| panic!("bad header value {v:?}: {e}"));
+            let name = HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("bad header name {k:?}: {e}"));
+            let value = HeaderValue::from_bytes(v).unwrap_or_else(|e| panic!("bad header value {v:?}: {e}"));
             map.append(name, value);
         }
-        let mut rb = client
-            .request(self.method.clone(), &self.url)
-            .headers(map)
-            .timeout(self.timeout);
+        let mut rb = client.request(self.method.clone(), &self.url).headers(map).timeout(self.timeout);
         if let Some(b) = &self.body {
             rb = rb.body(b.clone());
         }
@@ -348,11 +307,7 @@ impl Req {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().map_err(HttpError::from_reqwest)?.to_vec();
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        Ok(Response { status, headers, body })
     }
 
     /// Sends and reads the body incrementally, recording when each piece arrived.
@@ -360,10 +315,7 @@ impl Req {
     /// reported in [`StreamResponse::error`] with the bytes received so far.
     pub fn send_stream(&self) -> Result<StreamResponse, HttpError> {
         let start = Instant::now();
-        let mut resp = self
-            .build(client(self.h2c))
-            .send()
-            .map_err(HttpError::from_reqwest)?;
+        let mut resp = self.build(client(self.h2c)).send().map_err(HttpError::from_reqwest)?;
         let headers_at = start.elapsed();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -400,11 +352,7 @@ impl Req {
 
 /// POST a JSON body with extra headers; panics on a transport error (use [`Req`] to inspect those).
 pub fn post_json(url: &str, body: &Value, headers: &[(&str, &str)]) -> Response {
-    Req::post(url)
-        .headers(headers)
-        .json(body)
-        .send()
-        .unwrap_or_else(|e| panic!("POST {url} failed: {e}"))
+    Req::post(url).headers(headers).json(body).send().unwrap_or_else(|e| panic!("POST {url} failed: {e}"))
 }
 
 /// POST a JSON body and read the response incrementally with timings (for SSE);
@@ -423,13 +371,10 @@ pub fn post_raw(url: &str, body: &[u8], headers: &[(&str, &[u8])]) -> Response {
     for (k, v) in headers {
         r = r.header_bytes(k, v);
     }
-    r.send()
-        .unwrap_or_else(|e| panic!("POST {url} failed: {e}"))
+    r.send().unwrap_or_else(|e| panic!("POST {url} failed: {e}"))
 }
 
 /// GET; panics on a transport error.
 pub fn get(url: &str) -> Response {
-    Req::get(url)
-        .send()
-        .unwrap_or_else(|e| panic!("GET {url} failed: {e}"))
+    Req::get(url).send().unwrap_or_else(|e| panic!("GET {url} failed: {e}"))
 }

@@ -29,9 +29,7 @@ pub mod mock;
 pub mod region;
 
 pub use envoy::Envoy;
-pub use http::{
-    get, post_json, post_json_stream, post_raw, HttpError, Req, Response, StreamResponse,
-};
+pub use http::{get, post_json, post_json_stream, post_raw, HttpError, Req, Response, StreamResponse};
 pub use load::{load_loop, Load, LoadReport};
 pub use region::MockRegion;
 
@@ -46,9 +44,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// The Envoy binary: `$ENVOY_BIN`, else `<repo>/.tools/envoy-1.40.0/envoy`.
@@ -90,8 +86,7 @@ pub fn filter_wasm() -> PathBuf {
 /// The control-plane binary: `$LLM_ROUTER_BIN`, else `<repo>/target/debug/llm-router`.
 /// Panics with the build command when missing.
 pub fn llm_router_bin() -> PathBuf {
-    let p =
-        env_path("LLM_ROUTER_BIN").unwrap_or_else(|| repo_root().join("target/debug/llm-router"));
+    let p = env_path("LLM_ROUTER_BIN").unwrap_or_else(|| repo_root().join("target/debug/llm-router"));
     if !p.is_file() {
         panic!(
             "llm-router binary not found at {}: build it with `cargo build -p llm-router` or set LLM_ROUTER_BIN=/path/to/llm-router",
@@ -130,10 +125,7 @@ pub fn mock_region_bin() -> PathBuf {
 
 /// A port that was free a moment ago on 127.0.0.1 (bind :0 and release).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }
 
 /// Calls `f` until it returns `Some`, sleeping briefly between tries; panics with
@@ -163,10 +155,8 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let path = std::env::temp_dir().join(format!(
             "{prefix}-{}-{}-{nanos}",
             std::process::id(),
@@ -182,10 +172,7 @@ impl TempDir {
 
     /// An empty handle that owns nothing (for moving a real one out of a struct).
     pub(crate) fn detached() -> TempDir {
-        TempDir {
-            path: PathBuf::new(),
-            keep: true,
-        }
+        TempDir { path: PathBuf::new(), keep: true }
     }
 
     pub fn keep(&mut self) {

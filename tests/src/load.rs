@@ -91,9 +91,7 @@ impl Load {
         std::thread::scope(|s| {
             for _ in 0..self.concurrency {
                 s.spawn(|| loop {
-                    if Instant::now() >= deadline
-                        || started.fetch_add(1, Ordering::Relaxed) >= self.max_requests
-                    {
+                    if Instant::now() >= deadline || started.fetch_add(1, Ordering::Relaxed) >= self.max_requests {
                         break;
                     }
                     let t = Instant::now();
@@ -151,13 +149,7 @@ impl Load {
 /// POSTs `body` to `url` from `concurrency` threads until `max_requests` were sent
 /// or `max_duration` passed. Counts regions from the `x-llm-region` response header.
 /// Use [`Load`] for headers, timeouts or another region header.
-pub fn load_loop(
-    url: &str,
-    body: &Value,
-    max_requests: u64,
-    max_duration: Duration,
-    concurrency: usize,
-) -> LoadReport {
+pub fn load_loop(url: &str, body: &Value, max_requests: u64, max_duration: Duration, concurrency: usize) -> LoadReport {
     let mut l = Load::new(url, body);
     l.max_requests = max_requests;
     l.max_duration = max_duration;

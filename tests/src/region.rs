@@ -81,8 +81,7 @@ impl MockRegion {
             port: 0,
             child: None,
         };
-        m.spawn(0)
-            .unwrap_or_else(|e| panic!("starting mock-region {region}: {e}"));
+        m.spawn(0).unwrap_or_else(|e| panic!("starting mock-region {region}: {e}"));
         m
     }
 
@@ -135,9 +134,7 @@ impl MockRegion {
             None => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                Err(format!(
-                    "unexpected first line {line:?} (exit status {status:?})"
-                ))
+                Err(format!("unexpected first line {line:?} (exit status {status:?})"))
             }
         }
     }
@@ -166,16 +163,8 @@ impl MockRegion {
         if let Some(b) = body {
             r = r.json(b);
         }
-        let resp = r
-            .send()
-            .unwrap_or_else(|e| panic!("mock {} {method} {url}: {e}", self.region));
-        assert_eq!(
-            resp.status,
-            200,
-            "mock {} {method} {url}: {}",
-            self.region,
-            resp.text()
-        );
+        let resp = r.send().unwrap_or_else(|e| panic!("mock {} {method} {url}: {e}", self.region));
+        assert_eq!(resp.status, 200, "mock {} {method} {url}: {}", self.region, resp.text());
         resp.json()
     }
 
@@ -202,9 +191,7 @@ impl MockRegion {
 
     /// Health checks (`GET /`, `GET /health`) received.
     pub fn health_checks(&self) -> u64 {
-        self.stats()["health_checks"]
-            .as_u64()
-            .expect("stats.health_checks")
+        self.stats()["health_checks"].as_u64().expect("stats.health_checks")
     }
 
     /// Headers of the most recent LLM request (lowercased names, lossy UTF-8 values).
@@ -232,19 +219,12 @@ impl MockRegion {
     /// The last 64 LLM requests, oldest first: `{id, path, op, model, auth: {scheme,
     /// verified, region}, status}`.
     pub fn recent(&self) -> Vec<Value> {
-        self.stats()["recent"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.stats()["recent"].as_array().cloned().unwrap_or_default()
     }
 
     /// Vertex: accept bearer `token` from now on, for `expires_in_s` seconds (`None`: forever).
     pub fn add_token(&self, token: &str, expires_in_s: Option<u64>) {
-        self.control(
-            "POST",
-            "tokens",
-            Some(&json!({"token": token, "expires_in_s": expires_in_s})),
-        );
+        self.control("POST", "tokens", Some(&json!({"token": token, "expires_in_s": expires_in_s})));
     }
 
     /// `POST /_mock/reset`: counters to 0, mode `ok`.

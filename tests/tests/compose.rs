@@ -51,7 +51,10 @@ fn help(bin: &Path, args: &[&str]) -> String {
 fn assert_flags_exist(service: &str, words: &[String], help: &str) {
     for w in words.iter().filter(|w| w.starts_with("--")) {
         let name = w.split('=').next().unwrap();
-        assert!(help.contains(&format!("{name} ")) || help.contains(&format!("{name}\n")), "service {service}: {name} is not a flag of {words:?}");
+        assert!(
+            help.contains(&format!("{name} ")) || help.contains(&format!("{name}\n")),
+            "service {service}: {name} is not a flag of {words:?}"
+        );
     }
 }
 
@@ -82,7 +85,16 @@ fn compose_file_is_complete_and_everything_it_references_exists() {
     let c = compose();
     let svc = services(&c);
     let names: BTreeSet<&str> = svc.keys().map(String::as_str).collect();
-    for want in ["control-plane", "envoy-config", "envoy", "mock-us-west-2", "mock-eu-west-1", "mock-ap-southeast-1", "prometheus", "grafana"] {
+    for want in [
+        "control-plane",
+        "envoy-config",
+        "envoy",
+        "mock-us-west-2",
+        "mock-eu-west-1",
+        "mock-ap-southeast-1",
+        "prometheus",
+        "grafana",
+    ] {
         assert!(names.contains(want), "service {want} missing: {names:?}");
     }
     let declared: BTreeSet<String> = c["volumes"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
@@ -103,7 +115,10 @@ fn compose_file_is_complete_and_everything_it_references_exists() {
             // Official images, pinned.
             let (repo, tag) = image.rsplit_once(':').unwrap_or_else(|| panic!("{name}: {image} has no tag"));
             assert!(["envoyproxy/envoy", "prom/prometheus", "grafana/grafana"].contains(&repo), "{name}: {image}");
-            assert!(tag != "latest" && tag.chars().next().is_some_and(|ch| ch == 'v' || ch.is_ascii_digit()), "{name}: {image}");
+            assert!(
+                tag != "latest" && tag.chars().next().is_some_and(|ch| ch == 'v' || ch.is_ascii_digit()),
+                "{name}: {image}"
+            );
         }
         for (host, container, _) in volumes(s) {
             assert!(container.starts_with('/'), "{name}: {container}");
@@ -124,7 +139,9 @@ fn compose_file_is_complete_and_everything_it_references_exists() {
             }
         }
         match &s["depends_on"] {
-            Value::Array(a) => a.iter().for_each(|d| assert!(svc.contains_key(d.as_str().unwrap()), "{name} depends on {d}")),
+            Value::Array(a) => {
+                a.iter().for_each(|d| assert!(svc.contains_key(d.as_str().unwrap()), "{name} depends on {d}"))
+            }
             Value::Object(m) => m.keys().for_each(|d| assert!(svc.contains_key(d), "{name} depends on {d}")),
             Value::Null => {}
             other => panic!("{name}: depends_on {other}"),
@@ -196,16 +213,26 @@ fn compose_commands_use_real_binaries_flags_and_consistent_addresses() {
     let xds = flag(&serve, "--xds-addr").unwrap();
     let metrics = flag(&serve, "--metrics-addr").unwrap();
     let wasm_dir = Path::new(&wasm).parent().unwrap().to_str().unwrap().to_string();
-    assert_eq!(container_path_of(&svc["envoy"], "envoy-config"), Some(wasm_dir.clone()), "Envoy reads the filter where serve says");
+    assert_eq!(
+        container_path_of(&svc["envoy"], "envoy-config"),
+        Some(wasm_dir.clone()),
+        "Envoy reads the filter where serve says"
+    );
     assert_eq!(container_path_of(&svc["control-plane"], "envoy-config"), Some(wasm_dir.clone()));
     let healthcheck = svc["control-plane"]["healthcheck"]["test"].as_array().unwrap();
-    assert!(healthcheck.last().unwrap().as_str().unwrap().starts_with(&format!("http://{metrics}/")), "{healthcheck:?}");
+    assert!(
+        healthcheck.last().unwrap().as_str().unwrap().starts_with(&format!("http://{metrics}/")),
+        "{healthcheck:?}"
+    );
 
     // envoy-config: a shell script of two commands, both checked.
     let job = command(&svc["envoy-config"]);
     assert_eq!(&job[..2], ["/bin/sh", "-ec"]);
     let script = job[2..].join(" ");
-    assert!(script.starts_with(&format!("cp /usr/local/share/llm-router/llm_router_filter.wasm {wasm} &&")), "{script}");
+    assert!(
+        script.starts_with(&format!("cp /usr/local/share/llm-router/llm_router_filter.wasm {wasm} &&")),
+        "{script}"
+    );
     let bootstrap_part = script.split("&&").nth(1).unwrap();
     let (bootstrap_cmd, out_file) = bootstrap_part.split_once('>').expect("bootstrap > file");
     let bootstrap: Vec<String> = bootstrap_cmd.split_whitespace().map(String::from).collect();
@@ -256,7 +283,9 @@ fn compose_commands_use_real_binaries_flags_and_consistent_addresses() {
     let prom_cmd = command(prom);
     let config_dir = container_path_of(prom, "./deploy/prometheus").expect("mounts deploy/prometheus");
     assert_eq!(flag(&prom_cmd, "--config.file"), Some(format!("{config_dir}/prometheus.yml")));
-    let pcfg: Value = serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml")).unwrap()).unwrap();
+    let pcfg: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml")).unwrap())
+            .unwrap();
     let target = |job: &str| -> String {
         let j = pcfg["scrape_configs"].as_array().unwrap().iter().find(|j| j["job_name"] == job).unwrap();
         j["static_configs"][0]["targets"][0].as_str().unwrap().to_string()
@@ -273,7 +302,8 @@ fn compose_commands_use_real_binaries_flags_and_consistent_addresses() {
     let home = g["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].as_str().unwrap();
     let home_rel = home.strip_prefix(&format!("{dashboards}/")).expect("home dashboard in the mounted folder");
     assert!(repo_root().join("deploy/grafana/dashboards").join(home_rel).is_file());
-    let provider = std::fs::read_to_string(repo_root().join("deploy/grafana/provisioning/dashboards/llm-router.yml")).unwrap();
+    let provider =
+        std::fs::read_to_string(repo_root().join("deploy/grafana/provisioning/dashboards/llm-router.yml")).unwrap();
     assert!(provider.contains("path: ${LLM_ROUTER_DASHBOARDS}"));
     let ds: Value = serde_yaml::from_str(
         &std::fs::read_to_string(repo_root().join("deploy/grafana/provisioning/datasources/prometheus.yml")).unwrap(),
@@ -304,12 +334,26 @@ fn the_plain_process_script_runs_the_same_commands() {
     let job = command(&svc["envoy-config"]).join(" ");
     let bootstrap = job.split("llm-router bootstrap").nth(1).unwrap().split('>').next().unwrap().trim().to_string();
     pairs.push(bootstrap);
-    pairs.push(command(&svc["prometheus"]).iter().find(|w| w.starts_with("--web.listen-address")).unwrap().rsplit(':').next().unwrap().to_string());
+    pairs.push(
+        command(&svc["prometheus"])
+            .iter()
+            .find(|w| w.starts_with("--web.listen-address"))
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string(),
+    );
     let flat = script.replace("\\\n", " ").split_whitespace().collect::<Vec<_>>().join(" ");
     for p in pairs {
         assert!(flat.contains(&p), "deploy/run-local.sh lacks `{p}`");
     }
-    for file in ["deploy/litellm.yaml", "deploy/prometheus/prometheus.yml", "deploy/grafana/provisioning", "deploy/grafana/dashboards"] {
+    for file in [
+        "deploy/litellm.yaml",
+        "deploy/prometheus/prometheus.yml",
+        "deploy/grafana/provisioning",
+        "deploy/grafana/dashboards",
+    ] {
         assert!(script.contains(&format!("$ROOT/{file}")), "run-local.sh does not use {file}");
     }
 }

@@ -29,11 +29,7 @@ fn pattern_1(regions: &[&MockRegion; 3], router_extra: &str) -> String {
 }
 
 fn three_regions() -> [MockRegion; 3] {
-    [
-        bedrock_region("us-west-2"),
-        bedrock_region("us-east-1"),
-        bedrock_region("eu-west-1"),
-    ]
+    [bedrock_region("us-west-2"), bedrock_region("us-east-1"), bedrock_region("eu-west-1")]
 }
 
 #[test]

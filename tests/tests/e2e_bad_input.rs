@@ -26,7 +26,9 @@ fn bad_requests_get_openai_shaped_4xx_and_reach_no_region() {
     let region = MockRegion::start("us-west-2");
     let gw = gateway(&region);
     let url = gw.chat_url();
-    let post = |body: &[u8]| Req::post(&url).header("content-type", "application/json").body(body.to_vec()).send().expect("answer");
+    let post = |body: &[u8]| {
+        Req::post(&url).header("content-type", "application/json").body(body.to_vec()).send().expect("answer")
+    };
 
     assert_error(&post(b"{\"model\": \"claude\", "), 400, "invalid_json");
     assert_error(&post(b"not json at all"), 400, "invalid_json");
@@ -34,13 +36,18 @@ fn bad_requests_get_openai_shaped_4xx_and_reach_no_region() {
     assert_error(&post(br#"{"messages": [{"role": "user", "content": "hi"}]}"#), 400, "missing_model");
     assert_error(&post(br#"{"model": 42, "messages": []}"#), 400, "invalid_model");
     assert_error(&post(br#"{"model": "gpt-9", "messages": []}"#), 400, "model_not_found");
-    let huge = format!(r#"{{"model": "claude", "messages": [{{"role": "user", "content": "{}"}}]}}"#, "x".repeat(9 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"model": "claude", "messages": [{{"role": "user", "content": "{}"}}]}}"#,
+        "x".repeat(9 * 1024 * 1024)
+    );
     assert_error(&post(huge.as_bytes()), 413, "request_too_large");
     let r = Req::post(&url).json(&chat_body("claude")).header("x-llm-route-plan", "AAAA").send().expect("answer");
     assert_error(&r, 400, "internal_header_not_allowed");
-    let r = Req::post(&url).json(&chat_body("claude")).header_bytes("x-llm-region", b"\xff\xfe").send().expect("answer");
+    let r =
+        Req::post(&url).json(&chat_body("claude")).header_bytes("x-llm-region", b"\xff\xfe").send().expect("answer");
     assert_error(&r, 400, "invalid_header");
-    let r = Req::post(&url).json(&chat_body("claude")).header("x-llm-routing-strategy", "fastest").send().expect("answer");
+    let r =
+        Req::post(&url).json(&chat_body("claude")).header("x-llm-routing-strategy", "fastest").send().expect("answer");
     assert_error(&r, 400, "invalid_routing_strategy");
     let r = Req::get(&url).send().expect("answer");
     assert_error(&r, 405, "method_not_allowed");

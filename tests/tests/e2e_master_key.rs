@@ -15,7 +15,9 @@ fn the_gateway_key_is_required_and_never_shown_or_forwarded() {
     );
     let key = "sk-gateway-7f3a9c2e51";
     let gw = Gateway::start_with_env(&yaml, "us-west-2", &[("TEST_GATEWAY_KEY", key)]);
-    let send = |headers: &[(&str, &str)]| Req::post(&gw.chat_url()).json(&chat_body("claude")).headers(headers).send().expect("answer");
+    let send = |headers: &[(&str, &str)]| {
+        Req::post(&gw.chat_url()).json(&chat_body("claude")).headers(headers).send().expect("answer")
+    };
 
     for headers in [vec![], vec![("authorization", "Bearer wrong")], vec![("x-api-key", "sk-nope")]] {
         let r = send(&headers);

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{chat_body, Gateway};
-use llm_router_e2e::{file_tail, filter_wasm, free_port, llm_router_bin, poll_until, repo_root, Load, MockRegion, Req, TempDir};
+use llm_router_e2e::{
+    file_tail, filter_wasm, free_port, llm_router_bin, poll_until, repo_root, Load, MockRegion, Req, TempDir,
+};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -75,7 +77,8 @@ impl Prometheus {
         let bin = tool("PROMETHEUS_BIN", "prometheus");
         let dir = TempDir::new("llm-router-prometheus");
         let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, serde_yaml::to_string(config).expect("config as YAML")).expect("write prometheus.yml");
+        std::fs::write(&config_path, serde_yaml::to_string(config).expect("config as YAML"))
+            .expect("write prometheus.yml");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("prometheus.log");
         let child = Command::new(&bin)
@@ -119,7 +122,11 @@ impl Prometheus {
             .map_err(|e| format!("query {expr}: {e}"))?;
         let body: Value = resp.json().map_err(|e| format!("query {expr}: {e}"))?;
         if body["status"] != "success" {
-            return Err(format!("{}: {}", body["errorType"].as_str().unwrap_or("?"), body["error"].as_str().unwrap_or("?")));
+            return Err(format!(
+                "{}: {}",
+                body["errorType"].as_str().unwrap_or("?"),
+                body["error"].as_str().unwrap_or("?")
+            ));
         }
         let data = &body["data"];
         match data["resultType"].as_str() {
@@ -131,7 +138,9 @@ impl Prometheus {
                 .map(|s| Sample {
                     labels: s["metric"]
                         .as_object()
-                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                        .map(|m| {
+                            m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+                        })
                         .unwrap_or_default(),
                     value: s["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
                 })
@@ -194,7 +203,8 @@ impl ControlPlane {
             .expect("start llm-router serve");
         let cp = ControlPlane { child, metrics_addr, dir };
         poll_until(Duration::from_secs(15), "llm-router serve /readyz", || {
-            let r = Req::get(&format!("http://{}/readyz", cp.metrics_addr)).timeout(Duration::from_secs(2)).send().ok()?;
+            let r =
+                Req::get(&format!("http://{}/readyz", cp.metrics_addr)).timeout(Duration::from_secs(2)).send().ok()?;
             (r.status == 200).then_some(())
         });
         cp
@@ -267,7 +277,8 @@ fn shipped_prometheus_configs_and_rules_pass_promtool_and_their_unit_tests() {
 
     // The rules file holds the seed's alerts and a working form of each seed query.
     let rules: Value = serde_yaml::from_str(&std::fs::read_to_string(&rules).unwrap()).unwrap();
-    let all: Vec<&Value> = rules["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
+    let all: Vec<&Value> =
+        rules["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
     let alerts: Vec<&str> = all.iter().filter_map(|r| r["alert"].as_str()).collect();
     for a in ["RegionDown", "HighLatencyInRegion", "DeploymentCoolingDown", "ResidencyZoneUnavailable"] {
         assert!(alerts.contains(&a), "alert {a} missing: {alerts:?}");
@@ -296,7 +307,8 @@ fn every_grafana_panel_query_is_valid_promql_and_the_dashboard_covers_the_issue(
     assert_eq!(dash["uid"], "llm-router");
     // The datasource every panel names is the one provisioning creates.
     let ds: Value = serde_yaml::from_str(
-        &std::fs::read_to_string(deploy("grafana/provisioning/datasources/prometheus.yml")).expect("datasource provisioning"),
+        &std::fs::read_to_string(deploy("grafana/provisioning/datasources/prometheus.yml"))
+            .expect("datasource provisioning"),
     )
     .unwrap();
     let ds_uid = ds["datasources"][0]["uid"].as_str().expect("datasource uid").to_string();
@@ -338,7 +350,8 @@ fn every_grafana_panel_query_is_valid_promql_and_the_dashboard_covers_the_issue(
     for (i, (title, e)) in exprs.iter().enumerate() {
         let e = e.replace("$__rate_interval", "1m").replace("$region", ".*");
         assert!(!e.contains('$'), "panel {title}: unknown Grafana variable in {e}");
-        rules += &format!("      - record: dashboard:panel_{i}\n        expr: {}\n", serde_json::to_string(&e).unwrap());
+        rules +=
+            &format!("      - record: dashboard:panel_{i}\n        expr: {}\n", serde_json::to_string(&e).unwrap());
     }
     let dir = TempDir::new("dashboard-rules");
     let file = dir.path().join("dashboard.rules.yml");
@@ -406,19 +419,26 @@ fn seed_queries_and_alerts_run_on_prometheus_scraping_envoy_with_a_failing_regio
         (a.join().expect("load"), b.join().expect("pinned load"))
     });
     assert_eq!(report.failed, 0, "eu-west-1 fails, the gateway retries elsewhere: {:?}", report.errors);
-    assert!(report.by_region.contains_key("ap-southeast-1") && report.by_region.contains_key("us-west-2"), "{report:?}");
+    assert!(
+        report.by_region.contains_key("ap-southeast-1") && report.by_region.contains_key("us-west-2"),
+        "{report:?}"
+    );
     assert!(!report.by_region.contains_key("eu-west-1"), "{report:?}");
-    assert!(pinned_report.sent > 0 && pinned_report.ok == 0, "EU-pinned requests have no healthy EU region: {pinned_report:?}");
+    assert!(
+        pinned_report.sent > 0 && pinned_report.ok == 0,
+        "EU-pinned requests have no healthy EU region: {pinned_report:?}"
+    );
     let traffic_done = started.elapsed();
 
     // 1. Request distribution by region (seed, verbatim): every attempt each region received.
     let expected: BTreeMap<String, f64> =
         [&us, &eu, &ap].iter().map(|r| (r.region().to_string(), r.requests() as f64)).collect();
     let mut last = BTreeMap::new();
-    let distribution = poll_until(Duration::from_secs(15), "sum by (region) (litellm_requests_total) = attempts per mock", || {
-        last = by(&prom.ok("sum by (region) (litellm_requests_total)"), "region");
-        (last == expected).then(|| last.clone())
-    });
+    let distribution =
+        poll_until(Duration::from_secs(15), "sum by (region) (litellm_requests_total) = attempts per mock", || {
+            last = by(&prom.ok("sum by (region) (litellm_requests_total)"), "region");
+            (last == expected).then(|| last.clone())
+        });
     println!("requests by region: {distribution:?}");
 
     // 2. p95 latency by region: the seed's form on the millisecond histogram, in seconds.
@@ -512,13 +532,16 @@ fn seed_queries_and_alerts_run_on_prometheus_scraping_envoy_with_a_failing_regio
             .iter()
             .map(|a| {
                 let name = a["labels"]["alertname"].as_str().unwrap_or_default().to_string();
-                let key = a["labels"]["region"].as_str().or(a["labels"]["zone"].as_str()).unwrap_or_default().to_string();
+                let key =
+                    a["labels"]["region"].as_str().or(a["labels"]["zone"].as_str()).unwrap_or_default().to_string();
                 (name, key, a["state"].as_str().unwrap_or_default().to_string())
             })
             .collect::<Vec<_>>();
         wanted
             .iter()
-            .all(|(name, _, key, states)| seen.iter().any(|(n, k, s)| n == name && k == key && states.contains(&s.as_str())))
+            .all(|(name, _, key, states)| {
+                seen.iter().any(|(n, k, s)| n == name && k == key && states.contains(&s.as_str()))
+            })
             .then_some(())
     });
     println!("alerts: {seen:?}");

@@ -47,7 +47,11 @@ fn pattern_1_on_bedrock_signs_each_attempt_for_its_own_region() {
     assert!(body["usage"]["total_tokens"].as_u64().unwrap_or(0) > 0, "{body}");
     assert_eq!(west.last_op().as_deref(), Some("bedrock.converse"));
     let auth = west.last_auth();
-    assert_eq!((auth["scheme"].as_str(), auth["verified"].as_bool(), auth["region"].as_str()), (Some("sigv4"), Some(true), Some("us-west-2")), "{auth}");
+    assert_eq!(
+        (auth["scheme"].as_str(), auth["verified"].as_bool(), auth["region"].as_str()),
+        (Some("sigv4"), Some(true), Some("us-west-2")),
+        "{auth}"
+    );
 
     // us-west-2 throttles: the retry goes to us-east-1, signed for us-east-1.
     west.set_mode(json!({"mode": "rate_limit"}));
@@ -73,7 +77,10 @@ fn pattern_1_on_bedrock_signs_each_attempt_for_its_own_region() {
     assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"), "{chunks:?}");
     let region = r.header("x-llm-region").unwrap_or_default();
     assert_eq!(r.sse_content(), format!("hello from {region}"));
-    assert!(chunks.iter().any(|c| c["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0), "usage chunk: {chunks:?}");
+    assert!(
+        chunks.iter().any(|c| c["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0),
+        "usage chunk: {chunks:?}"
+    );
     assert!(eu.requests() + west.requests() > 0);
 
     // Tokens per region, from Bedrock's own usage (streaming included).
@@ -85,7 +92,11 @@ fn pattern_1_on_bedrock_signs_each_attempt_for_its_own_region() {
 #[test]
 fn one_request_fails_over_from_bedrock_to_an_openai_compatible_deployment() {
     let west = MockRegion::start_bedrock("us-west-2", &creds(), &[]);
-    let openai = MockRegion::start_provider("us-east-1", Provider::OpenAi, &["--api-key", "sk-upstream-4242", "--expect-model", "gpt-4o"]);
+    let openai = MockRegion::start_provider(
+        "us-east-1",
+        Provider::OpenAi,
+        &["--api-key", "sk-upstream-4242", "--expect-model", "gpt-4o"],
+    );
     std::env::set_var("TEST_OPENAI_KEY", "sk-upstream-4242");
     let yaml = format!(
         "model_list:\n{}  - model_name: claude-global\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: {}/v1\n      api_key: os.environ/TEST_OPENAI_KEY\n      region_name: us-east-1\n    priority: 2\nrouter_settings:\n  num_retries: 1\n",

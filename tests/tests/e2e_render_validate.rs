@@ -31,7 +31,8 @@ fn every_rendered_example_passes_envoy_validate() {
 
 #[test]
 fn the_shipped_xds_bootstrap_is_what_bootstrap_prints_and_envoy_accepts_it() {
-    let shipped = std::fs::read_to_string(repo_root().join("envoy/bootstrap-xds.yaml")).expect("envoy/bootstrap-xds.yaml");
+    let shipped =
+        std::fs::read_to_string(repo_root().join("envoy/bootstrap-xds.yaml")).expect("envoy/bootstrap-xds.yaml");
     let out = Command::new(llm_router_bin()).arg("bootstrap").output().expect("run bootstrap");
     assert!(out.status.success());
     assert_eq!(

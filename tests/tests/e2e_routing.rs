@@ -93,7 +93,9 @@ fn health_models_and_per_region_metrics() {
     // Every deployment's series exist before anything happens to it, and health is a gauge.
     let stats = gw.envoy.stats_prometheus();
     assert!(
-        stats.lines().any(|l| l.starts_with("litellm_errors_total{") && l.contains("region=\"eu-west-1\"") && l.ends_with(" 0")),
+        stats
+            .lines()
+            .any(|l| l.starts_with("litellm_errors_total{") && l.contains("region=\"eu-west-1\"") && l.ends_with(" 0")),
         "error counters start at 0: {stats}"
     );
     assert_eq!(gw.metric_sum("llm_router_deployment_healthy", &[]), 2.0, "both deployments healthy");

@@ -268,7 +268,13 @@ fn short_lived_tokens_are_refreshed_under_a_minute_of_traffic() {
         }
     });
     assert!(outage == Outage::Over, "the outage began and ended within the traffic");
-    assert!(failures.is_empty(), "{} of {} requests failed: {:?}", failures.len(), ok as usize + failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failures.len(),
+        ok as usize + failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(ok > 300, "steady traffic: {ok} requests");
 
     let stats = g.endpoint.stats();
@@ -277,7 +283,11 @@ fn short_lived_tokens_are_refreshed_under_a_minute_of_traffic() {
     // 62 s / 6 s is about 11 grants (plus the retries after the outage); a client hammering
     // the endpoint would ask hundreds of times.
     let grants = stats.granted.len();
-    assert!((9..=16).contains(&grants), "{grants} tokens granted in ~65 s: {:?}", stats.granted.iter().map(|g| g.1).collect::<Vec<_>>());
+    assert!(
+        (9..=16).contains(&grants),
+        "{grants} tokens granted in ~65 s: {:?}",
+        stats.granted.iter().map(|g| g.1).collect::<Vec<_>>()
+    );
     // Every token was used: requests carried several distinct tokens, none expired.
     let recent = eu.recent();
     assert!(recent.iter().all(|c| c["auth"]["verified"] == true), "{recent:?}");
@@ -309,7 +319,8 @@ fn without_a_token_vertex_takes_no_traffic_and_comes_back_with_one() {
     // Vertex leaves the plans (no 401s sent to clients) and /health says why.
     g.endpoint.fail_with(Some(500));
     let health = || Req::get(&gw.url("/health")).send().expect("health").json();
-    let vertex_entry = |h: &Value| h["deployments"].as_array().and_then(|d| d.iter().find(|d| d["region"] == "europe-west1").cloned());
+    let vertex_entry =
+        |h: &Value| h["deployments"].as_array().and_then(|d| d.iter().find(|d| d["region"] == "europe-west1").cloned());
     poll_until(Duration::from_secs(20), "Vertex marked unavailable", || {
         vertex_entry(&health()).filter(|d| d["healthy"] == false && d["unavailable"].is_string())
     });

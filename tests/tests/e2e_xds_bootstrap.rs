@@ -18,7 +18,8 @@ fn every_bootstrap_variant_passes_envoy_validate() {
     for extra in [
         &[][..],
         &["--delta"][..],
-        &["--xds-tls-ca", &ca, "--xds-tls-cert", &cert, "--xds-tls-key", &key, "--xds-tls-server-name", "cp.internal"][..],
+        &["--xds-tls-ca", &ca, "--xds-tls-cert", &cert, "--xds-tls-key", &key, "--xds-tls-server-name", "cp.internal"]
+            [..],
     ] {
         let b = bootstrap("127.0.0.1:18000", 9901, "validate-me", extra);
         if let Err(out) = Envoy::validate_config(&b) {
@@ -34,18 +35,73 @@ fn every_bootstrap_variant_passes_envoy_validate() {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (needed to make test certificates)");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (needed to make test certificates)");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A CA, a server certificate for localhost/127.0.0.1, and a client certificate.
 fn make_certs(dir: &Path) {
-    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").expect("write");
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        .expect("write");
     std::fs::write(dir.join("client.ext"), "subjectAltName=DNS:envoy\nextendedKeyUsage=clientAuth\n").expect("write");
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    );
     for who in ["server", "client"] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}")]);
-        openssl(dir, &["x509", "-req", "-in", &format!("{who}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{who}.pem"), "-days", "2", "-extfile", &format!("{who}.ext")]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+                "-subj",
+                &format!("/CN={who}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{who}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{who}.ext"),
+            ],
+        );
     }
 }
 
@@ -54,7 +110,20 @@ fn tls_probe(dir: &Path, port: u16, client_cert: bool) -> String {
     // -ign_eof: keep reading after the handshake, so a TLS 1.3 server's alert is seen; the
     // server closes the connection itself (after the alert, or at the HTTP/2 timeout).
     let mut cmd = Command::new("timeout");
-    cmd.args(["5", "openssl", "s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost", "-CAfile", "ca.pem", "-alpn", "h2", "-ign_eof"]);
+    cmd.args([
+        "5",
+        "openssl",
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-servername",
+        "localhost",
+        "-CAfile",
+        "ca.pem",
+        "-alpn",
+        "h2",
+        "-ign_eof",
+    ]);
     if client_cert {
         cmd.args(["-cert", "client.pem", "-key", "client.key"]);
     }
@@ -73,14 +142,27 @@ fn an_mtls_control_plane_serves_envoys_with_a_client_certificate_and_refuses_oth
     let port = free_port();
     let p = |f: &str| d.join(f).display().to_string();
     let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
-    let cp = ControlPlane::start(&config, &filter_wasm(), port, &["--xds-tls-cert", &cert, "--xds-tls-key", &key, "--xds-client-ca", &ca]);
+    let cp = ControlPlane::start(
+        &config,
+        &filter_wasm(),
+        port,
+        &["--xds-tls-cert", &cert, "--xds-tls-key", &key, "--xds-client-ca", &ca],
+    );
 
     let admin = free_port();
     let (ccert, ckey) = (p("client.pem"), p("client.key"));
-    let boot = bootstrap(&cp.xds_addr(), admin, "envoy-mtls", &["--xds-tls-ca", &ca, "--xds-tls-cert", &ccert, "--xds-tls-key", &ckey, "--xds-tls-server-name", "localhost"]);
+    let boot = bootstrap(
+        &cp.xds_addr(),
+        admin,
+        "envoy-mtls",
+        &["--xds-tls-ca", &ca, "--xds-tls-cert", &ccert, "--xds-tls-key", &ckey, "--xds-tls-server-name", "localhost"],
+    );
     let _envoy = Envoy::start(&boot, admin);
     wait_gateway(port);
-    let r = Req::post(&format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&chat_body("claude")).send().expect("gateway");
+    let r = Req::post(&format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&chat_body("claude"))
+        .send()
+        .expect("gateway");
     assert_eq!(r.status, 200, "{}", r.text());
     cp.wait_converged(1, "the mTLS Envoy ACKed the config");
 
@@ -121,7 +203,11 @@ fn up_runs_the_control_plane_and_envoy_and_sigint_stops_both() {
         if let Ok(Some(s)) = child.try_wait() {
             panic!("llm-router up exited early ({s}):\n{}", tail());
         }
-        let r = Req::post(&format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&chat_body("claude")).timeout(Duration::from_secs(2)).send().ok()?;
+        let r = Req::post(&format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .json(&chat_body("claude"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .ok()?;
         (r.status == 200).then_some(())
     });
     let ready = Req::get(&format!("http://127.0.0.1:{metrics}/readyz")).send().expect("readyz");
@@ -143,7 +229,11 @@ fn up_runs_the_control_plane_and_envoy_and_sigint_stops_both() {
     };
     assert!(status.success(), "exit status {status}:\n{}", tail());
     for (what, p) in [("Envoy admin", admin), ("gateway", port), ("metrics", metrics), ("xDS", xds)] {
-        assert!(std::net::TcpStream::connect(("127.0.0.1", p)).is_err(), "{what} port {p} still open after up stopped:\n{}", tail());
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", p)).is_err(),
+            "{what} port {p} still open after up stopped:\n{}",
+            tail()
+        );
     }
     assert!(tail().contains("Envoy stopped"), "{}", tail());
 }

@@ -15,7 +15,7 @@ use xds_common::{chat_body, deployment, envoy_ecds_version, stream_body, XdsGate
 /// timeout change now and then (RDS), a third deployment comes and goes (CDS, make before
 /// break), and some edits change nothing Envoy sees.
 fn config(i: usize, us: &MockRegion, east: &MockRegion, eu: &MockRegion, slow: &MockRegion) -> String {
-    let (p_us, p_east) = if i % 2 == 0 { (1, 2) } else { (2, 1) };
+    let (p_us, p_east) = if i.is_multiple_of(2) { (1, 2) } else { (2, 1) };
     let mut y = String::from("model_list:\n");
     y += &deployment("slow", slow, 1, "");
     y += &deployment("claude", us, p_us, "");
@@ -28,7 +28,7 @@ fn config(i: usize, us: &MockRegion, east: &MockRegion, eu: &MockRegion, slow: &
         2 + (i / 5) % 2,
         30 + (i / 7) % 3
     );
-    if i % 9 == 0 {
+    if i.is_multiple_of(9) {
         y += &format!("# a comment-only change {i}\n");
     }
     y
@@ -61,9 +61,17 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
         for _ in 0..3 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let r = Req::post(&gw.chat_url()).json(&stream_body("claude")).timeout(Duration::from_secs(20)).send_stream();
+                    let r = Req::post(&gw.chat_url())
+                        .json(&stream_body("claude"))
+                        .timeout(Duration::from_secs(20))
+                        .send_stream();
                     match r {
-                        Ok(r) if r.status == 200 && r.error.is_none() && r.done() && r.sse_content().starts_with("hello from ") => {
+                        Ok(r)
+                            if r.status == 200
+                                && r.error.is_none()
+                                && r.done()
+                                && r.sse_content().starts_with("hello from ") =>
+                        {
                             streams_ok.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(r) => failures.lock().unwrap().push(format!(
@@ -80,7 +88,8 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
         }
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let r = Req::post(&gw.chat_url()).json(&stream_body("slow")).timeout(Duration::from_secs(20)).send_stream();
+                let r =
+                    Req::post(&gw.chat_url()).json(&stream_body("slow")).timeout(Duration::from_secs(20)).send_stream();
                 match r {
                     Ok(r) if r.status == 200 && r.error.is_none() && r.done() && r.sse_json().len() >= 30 => {
                         long_streams_ok.fetch_add(1, Ordering::Relaxed);
@@ -129,7 +138,10 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
     );
     assert!(long_streams >= 2, "{long_streams} long streams completed");
     assert!(failures.is_empty(), "{} failures, first ones: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    assert!(streams >= 50 && requests >= 50, "too little traffic to mean anything: {streams} streams, {requests} requests");
+    assert!(
+        streams >= 50 && requests >= 50,
+        "too little traffic to mean anything: {streams} streams, {requests} requests"
+    );
 
     // The last edit (100: us-west-2 first, no third deployment) is what serves now.
     gw.wait_routed_to("claude", "us-west-2");
@@ -142,12 +154,17 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
     let ecds_updates = gw.envoy.stat("extension_config_discovery.http_filter.llm_router.update_success").unwrap_or(0);
     let cds_updates = gw.envoy.stat("cluster_manager.cds.update_success").unwrap_or(0);
     let rds_updates = gw.envoy.stat("http.llm_gateway.rds.llm_routes.update_success").unwrap_or(0);
-    eprintln!("Envoy applied {ecds_updates} filter (ECDS), {rds_updates} route (RDS) and {cds_updates} cluster (CDS) updates");
+    eprintln!(
+        "Envoy applied {ecds_updates} filter (ECDS), {rds_updates} route (RDS) and {cds_updates} cluster (CDS) updates"
+    );
     assert!(ecds_updates >= 30, "the filter config was updated {ecds_updates} times over {edits} edits");
     assert!(cds_updates >= 5, "clusters were updated {cds_updates} times");
     assert_eq!(gw.cp.metric("llm_router_xds_nacks_total"), 0.0, "{}", gw.cp.metrics());
     assert_eq!(gw.cp.metric("llm_router_config_reload_errors_total"), 0.0);
     // The third deployment came and went; its cluster is gone again.
     assert!(eu.requests() > 0 || ecds_updates > 0);
-    assert!(!gw.envoy.admin_get("/clusters").contains("llm-claude-eu-west-1::"), "eu-west-1 cluster removed at the end");
+    assert!(
+        !gw.envoy.admin_get("/clusters").contains("llm-claude-eu-west-1::"),
+        "eu-west-1 cluster removed at the end"
+    );
 }

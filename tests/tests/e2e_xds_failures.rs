@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use llm_router_e2e::{poll_until, Load, MockRegion, TempDir};
-use xds_common::{chat_body, deployment, envoy_ecds_filter, envoy_ecds_version, start_envoy, ControlPlane, XdsGateway, ECDS_TYPE};
+use xds_common::{
+    chat_body, deployment, envoy_ecds_filter, envoy_ecds_version, start_envoy, ControlPlane, XdsGateway, ECDS_TYPE,
+};
 
 fn two_regions(primary_us: bool, us: &MockRegion, east: &MockRegion) -> String {
     let (a, b) = if primary_us { (1, 2) } else { (2, 1) };
@@ -101,9 +103,17 @@ fn killing_and_restarting_the_control_plane_under_load_fails_no_request() {
     assert_eq!(report.failed, 0, "{:?}", report.errors);
     assert!(report.ok > 100, "{report:?}");
     assert_eq!(gw.envoy.stat("control_plane.connected_state"), Some(1));
-    assert_eq!(gw.envoy.stat("listener_manager.listener_modified"), Some(0), "the listener was kept across the restart");
+    assert_eq!(
+        gw.envoy.stat("listener_manager.listener_modified"),
+        Some(0),
+        "the listener was kept across the restart"
+    );
     assert_eq!(envoy_ecds_version(&gw.envoy), gw.cp.served(ECDS_TYPE));
-    assert!(report.by_region.contains_key("us-west-2") && report.by_region.contains_key("us-east-1"), "{:?}", report.by_region);
+    assert!(
+        report.by_region.contains_key("us-west-2") && report.by_region.contains_key("us-east-1"),
+        "{:?}",
+        report.by_region
+    );
 }
 
 #[test]
@@ -121,10 +131,16 @@ fn a_config_envoy_rejects_is_nacked_counted_and_the_last_good_one_keeps_serving(
     let envoy = start_envoy(&cp, "envoy-nack", &[]);
     let gw_url = format!("http://127.0.0.1:{port}/v1/chat/completions");
     let served_by = || {
-        let r = llm_router_e2e::Req::post(&gw_url).json(&chat_body("claude")).timeout(Duration::from_secs(10)).send().ok()?;
+        let r = llm_router_e2e::Req::post(&gw_url)
+            .json(&chat_body("claude"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .ok()?;
         r.header("x-llm-region")
     };
-    poll_until(Duration::from_secs(10), "routed to us-west-2", || (served_by().as_deref() == Some("us-west-2")).then_some(()));
+    poll_until(Duration::from_secs(10), "routed to us-west-2", || {
+        (served_by().as_deref() == Some("us-west-2")).then_some(())
+    });
     let good = envoy_ecds_version(&envoy);
 
     std::fs::write(&wasm, b"this is not wasm").expect("break the filter");
@@ -148,7 +164,9 @@ fn a_config_envoy_rejects_is_nacked_counted_and_the_last_good_one_keeps_serving(
     std::fs::copy(llm_router_e2e::filter_wasm(), &wasm).expect("restore the filter");
     std::fs::write(&config, two_regions(false, &us, &east).replace("num_retries: 2", "num_retries: 3")).expect("edit");
     cp.wait_converged(1, "the next good config is ACKed");
-    poll_until(Duration::from_secs(10), "routed to us-east-1", || (served_by().as_deref() == Some("us-east-1")).then_some(()));
+    poll_until(Duration::from_secs(10), "routed to us-east-1", || {
+        (served_by().as_deref() == Some("us-east-1")).then_some(())
+    });
     assert!(cp.status()["proxies"][0]["nacked"].as_object().is_some_and(|m| m.is_empty()));
 }
 

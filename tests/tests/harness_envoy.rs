@@ -56,11 +56,7 @@ fn envoy_harness_proxies_to_a_mock_region() {
     let envoy = Envoy::start(&config(listen, admin, m.port()), admin);
     let url = format!("http://127.0.0.1:{listen}/v1/chat/completions");
 
-    let r = post_json(
-        &url,
-        &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
-        &[],
-    );
+    let r = post_json(&url, &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}), &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-mock-region").as_deref(), Some("us-east"));
     assert_eq!(r.header("server").as_deref(), Some("envoy"));
@@ -74,25 +70,16 @@ fn envoy_harness_proxies_to_a_mock_region() {
     assert_eq!(s.status, 200);
     assert!(s.done(), "{}", s.text());
     let first = s.first_chunk_at.unwrap();
-    assert!(
-        s.end_at - first >= Duration::from_millis(400),
-        "buffered? first {first:?} end {:?}",
-        s.end_at
-    );
+    assert!(s.end_at - first >= Duration::from_millis(400), "buffered? first {first:?} end {:?}", s.end_at);
 
     assert_eq!(envoy.stat("cluster.mock.upstream_rq_200"), Some(2));
-    assert!(envoy
-        .stats_prometheus()
-        .contains("envoy_cluster_upstream_rq"));
+    assert!(envoy.stats_prometheus().contains("envoy_cluster_upstream_rq"));
     assert!(envoy.admin_get("/clusters").contains("mock::127.0.0.1"));
 
     assert!(Envoy::validate_config(&config(listen, admin, m.port())).is_ok());
-    let bad = Envoy::validate_config("static_resources: {clusters: [{name: x, type: NOPE}]}")
-        .unwrap_err();
+    let bad = Envoy::validate_config("static_resources: {clusters: [{name: x, type: NOPE}]}").unwrap_err();
     assert!(bad.contains("NOPE"), "{bad}");
     let (l2, a2) = (free_port(), free_port());
-    let err = Envoy::try_start(&config(l2, a2, m.port()).replace("STATIC", "NOPE"), a2, &[])
-        .err()
-        .unwrap();
+    let err = Envoy::try_start(&config(l2, a2, m.port()).replace("STATIC", "NOPE"), a2, &[]).err().unwrap();
     assert!(err.contains("exited during startup"), "{err}");
 }

@@ -7,9 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-};
+use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use bytes::BytesMut;
@@ -70,28 +68,14 @@ impl Signed {
         time: SystemTime,
         extra: &[(&str, &str)],
     ) -> Signed {
-        let host = url
-            .strip_prefix("http://")
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let mut headers: Vec<(String, String)> = vec![
-            ("host".into(), host),
-            ("content-type".into(), "application/json".into()),
-        ];
+        let host = url.strip_prefix("http://").unwrap().split('/').next().unwrap().to_string();
+        let mut headers: Vec<(String, String)> =
+            vec![("host".into(), host), ("content-type".into(), "application/json".into())];
         for (k, v) in extra {
             headers.push((k.to_string(), v.to_string()));
         }
-        let identity = Credentials::new(
-            &c.access_key_id,
-            &c.secret_access_key,
-            c.session_token.clone(),
-            None,
-            "test",
-        )
-        .into();
+        let identity =
+            Credentials::new(&c.access_key_id, &c.secret_access_key, c.session_token.clone(), None, "test").into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()
@@ -114,11 +98,7 @@ impl Signed {
         for (k, v) in instructions.headers() {
             headers.push((k.to_string(), v.to_string()));
         }
-        Signed {
-            url: url.to_string(),
-            headers,
-            body: body.to_vec(),
-        }
+        Signed { url: url.to_string(), headers, body: body.to_vec() }
     }
 
     fn req(&self) -> Req {
@@ -151,25 +131,11 @@ fn converse_body() -> Vec<u8> {
 }
 
 fn converse_url(m: &MockRegion, stream: bool) -> String {
-    format!(
-        "{}/model/{MODEL_ID_ENC}/{}",
-        m.url(),
-        if stream {
-            "converse-stream"
-        } else {
-            "converse"
-        }
-    )
+    format!("{}/model/{MODEL_ID_ENC}/{}", m.url(), if stream { "converse-stream" } else { "converse" })
 }
 
 fn aws_error(r: &Response) -> (String, String) {
-    let kind = r
-        .header("x-amzn-errortype")
-        .unwrap_or_default()
-        .split(':')
-        .next()
-        .unwrap()
-        .to_string();
+    let kind = r.header("x-amzn-errortype").unwrap_or_default().split(':').next().unwrap().to_string();
     let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
     (kind, msg)
 }
@@ -185,10 +151,7 @@ fn bedrock_accepts_a_good_signature() {
     assert!(r.header("x-amzn-requestid").is_some());
     let b = r.json();
     assert_eq!(b["output"]["message"]["role"], "assistant");
-    assert_eq!(
-        b["output"]["message"]["content"][0]["text"],
-        "hello from us-west-2"
-    );
+    assert_eq!(b["output"]["message"]["content"][0]["text"], "hello from us-west-2");
     assert_eq!(b["stopReason"], "end_turn");
     let u = &b["usage"];
     assert_eq!(
@@ -224,10 +187,7 @@ fn bedrock_rejects_a_signature_for_another_region() {
     assert_eq!(r.status, 403, "{}", r.text());
     let (kind, msg) = aws_error(&r);
     assert_eq!(kind, "InvalidSignatureException");
-    assert!(
-        msg.contains("Credential should be scoped to a valid region"),
-        "{msg}"
-    );
+    assert!(msg.contains("Credential should be scoped to a valid region"), "{msg}");
     let a = m.last_auth();
     assert_eq!(a["verified"], false);
     assert_eq!(a["region"], "us-east-1");
@@ -247,10 +207,7 @@ fn bedrock_rejects_a_wrong_secret_key_id_or_service() {
     assert_eq!(r.status, 403);
     let (kind, msg) = aws_error(&r);
     assert_eq!(kind, "InvalidSignatureException");
-    assert!(
-        msg.starts_with("The request signature we calculated does not match"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("The request signature we calculated does not match"), "{msg}");
 
     let mut other = c.clone();
     other.access_key_id = "AKIAOTHERKEY00000000".into();
@@ -258,22 +215,10 @@ fn bedrock_rejects_a_wrong_secret_key_id_or_service() {
     assert_eq!(r.status, 403);
     assert_eq!(
         aws_error(&r),
-        (
-            "UnrecognizedClientException".into(),
-            "The security token included in the request is invalid.".into()
-        )
+        ("UnrecognizedClientException".into(), "The security token included in the request is invalid.".into())
     );
 
-    let r = Signed::with(
-        &url,
-        &converse_body(),
-        &c,
-        "eu-west-1",
-        "execute-api",
-        SystemTime::now(),
-        &[],
-    )
-    .send();
+    let r = Signed::with(&url, &converse_body(), &c, "eu-west-1", "execute-api", SystemTime::now(), &[]).send();
     assert_eq!(r.status, 403);
     let (kind, msg) = aws_error(&r);
     assert_eq!(kind, "InvalidSignatureException");
@@ -288,36 +233,22 @@ fn bedrock_rejects_a_tampered_body_or_signed_header() {
 
     // Body changed after signing, payload hash header left as signed.
     let mut s = Signed::new(&url, &converse_body(), &c, "us-east-1");
-    s.body = serde_json::to_vec(
-        &json!({"messages": [{"role": "user", "content": [{"text": "Hellp"}]}]}),
-    )
-    .unwrap();
+    s.body = serde_json::to_vec(&json!({"messages": [{"role": "user", "content": [{"text": "Hellp"}]}]})).unwrap();
     let r = s.send();
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(aws_error(&r).0, "InvalidSignatureException");
     let a = m.last_auth();
     assert_eq!(a["payload_hash_header"], false);
-    assert!(
-        a["error"]
-            .as_str()
-            .unwrap()
-            .contains("x-amz-content-sha256"),
-        "{a}"
-    );
+    assert!(a["error"].as_str().unwrap().contains("x-amz-content-sha256"), "{a}");
 
     // Body and its hash header both changed: the signature no longer matches.
     let body2 = b"{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"other\"}]}]}".to_vec();
     let mut s = Signed::new(&url, &converse_body(), &c, "us-east-1");
-    s.set(
-        "x-amz-content-sha256",
-        &llm_router_e2e::mock::sigv4::sha256_hex(&body2),
-    );
+    s.set("x-amz-content-sha256", &llm_router_e2e::mock::sigv4::sha256_hex(&body2));
     s.body = body2;
     let r = s.send();
     assert_eq!(r.status, 403);
-    assert!(aws_error(&r)
-        .1
-        .starts_with("The request signature we calculated does not match"));
+    assert!(aws_error(&r).1.starts_with("The request signature we calculated does not match"));
 
     // Unsigned payload: the mock signs over the body it received, so this does not verify.
     let mut s = Signed::new(&url, &converse_body(), &c, "us-east-1");
@@ -354,52 +285,21 @@ fn bedrock_rejects_stale_or_future_dates_and_missing_auth() {
     assert!(msg.starts_with("Signature expired:"), "{msg}");
 
     let future = SystemTime::now() + Duration::from_secs(20 * 60);
-    let r = Signed::with(
-        &url,
-        &converse_body(),
-        &c,
-        "us-east-1",
-        "bedrock",
-        future,
-        &[],
-    )
-    .send();
+    let r = Signed::with(&url, &converse_body(), &c, "us-east-1", "bedrock", future, &[]).send();
     assert_eq!(r.status, 403);
     assert!(aws_error(&r).1.starts_with("Signature not yet current:"));
 
     // Ten minutes of skew is within AWS's window.
     let skewed = SystemTime::now() - Duration::from_secs(10 * 60);
-    let r = Signed::with(
-        &url,
-        &converse_body(),
-        &c,
-        "us-east-1",
-        "bedrock",
-        skewed,
-        &[],
-    )
-    .send();
+    let r = Signed::with(&url, &converse_body(), &c, "us-east-1", "bedrock", skewed, &[]).send();
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let r = Req::post(&url)
-        .header("content-type", "application/json")
-        .body(converse_body())
-        .send()
-        .unwrap();
+    let r = Req::post(&url).header("content-type", "application/json").body(converse_body()).send().unwrap();
     assert_eq!(r.status, 403);
-    assert_eq!(
-        aws_error(&r),
-        (
-            "MissingAuthenticationTokenException".into(),
-            "Missing Authentication Token".into()
-        )
-    );
+    assert_eq!(aws_error(&r), ("MissingAuthenticationTokenException".into(), "Missing Authentication Token".into()));
 
     let r = Req::post(&url)
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AKIAX/20250101/us-east-1/bedrock/aws4_request",
-        )
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIAX/20250101/us-east-1/bedrock/aws4_request")
         .body(converse_body())
         .send()
         .unwrap();
@@ -438,43 +338,25 @@ fn bedrock_validates_bodies_like_bedrock() {
     let c = creds();
     let m = bedrock("us-east-1", &c, &["--expect-model", MODEL_ID]);
     let url = converse_url(&m, false);
-    let send = |body: Value| {
-        Signed::new(&url, &serde_json::to_vec(&body).unwrap(), &c, "us-east-1").send()
-    };
+    let send = |body: Value| Signed::new(&url, &serde_json::to_vec(&body).unwrap(), &c, "us-east-1").send();
 
-    let r = send(
-        json!({"model": MODEL_ID, "messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
-    );
+    let r = send(json!({"model": MODEL_ID, "messages": [{"role": "user", "content": [{"text": "hi"}]}]}));
     assert_eq!(r.status, 400);
     assert_eq!(
         r.header("x-amzn-errortype").as_deref(),
         Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/")
     );
-    assert!(aws_error(&r)
-        .1
-        .starts_with("Malformed input request: extraneous key [model] is not permitted"));
+    assert!(aws_error(&r).1.starts_with("Malformed input request: extraneous key [model] is not permitted"));
     // A signed request with a bad body is still an authenticated one.
     assert_eq!(m.last_auth()["verified"], true);
 
     let cases = [
         (json!({}), "Value null at 'messages'"),
         (json!({"messages": []}), "must start with a user message"),
-        (
-            json!({"messages": [{"role": "user", "content": "hi"}]}),
-            "expected type: JSONArray",
-        ),
-        (
-            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}),
-            "extraneous key [type]",
-        ),
-        (
-            json!({"messages": [{"role": "user", "content": [{"text": " "}]}]}),
-            "is blank",
-        ),
-        (
-            json!({"messages": [{"role": "system", "content": [{"text": "x"}]}]}),
-            "enum value set: [user, assistant]",
-        ),
+        (json!({"messages": [{"role": "user", "content": "hi"}]}), "expected type: JSONArray"),
+        (json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}), "extraneous key [type]"),
+        (json!({"messages": [{"role": "user", "content": [{"text": " "}]}]}), "is blank"),
+        (json!({"messages": [{"role": "system", "content": [{"text": "x"}]}]}), "enum value set: [user, assistant]"),
         (
             json!({"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]}),
             "must alternate",
@@ -598,22 +480,12 @@ fn decode_smithy(body: &[u8], reads: &[usize]) -> Vec<Event> {
                         msg.headers()
                             .iter()
                             .find(|h| h.name().as_str() == name)
-                            .map(|h| {
-                                h.value()
-                                    .as_string()
-                                    .expect("string header")
-                                    .as_str()
-                                    .to_string()
-                            })
+                            .map(|h| h.value().as_string().expect("string header").as_str().to_string())
                             .unwrap_or_default()
                     };
                     assert_eq!(h(":content-type"), "application/json");
                     let kind = h(":message-type");
-                    let name = if kind == "event" {
-                        h(":event-type")
-                    } else {
-                        h(":exception-type")
-                    };
+                    let name = if kind == "event" { h(":event-type") } else { h(":exception-type") };
                     out.push((kind, name, serde_json::from_slice(msg.payload()).unwrap()));
                 }
             }
@@ -635,16 +507,8 @@ fn read_frames(body: &[u8]) -> Vec<Frame> {
         let be = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
         let total = be(at) as usize;
         let hlen = be(at + 4) as usize;
-        assert_eq!(
-            be(at + 8),
-            crc32fast::hash(&body[at..at + 8]),
-            "prelude CRC"
-        );
-        assert_eq!(
-            be(at + total - 4),
-            crc32fast::hash(&body[at..at + total - 4]),
-            "message CRC"
-        );
+        assert_eq!(be(at + 8), crc32fast::hash(&body[at..at + 8]), "prelude CRC");
+        assert_eq!(be(at + total - 4), crc32fast::hash(&body[at..at + total - 4]), "message CRC");
         let mut headers = Vec::new();
         let mut p = at + 12;
         while p < at + 12 + hlen {
@@ -672,17 +536,10 @@ fn stream_signed(m: &MockRegion, body: &[u8], c: &AwsCredentials) -> StreamRespo
 #[test]
 fn bedrock_converse_stream_frames() {
     let c = creds();
-    let m = bedrock(
-        "us-west-2",
-        &c,
-        &["--chunk-delay-ms", "15", "--chunks", "4"],
-    );
+    let m = bedrock("us-west-2", &c, &["--chunk-delay-ms", "15", "--chunks", "4"]);
     let r = stream_signed(&m, &converse_body(), &c);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.header("content-type").as_deref(),
-        Some("application/vnd.amazon.eventstream")
-    );
+    assert_eq!(r.header("content-type").as_deref(), Some("application/vnd.amazon.eventstream"));
     let reads: Vec<usize> = r.chunks.iter().map(|c| c.1).collect();
     let events = decode_smithy(&r.body, &reads);
     let names: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
@@ -701,29 +558,20 @@ fn bedrock_converse_stream_frames() {
     );
     assert!(events.iter().all(|e| e.0 == "event"));
     assert_eq!(events[0].2["role"], "assistant");
-    let text: String = events
-        .iter()
-        .filter(|e| e.1 == "contentBlockDelta")
-        .map(|e| e.2["delta"]["text"].as_str().unwrap())
-        .collect();
+    let text: String =
+        events.iter().filter(|e| e.1 == "contentBlockDelta").map(|e| e.2["delta"]["text"].as_str().unwrap()).collect();
     assert_eq!(text, "hello from us-west-2");
     assert_eq!(events[6].2["stopReason"], "end_turn");
     let u = &events[7].2["usage"];
     assert_eq!(u["outputTokens"], 4);
-    assert_eq!(
-        u["totalTokens"].as_u64().unwrap(),
-        u["inputTokens"].as_u64().unwrap() + 4
-    );
+    assert_eq!(u["totalTokens"].as_u64().unwrap(), u["inputTokens"].as_u64().unwrap() + 4);
     assert!(events[7].2["metrics"]["latencyMs"].is_u64());
 
     // Independent reader: CRCs, headers, and frames split across reads.
     let frames = read_frames(&r.body);
     assert_eq!(frames.len(), 8);
     for (_, _, h) in &frames {
-        assert_eq!(
-            h.iter().find(|x| x.0 == ":message-type").unwrap().1,
-            "event"
-        );
+        assert_eq!(h.iter().find(|x| x.0 == ":message-type").unwrap().1, "event");
     }
     let mut boundaries = Vec::new();
     let mut acc = 0;
@@ -731,10 +579,7 @@ fn bedrock_converse_stream_frames() {
         acc += n;
         boundaries.push(acc);
     }
-    let inside = boundaries
-        .iter()
-        .filter(|&&b| frames.iter().any(|(s, t, _)| b > *s && b < s + t))
-        .count();
+    let inside = boundaries.iter().filter(|&&b| frames.iter().any(|(s, t, _)| b > *s && b < s + t)).count();
     assert!(reads.len() >= 4, "expected several reads, got {reads:?}");
     assert!(inside >= 2, "no read ended inside a frame: reads {reads:?}");
     // The delay applies between writes.
@@ -761,10 +606,7 @@ fn bedrock_converse_stream_tool_use() {
         .filter(|e| e.1 == "contentBlockDelta")
         .map(|e| e.2["delta"]["toolUse"]["input"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        serde_json::from_str::<Value>(&args).unwrap(),
-        json!({"city": "mock-city", "unit": "c"})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"city": "mock-city", "unit": "c"}));
     let stop = events.iter().find(|e| e.1 == "messageStop").unwrap();
     assert_eq!(stop.2["stopReason"], "tool_use");
 }
@@ -792,13 +634,7 @@ fn bedrock_fault_modes_answer_like_bedrock() {
     let r = Signed::new(&url, &converse_body(), &c, "us-west-2").send();
     assert_eq!(r.status, 200);
     // Health stays open.
-    assert_eq!(
-        Req::get(&format!("{}/health", m.url()))
-            .send()
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(Req::get(&format!("{}/health", m.url())).send().unwrap().status, 200);
 }
 
 // ---------------------------------------------------------------- Azure OpenAI
@@ -826,8 +662,7 @@ fn azure_mock() -> MockRegion {
 #[test]
 fn azure_checks_key_version_and_deployment() {
     let m = azure_mock();
-    let url =
-        |dep: &str, q: &str| format!("{}/openai/deployments/{dep}/chat/completions{q}", m.url());
+    let url = |dep: &str, q: &str| format!("{}/openai/deployments/{dep}/chat/completions{q}", m.url());
     let ok_url = url("gpt4o-prod", "?api-version=2024-10-21");
 
     let r = Req::post(&ok_url).json(&chat()).send().unwrap();
@@ -836,64 +671,33 @@ fn azure_checks_key_version_and_deployment() {
         .as_str()
         .unwrap()
         .starts_with("Access denied due to invalid subscription key"));
-    let r = Req::post(&ok_url)
-        .header("api-key", "nope")
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&ok_url).header("api-key", "nope").json(&chat()).send().unwrap();
     assert_eq!(r.status, 401);
     // A bearer key is not an api-key.
-    let r = Req::post(&ok_url)
-        .header("authorization", "Bearer azkey-123")
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&ok_url).header("authorization", "Bearer azkey-123").json(&chat()).send().unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(m.last_auth()["verified"], false);
 
     let key = [("api-key", "azkey-123")];
-    let r = Req::post(&url("gpt4o-prod", ""))
-        .headers(&key)
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&url("gpt4o-prod", "")).headers(&key).json(&chat()).send().unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["message"], "Resource not found");
-    let r = Req::post(&url("gpt4o-prod", "?api-version=2031-01-01"))
-        .headers(&key)
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&url("gpt4o-prod", "?api-version=2031-01-01")).headers(&key).json(&chat()).send().unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["message"], "API version not supported");
-    let r = Req::post(&url("gpt35", "?api-version=2024-10-21"))
-        .headers(&key)
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&url("gpt35", "?api-version=2024-10-21")).headers(&key).json(&chat()).send().unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "DeploymentNotFound");
     // OpenAI's own paths are not Azure's.
-    let r = Req::post(&format!("{}/v1/chat/completions", m.url()))
-        .headers(&key)
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&format!("{}/v1/chat/completions", m.url())).headers(&key).json(&chat()).send().unwrap();
     assert_eq!(r.status, 404);
 
-    let r = Req::post(&ok_url)
-        .headers(&key)
-        .json(&chat())
-        .send()
-        .unwrap();
+    let r = Req::post(&ok_url).headers(&key).json(&chat()).send().unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let b = r.json();
     assert_eq!(b["object"], "chat.completion");
     assert_eq!(b["model"], "gpt-4o-2024-08-06");
-    assert_eq!(
-        b["choices"][0]["message"]["content"],
-        "hello from swedencentral"
-    );
+    assert_eq!(b["choices"][0]["message"]["content"], "hello from swedencentral");
     assert!(b["prompt_filter_results"].is_array());
     let s = m.stats();
     assert_eq!(s["last_op"], "azure.chat.completions");
@@ -902,34 +706,24 @@ fn azure_checks_key_version_and_deployment() {
     assert_eq!(s["last_auth"]["verified"], true);
 
     // Body still validated as OpenAI does.
-    let r = Req::post(&ok_url)
-        .headers(&key)
-        .json(&json!({"messages": [], "foo": 1}))
-        .send()
-        .unwrap();
+    let r = Req::post(&ok_url).headers(&key).json(&json!({"messages": [], "foo": 1})).send().unwrap();
     assert_eq!(r.status, 400);
 }
 
 #[test]
 fn azure_streams_with_a_prompt_filter_chunk_first() {
     let m = azure_mock();
-    let r = Req::post(&format!(
-        "{}/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-06-01",
-        m.url()
-    ))
-    .header("api-key", "azkey-123")
-    .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}))
-    .send_stream()
-    .unwrap();
+    let r = Req::post(&format!("{}/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-06-01", m.url()))
+        .header("api-key", "azkey-123")
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}))
+        .send_stream()
+        .unwrap();
     assert_eq!(r.status, 200);
     let chunks = r.sse_json();
     assert_eq!(chunks[0]["choices"], json!([]));
     assert!(chunks[0]["prompt_filter_results"].is_array());
     assert!(r.done());
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "hello from swedencentral");
 }
 
@@ -942,37 +736,20 @@ fn openai_requires_the_bearer_key_when_configured() {
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     let r = Req::post(&url).json(&body).send().unwrap();
     assert_eq!(r.status, 401);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("You didn't provide an API key"));
-    let r = Req::post(&url)
-        .header("authorization", "Bearer sk-wrong-0123456789")
-        .json(&body)
-        .send()
-        .unwrap();
+    assert!(r.json()["error"]["message"].as_str().unwrap().starts_with("You didn't provide an API key"));
+    let r = Req::post(&url).header("authorization", "Bearer sk-wrong-0123456789").json(&body).send().unwrap();
     assert_eq!(r.status, 401);
     let e = r.json();
     assert_eq!(e["error"]["code"], "invalid_api_key");
-    assert!(!e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("sk-wrong-0123456789"));
-    let r = Req::post(&url)
-        .header("authorization", "Bearer sk-mock-0123456789")
-        .json(&body)
-        .send()
-        .unwrap();
+    assert!(!e["error"]["message"].as_str().unwrap().contains("sk-wrong-0123456789"));
+    let r = Req::post(&url).header("authorization", "Bearer sk-mock-0123456789").json(&body).send().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(m.last_auth()["scheme"], "bearer");
     assert_eq!(m.last_auth()["verified"], true);
 
     // Without --api-key nothing is required (the default mock).
     let open = start("us-east", &[]);
-    let r = Req::post(&format!("{}/v1/chat/completions", open.url()))
-        .json(&body)
-        .send()
-        .unwrap();
+    let r = Req::post(&format!("{}/v1/chat/completions", open.url())).json(&body).send().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(open.last_auth()["scheme"], "none");
 }
@@ -990,8 +767,7 @@ fn openai_tool_calls() {
     assert_eq!(b["choices"][0]["finish_reason"], "tool_calls");
     let call = &b["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "lookup");
-    let args: Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"q": "mock-q"}));
     // After the tool answered: text.
     let r = Req::post(&url)
@@ -1012,23 +788,14 @@ fn openai_tool_calls() {
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
         .collect();
-    assert_eq!(
-        serde_json::from_str::<Value>(&args).unwrap(),
-        json!({"q": "mock-q"})
-    );
-    assert_eq!(
-        chunks.last().unwrap()["choices"][0]["finish_reason"],
-        "tool_calls"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"q": "mock-q"}));
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
 }
 
 // ---------------------------------------------------------------- Anthropic
 
 fn anthropic_mock() -> MockRegion {
-    start(
-        "us-east-1",
-        &["--provider", "anthropic", "--api-key", "sk-ant-mock"],
-    )
+    start("us-east-1", &["--provider", "anthropic", "--api-key", "sk-ant-mock"])
 }
 
 fn messages_body() -> Value {
@@ -1037,17 +804,10 @@ fn messages_body() -> Value {
 }
 
 fn anthropic_post(m: &MockRegion, headers: &[(&str, &str)], body: &Value) -> Response {
-    Req::post(&format!("{}/v1/messages", m.url()))
-        .headers(headers)
-        .json(body)
-        .send()
-        .unwrap()
+    Req::post(&format!("{}/v1/messages", m.url())).headers(headers).json(body).send().unwrap()
 }
 
-const ANT: [(&str, &str); 2] = [
-    ("x-api-key", "sk-ant-mock"),
-    ("anthropic-version", "2023-06-01"),
-];
+const ANT: [(&str, &str); 2] = [("x-api-key", "sk-ant-mock"), ("anthropic-version", "2023-06-01")];
 
 #[test]
 fn anthropic_checks_key_version_and_body() {
@@ -1056,63 +816,34 @@ fn anthropic_checks_key_version_and_body() {
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["type"], "error");
     assert_eq!(r.json()["error"]["type"], "authentication_error");
-    let r = anthropic_post(
-        &m,
-        &[
-            ("x-api-key", "sk-ant-other"),
-            ("anthropic-version", "2023-06-01"),
-        ],
-        &messages_body(),
-    );
+    let r = anthropic_post(&m, &[("x-api-key", "sk-ant-other"), ("anthropic-version", "2023-06-01")], &messages_body());
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["message"], "invalid x-api-key");
     // A bearer token is not the API key.
     let r = anthropic_post(
         &m,
-        &[
-            ("authorization", "Bearer sk-ant-mock"),
-            ("anthropic-version", "2023-06-01"),
-        ],
+        &[("authorization", "Bearer sk-ant-mock"), ("anthropic-version", "2023-06-01")],
         &messages_body(),
     );
     assert_eq!(r.status, 401);
 
     let r = anthropic_post(&m, &[("x-api-key", "sk-ant-mock")], &messages_body());
     assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["error"]["message"],
-        "anthropic-version: header is required"
-    );
+    assert_eq!(r.json()["error"]["message"], "anthropic-version: header is required");
 
     let cases = [
         ("n", json!(1), "n: Extra inputs are not permitted"),
-        (
-            "stream_options",
-            json!({}),
-            "stream_options: Extra inputs are not permitted",
-        ),
+        ("stream_options", json!({}), "stream_options: Extra inputs are not permitted"),
         ("max_tokens", Value::Null, "max_tokens: Field required"),
         ("model", Value::Null, "model: Field required"),
-        (
-            "messages",
-            json!([{"role": "system", "content": "x"}]),
-            "top-level `system` parameter",
-        ),
+        ("messages", json!([{"role": "system", "content": "x"}]), "top-level `system` parameter"),
         (
             "messages",
             json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
             "Input tag 'image_url'",
         ),
-        (
-            "messages",
-            json!([{"role": "user", "content": ""}]),
-            "must have non-empty content",
-        ),
-        (
-            "temperature",
-            json!(1.5),
-            "temperature: Input should be less than or equal to 1",
-        ),
+        ("messages", json!([{"role": "user", "content": ""}]), "must have non-empty content"),
+        ("temperature", json!(1.5), "temperature: Input should be less than or equal to 1"),
     ];
     for (key, val, want) in cases {
         let mut b = messages_body();
@@ -1125,10 +856,7 @@ fn anthropic_checks_key_version_and_body() {
         assert_eq!(r.status, 400, "{b}: {}", r.text());
         let e = r.json();
         assert_eq!(e["error"]["type"], "invalid_request_error");
-        assert!(
-            e["error"]["message"].as_str().unwrap().contains(want),
-            "{b}: {e}"
-        );
+        assert!(e["error"]["message"].as_str().unwrap().contains(want), "{b}: {e}");
     }
 
     let r = anthropic_post(&m, &ANT, &messages_body());
@@ -1138,10 +866,7 @@ fn anthropic_checks_key_version_and_body() {
     assert_eq!(b["type"], "message");
     assert_eq!(b["role"], "assistant");
     assert_eq!(b["model"], "claude-3-5-sonnet-20241022");
-    assert_eq!(
-        b["content"],
-        json!([{"type": "text", "text": "hello from us-east-1"}])
-    );
+    assert_eq!(b["content"], json!([{"type": "text", "text": "hello from us-east-1"}]));
     assert_eq!(b["stop_reason"], "end_turn");
     assert!(b["id"].as_str().unwrap().starts_with("msg_"));
     assert!(b["usage"]["input_tokens"].as_u64().unwrap() > 0);
@@ -1177,24 +902,14 @@ fn anthropic_sse_shape() {
     let m = anthropic_mock();
     let mut b = messages_body();
     b["stream"] = json!(true);
-    let r = Req::post(&format!("{}/v1/messages", m.url()))
-        .headers(&ANT)
-        .json(&b)
-        .send_stream()
-        .unwrap();
+    let r = Req::post(&format!("{}/v1/messages", m.url())).headers(&ANT).json(&b).send_stream().unwrap();
     assert_eq!(r.status, 200);
-    assert!(r
-        .header("content-type")
-        .unwrap()
-        .starts_with("text/event-stream"));
+    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
     let ev = sse_events(&r.text());
     let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(names.first(), Some(&"message_start"));
     assert_eq!(&names[1..3], ["content_block_start", "ping"]);
-    assert_eq!(
-        &names[names.len() - 3..],
-        ["content_block_stop", "message_delta", "message_stop"]
-    );
+    assert_eq!(&names[names.len() - 3..], ["content_block_stop", "message_delta", "message_stop"]);
     let start = &ev[0].1["message"];
     assert_eq!(start["content"], json!([]));
     assert!(start["usage"]["input_tokens"].as_u64().unwrap() > 0);
@@ -1226,10 +941,7 @@ fn anthropic_tool_use_and_faults() {
     // tool_choice none → text.
     let mut none = b.clone();
     none["tool_choice"] = json!({"type": "none"});
-    assert_eq!(
-        anthropic_post(&m, &ANT, &none).json()["stop_reason"],
-        "end_turn"
-    );
+    assert_eq!(anthropic_post(&m, &ANT, &none).json()["stop_reason"], "end_turn");
     // The tool_result must answer the tool_use.
     let mut turn = b.clone();
     turn["messages"] = json!([
@@ -1239,10 +951,7 @@ fn anthropic_tool_use_and_faults() {
     ]);
     let r = anthropic_post(&m, &ANT, &turn);
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("unexpected `tool_use_id`"));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("unexpected `tool_use_id`"));
     turn["messages"][2]["content"][0]["tool_use_id"] = json!(id);
     let r = anthropic_post(&m, &ANT, &turn);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1250,11 +959,7 @@ fn anthropic_tool_use_and_faults() {
     // Streamed tool use.
     let mut s = b.clone();
     s["stream"] = json!(true);
-    let r = Req::post(&format!("{}/v1/messages", m.url()))
-        .headers(&ANT)
-        .json(&s)
-        .send_stream()
-        .unwrap();
+    let r = Req::post(&format!("{}/v1/messages", m.url())).headers(&ANT).json(&s).send_stream().unwrap();
     let ev = sse_events(&r.text());
     assert_eq!(ev[1].1["content_block"]["type"], "tool_use");
     let args: String = ev
@@ -1262,10 +967,7 @@ fn anthropic_tool_use_and_faults() {
         .filter(|e| e.0 == "content_block_delta")
         .map(|e| e.1["delta"]["partial_json"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        serde_json::from_str::<Value>(&args).unwrap(),
-        json!({"city": "mock-city"})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"city": "mock-city"}));
     assert_eq!(ev[ev.len() - 2].1["delta"]["stop_reason"], "tool_use");
 
     m.set_mode(json!({"mode": "error", "status": 529}));
@@ -1284,28 +986,12 @@ fn anthropic_tool_use_and_faults() {
 fn vertex_mock() -> MockRegion {
     start(
         "europe-west1",
-        &[
-            "--provider",
-            "vertex",
-            "--bearer-token",
-            "ya29.static-token",
-            "--vertex-project",
-            "proj-1",
-        ],
+        &["--provider", "vertex", "--bearer-token", "ya29.static-token", "--vertex-project", "proj-1"],
     )
 }
 
-fn vertex_url(
-    m: &MockRegion,
-    location: &str,
-    publisher: &str,
-    model: &str,
-    method: &str,
-) -> String {
-    format!(
-        "{}/v1/projects/proj-1/locations/{location}/publishers/{publisher}/models/{model}:{method}",
-        m.url()
-    )
+fn vertex_url(m: &MockRegion, location: &str, publisher: &str, model: &str, method: &str) -> String {
+    format!("{}/v1/projects/proj-1/locations/{location}/publishers/{publisher}/models/{model}:{method}", m.url())
 }
 
 fn claude_vertex_body() -> Value {
@@ -1316,13 +1002,7 @@ fn claude_vertex_body() -> Value {
 #[test]
 fn vertex_claude_tokens_and_bodies() {
     let m = vertex_mock();
-    let url = vertex_url(
-        &m,
-        "europe-west1",
-        "anthropic",
-        "claude-3-5-sonnet-v2@20241022",
-        "rawPredict",
-    );
+    let url = vertex_url(&m, "europe-west1", "anthropic", "claude-3-5-sonnet-v2@20241022", "rawPredict");
     let bearer = |t: &str| format!("Bearer {t}");
 
     let r = Req::post(&url).json(&claude_vertex_body()).send().unwrap();
@@ -1330,42 +1010,23 @@ fn vertex_claude_tokens_and_bodies() {
     let e = r.json();
     assert_eq!(e["error"]["status"], "UNAUTHENTICATED");
     assert_eq!(e["error"]["details"][0]["reason"], "CREDENTIALS_MISSING");
-    let r = Req::post(&url)
-        .header("authorization", &bearer("ya29.foreign"))
-        .json(&claude_vertex_body())
-        .send()
-        .unwrap();
+    let r =
+        Req::post(&url).header("authorization", &bearer("ya29.foreign")).json(&claude_vertex_body()).send().unwrap();
     assert_eq!(r.status, 401);
 
     // Tokens added at run time, with an expiry.
     m.add_token("ya29.short", Some(0));
     m.add_token("ya29.long", Some(3600));
-    let r = Req::post(&url)
-        .header("authorization", &bearer("ya29.short"))
-        .json(&claude_vertex_body())
-        .send()
-        .unwrap();
+    let r = Req::post(&url).header("authorization", &bearer("ya29.short")).json(&claude_vertex_body()).send().unwrap();
     assert_eq!(r.status, 401);
-    assert_eq!(
-        r.json()["error"]["details"][0]["reason"],
-        "ACCESS_TOKEN_EXPIRED"
-    );
+    assert_eq!(r.json()["error"]["details"][0]["reason"], "ACCESS_TOKEN_EXPIRED");
     assert_eq!(m.last_auth()["verified"], false);
     for t in ["ya29.long", "ya29.static-token"] {
-        let r = Req::post(&url)
-            .header("authorization", &bearer(t))
-            .json(&claude_vertex_body())
-            .send()
-            .unwrap();
+        let r = Req::post(&url).header("authorization", &bearer(t)).json(&claude_vertex_body()).send().unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let auth = [("authorization", "Bearer ya29.static-token")];
-    let b = Req::post(&url)
-        .headers(&auth)
-        .json(&claude_vertex_body())
-        .send()
-        .unwrap()
-        .json();
+    let b = Req::post(&url).headers(&auth).json(&claude_vertex_body()).send().unwrap().json();
     assert_eq!(b["type"], "message");
     assert_eq!(b["model"], "claude-3-5-sonnet-v2@20241022");
     assert_eq!(b["content"][0]["text"], "hello from europe-west1");
@@ -1377,57 +1038,29 @@ fn vertex_claude_tokens_and_bodies() {
     // Vertex's body rules: no model, anthropic_version required.
     let mut with_model = claude_vertex_body();
     with_model["model"] = json!("claude-3-5-sonnet");
-    let r = Req::post(&url)
-        .headers(&auth)
-        .json(&with_model)
-        .send()
-        .unwrap();
+    let r = Req::post(&url).headers(&auth).json(&with_model).send().unwrap();
     assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["error"]["message"],
-        "model: Extra inputs are not permitted"
-    );
+    assert_eq!(r.json()["error"]["message"], "model: Extra inputs are not permitted");
     let mut no_version = claude_vertex_body();
-    no_version
-        .as_object_mut()
-        .unwrap()
-        .remove("anthropic_version");
-    let r = Req::post(&url)
-        .headers(&auth)
-        .json(&no_version)
-        .send()
-        .unwrap();
+    no_version.as_object_mut().unwrap().remove("anthropic_version");
+    let r = Req::post(&url).headers(&auth).json(&no_version).send().unwrap();
     assert_eq!(r.status, 400);
 
     // Another location at this regional endpoint, another project.
-    let r = Req::post(&vertex_url(
-        &m,
-        "us-east5",
-        "anthropic",
-        "claude-3-5-sonnet-v2@20241022",
-        "rawPredict",
-    ))
-    .headers(&auth)
-    .json(&claude_vertex_body())
-    .send()
-    .unwrap();
-    assert_eq!(r.status, 400);
-    let r = Req::post(&url.replace("proj-1", "proj-2"))
+    let r = Req::post(&vertex_url(&m, "us-east5", "anthropic", "claude-3-5-sonnet-v2@20241022", "rawPredict"))
         .headers(&auth)
         .json(&claude_vertex_body())
         .send()
         .unwrap();
+    assert_eq!(r.status, 400);
+    let r = Req::post(&url.replace("proj-1", "proj-2")).headers(&auth).json(&claude_vertex_body()).send().unwrap();
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"]["status"], "PERMISSION_DENIED");
 
     // Streaming.
     let mut s = claude_vertex_body();
     s["stream"] = json!(true);
-    let r = Req::post(&url.replace(":rawPredict", ":streamRawPredict"))
-        .headers(&auth)
-        .json(&s)
-        .send_stream()
-        .unwrap();
+    let r = Req::post(&url.replace(":rawPredict", ":streamRawPredict")).headers(&auth).json(&s).send_stream().unwrap();
     assert_eq!(r.status, 200);
     let ev = sse_events(&r.text());
     assert_eq!(ev.last().unwrap().0, "message_stop");
@@ -1443,21 +1076,12 @@ fn vertex_gemini() {
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
         "generationConfig": {"maxOutputTokens": 64, "temperature": 0.2}
     });
-    let url = vertex_url(
-        &m,
-        "europe-west1",
-        "google",
-        "gemini-2.0-flash-001",
-        "generateContent",
-    );
+    let url = vertex_url(&m, "europe-west1", "google", "gemini-2.0-flash-001", "generateContent");
     let r = Req::post(&url).headers(&auth).json(&body).send().unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let b = r.json();
     assert_eq!(b["candidates"][0]["content"]["role"], "model");
-    assert_eq!(
-        b["candidates"][0]["content"]["parts"][0]["text"],
-        "hello from europe-west1"
-    );
+    assert_eq!(b["candidates"][0]["content"]["parts"][0]["text"], "hello from europe-west1");
     assert_eq!(b["candidates"][0]["finishReason"], "STOP");
     let u = &b["usageMetadata"];
     assert_eq!(
@@ -1466,18 +1090,12 @@ fn vertex_gemini() {
     );
 
     // OpenAI-shaped keys are unknown fields.
-    let r = Req::post(&url)
-        .headers(&auth)
-        .json(&json!({"messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .unwrap();
+    let r =
+        Req::post(&url).headers(&auth).json(&json!({"messages": [{"role": "user", "content": "x"}]})).send().unwrap();
     assert_eq!(r.status, 400);
     let e = r.json();
     assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
-    assert!(e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Unknown name \"messages\""));
+    assert!(e["error"]["message"].as_str().unwrap().contains("Unknown name \"messages\""));
     let r = Req::post(&url)
         .headers(&auth)
         .json(&json!({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}))
@@ -1486,29 +1104,17 @@ fn vertex_gemini() {
     assert_eq!(r.status, 400);
 
     // SSE streaming.
-    let r = Req::post(&format!(
-        "{}?alt=sse",
-        url.replace(":generateContent", ":streamGenerateContent")
-    ))
-    .headers(&auth)
-    .json(&body)
-    .send_stream()
-    .unwrap();
+    let r = Req::post(&format!("{}?alt=sse", url.replace(":generateContent", ":streamGenerateContent")))
+        .headers(&auth)
+        .json(&body)
+        .send_stream()
+        .unwrap();
     assert_eq!(r.status, 200);
     let chunks = r.sse_json();
-    let text: String = chunks
-        .iter()
-        .map(|c| {
-            c["candidates"][0]["content"]["parts"][0]["text"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
+    let text: String =
+        chunks.iter().map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap()).collect();
     assert_eq!(text, "hello from europe-west1");
-    assert_eq!(
-        chunks.last().unwrap()["candidates"][0]["finishReason"],
-        "STOP"
-    );
+    assert_eq!(chunks.last().unwrap()["candidates"][0]["finishReason"], "STOP");
     assert!(chunks.last().unwrap()["usageMetadata"].is_object());
     // Without alt=sse: one JSON array.
     let r = Req::post(&url.replace(":generateContent", ":streamGenerateContent"))
@@ -1521,12 +1127,7 @@ fn vertex_gemini() {
     // Function calling.
     let mut tools = body.clone();
     tools["tools"] = json!([{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]}}]}]);
-    let b = Req::post(&url)
-        .headers(&auth)
-        .json(&tools)
-        .send()
-        .unwrap()
-        .json();
+    let b = Req::post(&url).headers(&auth).json(&tools).send().unwrap().json();
     assert_eq!(
         b["candidates"][0]["content"]["parts"][0]["functionCall"],
         json!({"name": "get_weather", "args": {"city": "mock-city"}})
@@ -1552,11 +1153,7 @@ fn harness_starts_provider_mocks() {
     assert_eq!(recent[0]["auth"]["verified"], true);
 
     let a = MockRegion::start_provider("us-east-1", Provider::Anthropic, &["--api-key", "k"]);
-    let r = anthropic_post(
-        &a,
-        &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
-        &messages_body(),
-    );
+    let r = anthropic_post(&a, &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")], &messages_body());
     assert_eq!(r.status, 200);
     assert_eq!(a.stats()["provider"], "anthropic");
 
@@ -1574,9 +1171,7 @@ fn harness_starts_provider_mocks() {
         "bedrock",
         SystemTime::now(),
     );
-    let mut req = Req::post(&url)
-        .header("content-type", "application/json")
-        .body(body);
+    let mut req = Req::post(&url).header("content-type", "application/json").body(body);
     for (k, v) in &hdrs {
         req = req.header(k, v);
     }

@@ -3,9 +3,7 @@
 use std::time::{Duration, Instant};
 
 use llm_router_e2e::mock::{MockConfig, MockServer};
-use llm_router_e2e::{
-    get, load_loop, poll_until, post_json, post_json_stream, post_raw, Load, MockRegion, Req,
-};
+use llm_router_e2e::{get, load_loop, poll_until, post_json, post_json_stream, post_raw, Load, MockRegion, Req};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mock-region");
@@ -19,27 +17,17 @@ fn chat(model: &str) -> Value {
 }
 
 fn err_message(v: &Value) -> String {
-    v["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    v["error"]["message"].as_str().unwrap_or_default().to_string()
 }
 
 #[test]
 fn chat_completion_ok_on_both_paths() {
     let m = mock("us-east");
     for path in ["/v1/chat/completions", "/chat/completions"] {
-        let r = post_json(
-            &format!("{}{path}", m.url()),
-            &chat("gpt-4o"),
-            &[("x-test", "1")],
-        );
+        let r = post_json(&format!("{}{path}", m.url()), &chat("gpt-4o"), &[("x-test", "1")]);
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.header("x-mock-region").as_deref(), Some("us-east"));
-        assert!(r
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json"));
+        assert!(r.header("content-type").unwrap().starts_with("application/json"));
         let b = r.json();
         assert_eq!(b["object"], "chat.completion");
         assert_eq!(b["model"], "gpt-4o");
@@ -70,59 +58,27 @@ fn strict_validation_like_openai() {
     let m = mock("eu-west");
     let url = format!("{}/v1/chat/completions", m.url());
 
-    let r = post_json(
-        &url,
-        &json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "foo": 1}),
-        &[],
-    );
+    let r = post_json(&url, &json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "foo": 1}), &[]);
     assert_eq!(r.status, 400);
     let b = r.json();
-    assert_eq!(
-        err_message(&b),
-        "Unrecognized request argument supplied: foo"
-    );
+    assert_eq!(err_message(&b), "Unrecognized request argument supplied: foo");
     assert_eq!(b["error"]["type"], "invalid_request_error");
     assert!(b["error"].as_object().unwrap().contains_key("param"));
     assert!(b["error"].as_object().unwrap().contains_key("code"));
 
-    let r = post_raw(
-        &url,
-        b"{\"model\": \"m\", \"messages\": [",
-        &[("content-type", b"application/json")],
-    );
+    let r = post_raw(&url, b"{\"model\": \"m\", \"messages\": [", &[("content-type", b"application/json")]);
     assert_eq!(r.status, 400);
     assert!(err_message(&r.json()).contains("could not parse the JSON body"));
 
     let cases = [
-        (
-            json!({"messages": [{"role": "user", "content": "x"}]}),
-            "model",
-        ),
-        (
-            json!({"model": 5, "messages": [{"role": "user", "content": "x"}]}),
-            "Invalid type for 'model'",
-        ),
-        (
-            json!({"model": "m"}),
-            "Missing required parameter: 'messages'",
-        ),
+        (json!({"messages": [{"role": "user", "content": "x"}]}), "model"),
+        (json!({"model": 5, "messages": [{"role": "user", "content": "x"}]}), "Invalid type for 'model'"),
+        (json!({"model": "m"}), "Missing required parameter: 'messages'"),
         (json!({"model": "m", "messages": []}), "empty array"),
-        (
-            json!({"model": "m", "messages": "hi"}),
-            "Invalid type for 'messages'",
-        ),
-        (
-            json!({"model": "m", "messages": [{"content": "x"}]}),
-            "'messages[0].role'",
-        ),
-        (
-            json!({"model": "m", "messages": [{"role": "user"}]}),
-            "'messages[0].content'",
-        ),
-        (
-            json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}),
-            "Invalid value: 'wizard'",
-        ),
+        (json!({"model": "m", "messages": "hi"}), "Invalid type for 'messages'"),
+        (json!({"model": "m", "messages": [{"content": "x"}]}), "'messages[0].role'"),
+        (json!({"model": "m", "messages": [{"role": "user"}]}), "'messages[0].content'"),
+        (json!({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}), "Invalid value: 'wizard'"),
         (
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": true}}),
             "only allowed when 'stream' is enabled",
@@ -132,11 +88,7 @@ fn strict_validation_like_openai() {
     for (body, needle) in cases {
         let r = post_json(&url, &body, &[]);
         assert_eq!(r.status, 400, "{body}: {}", r.text());
-        assert!(
-            err_message(&r.json()).contains(needle),
-            "{body}: {}",
-            r.text()
-        );
+        assert!(err_message(&r.json()).contains(needle), "{body}: {}", r.text());
     }
 
     // Every documented OpenAI parameter is accepted.
@@ -176,21 +128,13 @@ fn expect_model_rejects_other_models() {
 fn completions_embeddings_models_and_health() {
     let m = MockRegion::start_args("us-west", &["--name", "west-1"]);
     for prefix in ["/v1", ""] {
-        let r = post_json(
-            &format!("{}{prefix}/completions", m.url()),
-            &json!({"model": "m", "prompt": "p"}),
-            &[],
-        );
+        let r = post_json(&format!("{}{prefix}/completions", m.url()), &json!({"model": "m", "prompt": "p"}), &[]);
         assert_eq!(r.status, 200, "{}", r.text());
         let b = r.json();
         assert_eq!(b["object"], "text_completion");
         assert_eq!(b["choices"][0]["text"], "hello from us-west");
 
-        let r = post_json(
-            &format!("{}{prefix}/embeddings", m.url()),
-            &json!({"model": "e", "input": ["a", "b"]}),
-            &[],
-        );
+        let r = post_json(&format!("{}{prefix}/embeddings", m.url()), &json!({"model": "e", "input": ["a", "b"]}), &[]);
         assert_eq!(r.status, 200, "{}", r.text());
         let b = r.json();
         assert_eq!(b["object"], "list");
@@ -198,11 +142,7 @@ fn completions_embeddings_models_and_health() {
         assert_eq!(b["data"][1]["object"], "embedding");
         assert_eq!(b["model"], "e");
     }
-    let r = post_json(
-        &format!("{}/v1/embeddings", m.url()),
-        &json!({"model": "e", "input": "a", "x": 1}),
-        &[],
-    );
+    let r = post_json(&format!("{}/v1/embeddings", m.url()), &json!({"model": "e", "input": "a", "x": 1}), &[]);
     assert_eq!(r.status, 400);
     let r = get(&format!("{}/v1/models", m.url()));
     assert_eq!(r.status, 200);
@@ -213,10 +153,7 @@ fn completions_embeddings_models_and_health() {
     for path in ["/", "/health"] {
         let r = get(&format!("{}{path}", m.url()));
         assert_eq!(r.status, 200);
-        assert_eq!(
-            r.json(),
-            json!({"status": "ok", "region": "us-west", "name": "west-1"})
-        );
+        assert_eq!(r.json(), json!({"status": "ok", "region": "us-west", "name": "west-1"}));
         assert_eq!(r.header("x-mock-name").as_deref(), Some("west-1"));
     }
     let s = m.stats();
@@ -261,11 +198,7 @@ fn error_and_rate_limit_modes() {
     assert_eq!(s["served_ok"], 1);
 
     // Bad control requests are rejected.
-    let r = post_json(
-        &format!("{}/_mock/mode", m.url()),
-        &json!({"mode": "explode"}),
-        &[],
-    );
+    let r = post_json(&format!("{}/_mock/mode", m.url()), &json!({"mode": "explode"}), &[]);
     assert_eq!(r.status, 400);
 }
 
@@ -286,28 +219,15 @@ fn hang_holds_the_request_without_blocking_others() {
     let url = format!("{}/v1/chat/completions", m.url());
     m.set_mode(json!({"mode": "hang"}));
     let t = Instant::now();
-    let err = Req::post(&url)
-        .json(&chat("m"))
-        .timeout(Duration::from_millis(400))
-        .send()
-        .unwrap_err();
+    let err = Req::post(&url).json(&chat("m")).timeout(Duration::from_millis(400)).send().unwrap_err();
     assert!(err.is_timeout(), "expected a timeout, got {err}");
     assert!(t.elapsed() >= Duration::from_millis(350));
 
     // A hung request in the background does not block health checks' timeout or the control API.
     let bg_url = url.clone();
-    let bg = std::thread::spawn(move || {
-        Req::post(&bg_url)
-            .json(&chat("m"))
-            .timeout(Duration::from_secs(2))
-            .send()
-    });
-    poll_until(Duration::from_secs(2), "background request counted", || {
-        (m.requests() == 2).then_some(())
-    });
-    let health = Req::get(&format!("{}/health", m.url()))
-        .timeout(Duration::from_millis(200))
-        .send();
+    let bg = std::thread::spawn(move || Req::post(&bg_url).json(&chat("m")).timeout(Duration::from_secs(2)).send());
+    poll_until(Duration::from_secs(2), "background request counted", || (m.requests() == 2).then_some(()));
+    let health = Req::get(&format!("{}/health", m.url())).timeout(Duration::from_millis(200)).send();
     assert!(health.unwrap_err().is_timeout());
     m.set_mode(json!({"mode": "ok"}));
     // The mode applies to requests arriving after the change; the held one stays held.
@@ -322,20 +242,10 @@ fn reset_drops_the_connection_without_a_response() {
     let url = format!("{}/v1/chat/completions", m.url());
     m.set_mode(json!({"mode": "reset"}));
     let t = Instant::now();
-    let err = Req::post(&url)
-        .json(&chat("m"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .unwrap_err();
-    assert!(
-        !err.is_timeout(),
-        "reset must not look like a timeout: {err}"
-    );
+    let err = Req::post(&url).json(&chat("m")).timeout(Duration::from_secs(5)).send().unwrap_err();
+    assert!(!err.is_timeout(), "reset must not look like a timeout: {err}");
     assert!(t.elapsed() < Duration::from_secs(2));
-    let err = Req::get(&format!("{}/health", m.url()))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .unwrap_err();
+    let err = Req::get(&format!("{}/health", m.url())).timeout(Duration::from_secs(5)).send().unwrap_err();
     assert!(!err.is_timeout(), "{err}");
     assert_eq!(m.requests(), 1);
     m.reset();
@@ -350,21 +260,14 @@ fn latency_delays_time_to_first_byte() {
     m.set_mode(json!({"latency_ms": 300}));
     let t = Instant::now();
     assert_eq!(post_json(&url, &chat("m"), &[]).status, 200);
-    assert!(
-        t.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
     m.set_mode(json!({"mode": "error", "latency_ms": 200}));
     let t = Instant::now();
     assert_eq!(post_json(&url, &chat("m"), &[]).status, 503);
     assert!(t.elapsed() >= Duration::from_millis(200));
     // Health is not delayed.
     m.set_mode(json!({"latency_ms": 5000}));
-    let r = Req::get(&format!("{}/health", m.url()))
-        .timeout(Duration::from_secs(1))
-        .send()
-        .unwrap();
+    let r = Req::get(&format!("{}/health", m.url())).timeout(Duration::from_secs(1)).send().unwrap();
     assert_eq!(r.status, 200);
 }
 
@@ -377,32 +280,19 @@ fn sse_stream_chunks_are_flushed_as_written() {
                       "messages": [{"role": "user", "content": "hi"}]});
     let s = post_json_stream(&url, &body, &[]);
     assert_eq!(s.status, 200);
-    assert!(s
-        .header("content-type")
-        .unwrap()
-        .starts_with("text/event-stream"));
+    assert!(s.header("content-type").unwrap().starts_with("text/event-stream"));
     assert_eq!(s.header("x-mock-region").as_deref(), Some("ca-central"));
     assert!(s.error.is_none());
     // role + 4 content + finish + usage = 7 chunks, 6 gaps of 100 ms, plus [DONE] after one more.
     let first = s.first_chunk_at.expect("a first chunk");
     assert!(s.end_at >= Duration::from_millis(650), "end {:?}", s.end_at);
-    assert!(
-        s.end_at - first >= Duration::from_millis(600),
-        "first {first:?} end {:?}",
-        s.end_at
-    );
-    assert!(
-        s.chunks.len() >= 5,
-        "chunks arrived separately: {:?}",
-        s.chunks
-    );
+    assert!(s.end_at - first >= Duration::from_millis(600), "first {first:?} end {:?}", s.end_at);
+    assert!(s.chunks.len() >= 5, "chunks arrived separately: {:?}", s.chunks);
 
     let events = s.sse_json();
     assert_eq!(events.len(), 7, "{}", s.text());
     assert!(s.done());
-    assert!(events
-        .iter()
-        .all(|e| e["object"] == "chat.completion.chunk"));
+    assert!(events.iter().all(|e| e["object"] == "chat.completion.chunk"));
     assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(events[5]["choices"][0]["finish_reason"], "stop");
     assert_eq!(events[6]["choices"].as_array().unwrap().len(), 0);
@@ -411,8 +301,7 @@ fn sse_stream_chunks_are_flushed_as_written() {
 
     // Without include_usage: no usage chunk; default 5 content chunks after reset.
     m.reset();
-    let body =
-        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let s = post_json_stream(&url, &body, &[]);
     let events = s.sse_json();
     assert_eq!(events.len(), 7, "{}", s.text());
@@ -426,11 +315,7 @@ fn non_utf8_headers_are_recorded_and_reset_clears_stats() {
     let m = mock("af-south");
     let url = format!("{}/v1/chat/completions", m.url());
     let body = serde_json::to_vec(&chat("m")).unwrap();
-    let r = post_raw(
-        &url,
-        &body,
-        &[("x-weird", b"\xff\xfe"), ("authorization", b"Bearer sk-1")],
-    );
+    let r = post_raw(&url, &body, &[("x-weird", b"\xff\xfe"), ("authorization", b"Bearer sk-1")]);
     assert_eq!(r.status, 200, "{}", r.text());
     let h = m.last_headers();
     assert_eq!(h["x-weird"], "\u{fffd}\u{fffd}");
@@ -453,10 +338,7 @@ fn kill_refuses_connections_and_restart_reuses_the_port() {
     let port = m.port();
     post_json(&format!("{}/v1/chat/completions", m.url()), &chat("m"), &[]);
     m.kill();
-    let err = Req::get(&format!("{}/health", m.url()))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .unwrap_err();
+    let err = Req::get(&format!("{}/health", m.url())).timeout(Duration::from_secs(2)).send().unwrap_err();
     assert!(err.is_connect(), "{err}");
     m.restart();
     assert_eq!(m.port(), port);
@@ -482,10 +364,7 @@ fn load_loop_is_bounded_and_counts_regions() {
     let r = load_loop(&url, &chat("m"), 10, Duration::from_secs(5), 2);
     assert_eq!(r.failed, 10);
     assert_eq!(r.statuses.get(&429), Some(&10));
-    assert!(
-        r.by_region.is_empty(),
-        "no x-llm-region without the gateway"
-    );
+    assert!(r.by_region.is_empty(), "no x-llm-region without the gateway");
     assert!(!r.errors.is_empty() && r.errors.len() <= 10);
 
     // Time-bounded: hanging upstream, short timeout.
@@ -511,9 +390,5 @@ fn in_process_server() {
     assert_eq!(s.state().stats_json()["served_ok"], 1);
     let url = s.url();
     s.stop();
-    assert!(Req::get(&url)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .unwrap_err()
-        .is_connect());
+    assert!(Req::get(&url).timeout(Duration::from_secs(2)).send().unwrap_err().is_connect());
 }

@@ -31,8 +31,16 @@ use llm_router::{bootstrap, config, translate, up};
 use tokio_stream::StreamExt;
 
 const REGIONS: [&str; 10] = [
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-southeast-1",
-    "ap-northeast-1", "ap-south-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "ap-south-1",
 ];
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
@@ -110,7 +118,8 @@ fn bench_snapshot(n: usize) -> anyhow::Result<()> {
         // build_snapshot translates again: subtract that to get encoding alone.
         encode.push((t3 - t2).saturating_sub(t2 - t1));
         total.push((t1 - t0) + (t3 - t2));
-        bytes = snap.type_urls().filter_map(|t| snap.of_type(t)).flat_map(|t| t.items.values()).map(|r| r.body.len()).sum();
+        bytes =
+            snap.type_urls().filter_map(|t| snap.of_type(t)).flat_map(|t| t.items.values()).map(|r| r.body.len()).sum();
         kept = Some(snap); // the served snapshot stays alive, as in serve
     }
     // An edit of a running control plane: one weight changes; unchanged resources are reused.
@@ -127,7 +136,12 @@ fn bench_snapshot(n: usize) -> anyhow::Result<()> {
     }
     let (rss1, hwm) = rss_kib();
     let snap = kept.context("no snapshot")?;
-    println!("snapshot build, {n} deployments ({} clusters, {} resources, {:.1} MB encoded):", snap.names(CLUSTER).len(), snap.len(), bytes as f64 / 1e6);
+    println!(
+        "snapshot build, {n} deployments ({} clusters, {} resources, {:.1} MB encoded):",
+        snap.names(CLUSTER).len(),
+        snap.len(),
+        bytes as f64 / 1e6
+    );
     println!("  parse+validate YAML  {}", ms(median(parse)));
     println!("  translate            {}", ms(median(trans)));
     println!("  encode + snapshot    {}", ms(median(encode)));
@@ -147,7 +161,8 @@ async fn bench_fanout(clients: usize, rounds: usize) -> anyhow::Result<()> {
     let opts = translate::Options { filter_wasm: "/opt/llm_router_filter.wasm".into(), ..Default::default() };
     let snaps: Vec<_> = (0..2)
         .map(|v| {
-            let loaded = config::load_str(&big_config(100, v), "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+            let loaded =
+                config::load_str(&big_config(100, v), "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
             Ok(build_snapshot(&loaded.config, &opts)?)
         })
         .collect::<anyhow::Result<_>>()?;
@@ -166,7 +181,12 @@ async fn bench_fanout(clients: usize, rounds: usize) -> anyhow::Result<()> {
         let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}")).await?;
         let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel::<DiscoveryRequest>();
         let node = Node { id: format!("bench-{c}"), ..Default::default() };
-        for (t, names) in [(CLUSTER, vec![]), (LISTENER, vec![]), (ROUTE, vec![translate::ROUTE_CONFIG_NAME]), (EXTENSION_CONFIG, vec![translate::ROUTER_FILTER_NAME])] {
+        for (t, names) in [
+            (CLUSTER, vec![]),
+            (LISTENER, vec![]),
+            (ROUTE, vec![translate::ROUTE_CONFIG_NAME]),
+            (EXTENSION_CONFIG, vec![translate::ROUTER_FILTER_NAME]),
+        ] {
             let _ = req_tx.send(DiscoveryRequest {
                 node: Some(node.clone()),
                 type_url: t.into(),
@@ -216,7 +236,8 @@ async fn bench_fanout(clients: usize, rounds: usize) -> anyhow::Result<()> {
         let mut got = vec![false; clients];
         let mut last = t0;
         while got.iter().any(|g| !g) {
-            let (c, v, at) = tokio::time::timeout(Duration::from_secs(10), seen_rx.recv()).await?.context("clients gone")?;
+            let (c, v, at) =
+                tokio::time::timeout(Duration::from_secs(10), seen_rx.recv()).await?.context("clients gone")?;
             if v == want && !got[c] {
                 got[c] = true;
                 last = last.max(at);
@@ -228,9 +249,21 @@ async fn bench_fanout(clients: usize, rounds: usize) -> anyhow::Result<()> {
         }
         acked.push(t0.elapsed());
     }
-    println!("fan-out of one change (filter config, 100-deployment snapshot) to {clients} ADS clients, {rounds} rounds:");
-    println!("  all clients received it: p50 {}  p99 {}  max {}", ms(pct(&mut delivered, 0.5)), ms(pct(&mut delivered, 0.99)), ms(pct(&mut delivered, 1.0)));
-    println!("  all ACKs recorded:       p50 {}  p99 {}  max {}", ms(pct(&mut acked, 0.5)), ms(pct(&mut acked, 0.99)), ms(pct(&mut acked, 1.0)));
+    println!(
+        "fan-out of one change (filter config, 100-deployment snapshot) to {clients} ADS clients, {rounds} rounds:"
+    );
+    println!(
+        "  all clients received it: p50 {}  p99 {}  max {}",
+        ms(pct(&mut delivered, 0.5)),
+        ms(pct(&mut delivered, 0.99)),
+        ms(pct(&mut delivered, 1.0))
+    );
+    println!(
+        "  all ACKs recorded:       p50 {}  p99 {}  max {}",
+        ms(pct(&mut acked, 0.5)),
+        ms(pct(&mut acked, 0.99)),
+        ms(pct(&mut acked, 1.0))
+    );
     Ok(())
 }
 
@@ -264,7 +297,10 @@ async fn upstream(region: &'static str) -> anyhow::Result<u16> {
                     let body = format!(
                         "{{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"hi from {region}\"}},\"finish_reason\":\"stop\"}}]}}"
                     );
-                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
                     if s.write_all(resp.as_bytes()).await.is_err() {
                         return;
                     }
@@ -307,7 +343,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
     let envoy = up::find_envoy()?;
-    let wasm = up::default_filter_wasm().context("build the filter first: cargo build -p llm-router-filter --target wasm32-wasip1 --profile wasm")?;
+    let wasm = up::default_filter_wasm()
+        .context("build the filter first: cargo build -p llm-router-filter --target wasm32-wasip1 --profile wasm")?;
     let us = upstream("us-west-2").await?;
     let east = upstream("us-east-1").await?;
     let dir = std::env::temp_dir().join(format!("xds-bench-{}", std::process::id()));
@@ -330,7 +367,15 @@ async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(llm_router::serve::run(serve, async move { let _ = stop_rx.await; }, move |a| { let _ = ready_tx.send(a); }));
+    tokio::spawn(llm_router::serve::run(
+        serve,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |a| {
+            let _ = ready_tx.send(a);
+        },
+    ));
     ready_rx.await.context("serve did not start")?;
     let boot = bootstrap::xds_bootstrap_yaml(&bootstrap::BootstrapOptions {
         xds_addr: format!("127.0.0.1:{xds}"),
@@ -381,7 +426,10 @@ async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
     let _ = child.kill().await;
     let _ = stop_tx.send(());
     let mut lat = result?;
-    println!("YAML write -> new routing served by Envoy ({edits} edits, debounce {} ms):", llm_router::serve::DEFAULT_DEBOUNCE.as_millis());
+    println!(
+        "YAML write -> new routing served by Envoy ({edits} edits, debounce {} ms):",
+        llm_router::serve::DEFAULT_DEBOUNCE.as_millis()
+    );
     println!("  p50 {}  p99 {}  max {}", ms(pct(&mut lat, 0.5)), ms(pct(&mut lat, 0.99)), ms(pct(&mut lat, 1.0)));
     Ok(())
 }

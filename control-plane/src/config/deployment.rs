@@ -35,10 +35,7 @@ pub(crate) fn parse_list(
         _ => {
             ctx.error(
                 node.pos,
-                format!(
-                    "model_list must be a list of deployments ('- model_name: ...'), found {}",
-                    node.kind()
-                ),
+                format!("model_list must be a list of deployments ('- model_name: ...'), found {}", node.kind()),
             );
             return (Vec::new(), Vec::new());
         }
@@ -46,18 +43,11 @@ pub(crate) fn parse_list(
     let groups: Vec<String> = items
         .iter()
         .filter_map(|item| item.as_map())
-        .filter_map(|m| {
-            m.iter()
-                .find(|(k, _)| k.as_str() == Some("model_name"))
-                .and_then(|(_, v)| v.as_str())
-        })
+        .filter_map(|m| m.iter().find(|(k, _)| k.as_str() == Some("model_name")).and_then(|(_, v)| v.as_str()))
         .map(str::to_string)
         .collect();
-    let mut out: Vec<(Deployment, Meta)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| parse_one(ctx, i, item))
-        .collect();
+    let mut out: Vec<(Deployment, Meta)> =
+        items.iter().enumerate().filter_map(|(i, item)| parse_one(ctx, i, item)).collect();
     super::resolve::assign_ids(ctx, &mut out);
     super::resolve::zones_and_allowed_regions(ctx, &mut out, router);
     (out, groups)
@@ -71,37 +61,25 @@ struct Region {
 
 fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
     let at = format!("model_list[{i}]");
-    let keys = Keys {
-        section: &at,
-        known: DEPLOYMENT_KEYS,
-        accepted: &[],
-        ignored: &[],
-        hints: DEPLOYMENT_HINTS,
-    };
+    let keys = Keys { section: &at, known: DEPLOYMENT_KEYS, accepted: &[], ignored: &[], hints: DEPLOYMENT_HINTS };
     let f = fields::read_map(ctx, item, &keys)?;
-    let model_name = f
-        .value("model_name")
-        .and_then(|v| fields::string(ctx, &format!("{at}.model_name"), v));
+    let model_name = f.value("model_name").and_then(|v| fields::string(ctx, &format!("{at}.model_name"), v));
     let model_name = match model_name {
         Some(n) if !n.trim().is_empty() => Some(n),
         // A model_name of the wrong shape has been reported already.
         None if f.value("model_name").is_some_and(|v| v.as_str().is_none()) => None,
         _ => {
-            ctx.error(item.pos, format!("{at} has no model_name; add model_name: NAME (the model group clients ask for)"));
+            ctx.error(
+                item.pos,
+                format!("{at} has no model_name; add model_name: NAME (the model group clients ask for)"),
+            );
             None
         }
     };
     let name = model_name.clone().unwrap_or_default();
-    let at = if name.is_empty() {
-        at
-    } else {
-        format!("{at} ('{name}')")
-    };
+    let at = if name.is_empty() { at } else { format!("{at} ('{name}')") };
     let Some((params_key, params_node)) = f.get("litellm_params") else {
-        ctx.error(
-            item.pos,
-            format!("{at} has no litellm_params; add litellm_params with model: PROVIDER/MODEL"),
-        );
+        ctx.error(item.pos, format!("{at} has no litellm_params; add litellm_params with model: PROVIDER/MODEL"));
         return None;
     };
     let pk = Keys {
@@ -116,9 +94,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
 
     // Model and provider.
     let model_node = p.value("model");
-    let model = model_node
-        .and_then(|v| fields::string(ctx, &p_path("model"), v))
-        .filter(|m| !m.trim().is_empty());
+    let model = model_node.and_then(|v| fields::string(ctx, &p_path("model"), v)).filter(|m| !m.trim().is_empty());
     let Some(model) = model else {
         ctx.error(params_key.pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
         return None;
@@ -130,10 +106,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     }
 
     // Plain settings (os.environ/VAR allowed).
-    let mut text = |k: &str| {
-        p.value(k)
-            .and_then(|v| fields::env_string(ctx, &p_path(k), v).map(|s| (s, v.pos)))
-    };
+    let mut text = |k: &str| p.value(k).and_then(|v| fields::env_string(ctx, &p_path(k), v).map(|s| (s, v.pos)));
     let api_base = text("api_base").or_else(|| text("aws_bedrock_runtime_endpoint"));
     let api_version = text("api_version").map(|(s, _)| s);
     let aws_region = text("aws_region_name");
@@ -144,8 +117,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
 
     // Region: metadata.region, region_name, aws_region_name, vertex_location, model name.
     let from_key = |v: &Option<(String, Pos)>, key_of: &str| {
-        v.as_ref()
-            .map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)))
+        v.as_ref().map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)))
     };
     let explicit = metadata
         .region
@@ -154,23 +126,16 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         .or_else(|| from_key(&aws_region, "aws_region_name"))
         .or_else(|| from_key(&vertex_loc, "vertex_location"));
     let last_segment = model.rsplit('/').next().unwrap_or("");
-    let inferred = (model.contains('/') && endpoint::looks_like_region(last_segment))
-        .then(|| last_segment.to_string());
+    let inferred = (model.contains('/') && endpoint::looks_like_region(last_segment)).then(|| last_segment.to_string());
     let region = match (explicit, &inferred) {
         (Some((region, pos)), _) => Region { region, pos },
         (None, Some(r)) => {
             ctx.warn(model_node.pos, format!("{at} has no region key; using '{r}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)"));
-            Region {
-                region: r.clone(),
-                pos: Some(model_node.pos),
-            }
+            Region { region: r.clone(), pos: Some(model_node.pos) }
         }
         (None, None) => {
             ctx.warn(params_key.pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
-            Region {
-                region: String::new(),
-                pos: None,
-            }
+            Region { region: String::new(), pos: None }
         }
     };
 
@@ -180,32 +145,23 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         metadata.region.as_ref().map(|(s, _)| s.clone()),
         inferred.clone(),
     ];
-    let aws_region_name = aws_region.as_ref().map(|(s, _)| s.clone()).or_else(|| {
-        candidates
-            .iter()
-            .flatten()
-            .find(|r| is_aws_region(r))
-            .cloned()
-    });
-    let vertex_location = vertex_loc.as_ref().map(|(s, _)| s.clone()).or_else(|| {
-        candidates
-            .iter()
-            .flatten()
-            .find(|r| is_gcp_region(r))
-            .cloned()
-    });
+    let aws_region_name = aws_region
+        .as_ref()
+        .map(|(s, _)| s.clone())
+        .or_else(|| candidates.iter().flatten().find(|r| is_aws_region(r)).cloned());
+    let vertex_location = vertex_loc
+        .as_ref()
+        .map(|(s, _)| s.clone())
+        .or_else(|| candidates.iter().flatten().find(|r| is_gcp_region(r)).cloned());
 
-    let endpoint = endpoint::build(
-        ctx,
-        &at,
-        &provider,
-        params_key.pos,
-        api_base,
-        &aws_region_name,
-        &vertex_location,
-    );
+    let endpoint = endpoint::build(ctx, &at, &provider, params_key.pos, api_base, &aws_region_name, &vertex_location);
     if provider == "azure" && api_version.is_none() {
-        ctx.warn(params_key.pos, format!("{at} is an azure deployment without litellm_params.api_version; add api_version (e.g. 2024-10-21)"));
+        ctx.warn(
+            params_key.pos,
+            format!(
+                "{at} is an azure deployment without litellm_params.api_version; add api_version (e.g. 2024-10-21)"
+            ),
+        );
     }
     if provider == "vertex_ai" && vertex_project.is_none() {
         ctx.warn(params_key.pos, format!("{at} is a vertex_ai deployment without litellm_params.vertex_project; add it (the project in the Vertex URL)"));
@@ -227,16 +183,10 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_credentials: secret("vertex_credentials"),
     };
 
-    let count = |ctx: &mut Ctx, k: &str| {
-        p.value(k)
-            .and_then(|v| fields::whole_u64(ctx, &p_path(k), v, 0, u64::MAX))
-    };
+    let count = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &p_path(k), v, 0, u64::MAX));
     let rpm = count(ctx, "rpm");
     let tpm = count(ctx, "tpm");
-    let seconds = |ctx: &mut Ctx, k: &str| {
-        p.value(k)
-            .and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, true))
-    };
+    let seconds = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, true));
     let timeout_s = seconds(ctx, "timeout");
     let stream_timeout_s = seconds(ctx, "stream_timeout");
 
@@ -259,24 +209,14 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
                     explicit_id = Some(v.pos);
                 }
             }
-            for (slot, k) in costs
-                .iter_mut()
-                .zip(["input_cost_per_token", "output_cost_per_token"])
-            {
-                *slot = mi.value(k).and_then(|v| {
-                    fields::number(ctx, &format!("{at}: model_info.{k}"), v, 0.0, false)
-                });
+            for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
+                *slot = mi.value(k).and_then(|v| fields::number(ctx, &format!("{at}: model_info.{k}"), v, 0.0, false));
             }
         }
     }
-    for (slot, k) in costs
-        .iter_mut()
-        .zip(["input_cost_per_token", "output_cost_per_token"])
-    {
+    for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
         if slot.is_none() {
-            *slot = p
-                .value(k)
-                .and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, false));
+            *slot = p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, false));
         }
     }
 
@@ -311,13 +251,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
             ctx.warn(pos, format!("{at} has no usable Vertex credentials: {why}. It is reported unhealthy and takes no traffic until they are fixed"));
         }
     }
-    let meta = Meta {
-        index: i,
-        entry_pos: item.pos,
-        params_pos: params_key.pos,
-        region_pos: region.pos,
-        explicit_id,
-    };
+    let meta = Meta { index: i, entry_pos: item.pos, params_pos: params_key.pos, region_pos: region.pos, explicit_id };
     Some((deployment, meta))
 }
 
@@ -328,20 +262,12 @@ struct Metadata {
 }
 
 fn metadata(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Metadata {
-    let mut out = Metadata {
-        region: None,
-        latency_target: None,
-    };
+    let mut out = Metadata { region: None, latency_target: None };
     let Some(node) = p.value("metadata") else {
         return out;
     };
-    let keys = Keys {
-        section: "litellm_params.metadata",
-        known: METADATA_KEYS,
-        accepted: &[],
-        ignored: &[],
-        hints: &[],
-    };
+    let keys =
+        Keys { section: "litellm_params.metadata", known: METADATA_KEYS, accepted: &[], ignored: &[], hints: &[] };
     let Some(m) = fields::read_map(ctx, node, &keys) else {
         return out;
     };
@@ -351,8 +277,7 @@ fn metadata(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Metadata {
             .map(|s| (s, Some(k.pos)));
     }
     if let Some(v) = m.value("latency_target") {
-        out.latency_target =
-            fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0);
+        out.latency_target = fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0);
     }
     out
 }
@@ -368,15 +293,17 @@ fn either(
     param_key: &str,
     min: u32,
 ) -> Option<u32> {
-    let a = dep
-        .value(dep_key)
-        .and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min).map(|x| (x, v.pos)));
-    let b = params.value(param_key).and_then(|v| {
-        fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min).map(|x| (x, v.pos))
-    });
+    let a =
+        dep.value(dep_key).and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min).map(|x| (x, v.pos)));
+    let b = params
+        .value(param_key)
+        .and_then(|v| fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min).map(|x| (x, v.pos)));
     match (a, b) {
         (Some((x, xp)), Some((y, yp))) if x != y => {
-            ctx.error(yp, format!("{at}: {dep_key} {x} (line {}) and litellm_params.{param_key} {y} disagree; keep one", xp.line));
+            ctx.error(
+                yp,
+                format!("{at}: {dep_key} {x} (line {}) and litellm_params.{param_key} {y} disagree; keep one", xp.line),
+            );
             Some(x)
         }
         (a, b) => a.or(b).map(|(x, _)| x),

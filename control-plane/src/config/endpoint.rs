@@ -57,16 +57,8 @@ pub(crate) fn split_model(model: &str) -> (String, String, bool) {
     match model.split_once('/') {
         None => ("openai".to_string(), model.to_string(), true),
         Some((provider, rest)) => {
-            let rest = if provider == "bedrock" {
-                rest.strip_prefix("converse/").unwrap_or(rest)
-            } else {
-                rest
-            };
-            (
-                provider.to_string(),
-                rest.to_string(),
-                KNOWN_PROVIDERS.contains(&provider),
-            )
+            let rest = if provider == "bedrock" { rest.strip_prefix("converse/").unwrap_or(rest) } else { rest };
+            (provider.to_string(), rest.to_string(), KNOWN_PROVIDERS.contains(&provider))
         }
     }
 }
@@ -121,11 +113,7 @@ pub(crate) fn zone_by_prefix(region: &str) -> &'static str {
         "us" => return "us",
         _ => {}
     }
-    PREFIXES
-        .iter()
-        .find(|(p, _)| r.starts_with(p))
-        .map(|(_, z)| *z)
-        .unwrap_or("")
+    PREFIXES.iter().find(|(p, _)| r.starts_with(p)).map(|(_, z)| *z).unwrap_or("")
 }
 
 /// Zone of a region: `residency_zones` when given (a region it does not list has no
@@ -156,7 +144,10 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
         return Err("api_base must start with http:// or https://".into());
     };
     if rest.contains('?') || rest.contains('#') {
-        return Err("api_base must not contain a query or fragment; give api_version and other options as their own keys".into());
+        return Err(
+            "api_base must not contain a query or fragment; give api_version and other options as their own keys"
+                .into(),
+        );
     }
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -184,9 +175,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     };
     let ipv6 = authority.starts_with('[');
     let host_ok = !host.is_empty()
-        && host.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (ipv6 && c == ':')
-        })
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (ipv6 && c == ':'))
         && !host.starts_with('.')
         && !host.starts_with('-');
     if !host_ok {
@@ -195,12 +184,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     if path.chars().any(|c| c.is_whitespace()) {
         return Err("api_base path must not contain spaces".into());
     }
-    Ok(Endpoint {
-        tls,
-        host: host.to_ascii_lowercase(),
-        port,
-        base_path: path.trim_end_matches('/').to_string(),
-    })
+    Ok(Endpoint { tls, host: host.to_ascii_lowercase(), port, base_path: path.trim_end_matches('/').to_string() })
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
@@ -211,12 +195,7 @@ fn parse_port(p: &str) -> Result<u16, String> {
 }
 
 pub(crate) fn https(host: String, base_path: &str) -> Endpoint {
-    Endpoint {
-        tls: true,
-        host,
-        port: 443,
-        base_path: base_path.to_string(),
-    }
+    Endpoint { tls: true, host, port: 443, base_path: base_path.to_string() }
 }
 
 pub(crate) fn vertex_host(location: &str) -> String {
@@ -228,12 +207,7 @@ pub(crate) fn vertex_host(location: &str) -> String {
 }
 
 fn placeholder() -> Endpoint {
-    Endpoint {
-        tls: true,
-        host: String::new(),
-        port: 443,
-        base_path: String::new(),
-    }
+    Endpoint { tls: true, host: String::new(), port: 443, base_path: String::new() }
 }
 
 /// The deployment's endpoint: `api_base`, else the provider's default host.
@@ -256,37 +230,22 @@ pub(crate) fn build(
         };
     }
     let need = |ctx: &mut Ctx, what: &str| {
-        ctx.error(
-            params_pos,
-            format!("{at}: {provider} deployments need {what}"),
-        );
+        ctx.error(params_pos, format!("{at}: {provider} deployments need {what}"));
         placeholder()
     };
     match provider {
         "bedrock" => match aws_region {
             Some(r) => https(format!("bedrock-runtime.{r}.amazonaws.com"), ""),
-            None => need(
-                ctx,
-                "litellm_params.aws_region_name (e.g. us-west-2) or an api_base",
-            ),
+            None => need(ctx, "litellm_params.aws_region_name (e.g. us-west-2) or an api_base"),
         },
         "vertex_ai" => match vertex_location {
             Some(l) => https(vertex_host(l), ""),
-            None => need(
-                ctx,
-                "litellm_params.vertex_location (e.g. europe-west1 or global) or an api_base",
-            ),
+            None => need(ctx, "litellm_params.vertex_location (e.g. europe-west1 or global) or an api_base"),
         },
         "openai" => https("api.openai.com".into(), "/v1"),
         "anthropic" => https("api.anthropic.com".into(), ""),
-        "azure" => need(
-            ctx,
-            "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)",
-        ),
-        _ => need(
-            ctx,
-            "litellm_params.api_base (the provider's URL, e.g. https://host/v1)",
-        ),
+        "azure" => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"),
+        _ => need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)"),
     }
 }
 
@@ -296,24 +255,12 @@ mod tests {
 
     #[test]
     fn regions() {
-        for r in [
-            "us-west-2",
-            "eu-central-1",
-            "us-gov-west-1",
-            "europe-west1",
-            "us-central1",
-            "northamerica-northeast1",
-        ] {
+        for r in
+            ["us-west-2", "eu-central-1", "us-gov-west-1", "europe-west1", "us-central1", "northamerica-northeast1"]
+        {
             assert!(looks_like_region(r), "{r}");
         }
-        for r in [
-            "anthropic.claude-3",
-            "claude-3-5-sonnet@20241022",
-            "us-west",
-            "gpt-4o",
-            "global",
-            "v1",
-        ] {
+        for r in ["anthropic.claude-3", "claude-3-5-sonnet@20241022", "us-west", "gpt-4o", "global", "v1"] {
             assert!(!looks_like_region(r), "{r}");
         }
     }
@@ -333,10 +280,7 @@ mod tests {
     #[test]
     fn urls() {
         let e = parse_url("https://example.com/v1/").expect("ok");
-        assert_eq!(
-            (e.tls, e.host.as_str(), e.port, e.base_path.as_str()),
-            (true, "example.com", 443, "/v1")
-        );
+        assert_eq!((e.tls, e.host.as_str(), e.port, e.base_path.as_str()), (true, "example.com", 443, "/v1"));
         let e = parse_url("http://127.0.0.1:8080").expect("ok");
         assert_eq!((e.tls, e.port, e.base_path.as_str()), (false, 8080, ""));
         let e = parse_url("http://[::1]:9000/x").expect("ok");

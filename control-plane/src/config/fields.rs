@@ -12,10 +12,7 @@ pub(crate) struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// The key and value nodes of `name`, when present and not null.
     pub(crate) fn get(&self, name: &str) -> Option<(&'a Node, &'a Node)> {
-        self.entries
-            .iter()
-            .find(|(n, _, v)| *n == name && !v.is_null())
-            .map(|(_, k, v)| (*k, *v))
+        self.entries.iter().find(|(n, _, v)| *n == name && !v.is_null()).map(|(_, k, v)| (*k, *v))
     }
     pub(crate) fn value(&self, name: &str) -> Option<&'a Node> {
         self.get(name).map(|(_, v)| v)
@@ -43,14 +40,7 @@ pub(crate) fn read_map<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Op
         Value::Null => &[][..],
         Value::Map(m) => &m[..],
         _ => {
-            ctx.error(
-                node.pos,
-                format!(
-                    "{} must be a mapping of keys to values, found {}",
-                    keys.section,
-                    node.kind()
-                ),
-            );
+            ctx.error(node.pos, format!("{} must be a mapping of keys to values, found {}", keys.section, node.kind()));
             return None;
         }
     };
@@ -60,27 +50,15 @@ pub(crate) fn read_map<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Op
         if keys.known.contains(&name) || keys.accepted.contains(&name) {
             out.push((name, k, v));
         } else if keys.ignored.contains(&name) {
-            ctx.warn(
-                k.pos,
-                format!(
-                    "{}.{name} ignored: not used by this gateway's routing",
-                    keys.section
-                ),
-            );
+            ctx.warn(k.pos, format!("{}.{name} ignored: not used by this gateway's routing", keys.section));
         } else if let Some((_, hint)) = keys.hints.iter().find(|(h, _)| *h == name) {
-            ctx.warn(
-                k.pos,
-                format!("unknown key '{name}' in {}; {hint}", keys.section),
-            );
+            ctx.warn(k.pos, format!("unknown key '{name}' in {}; {hint}", keys.section));
         } else if is_accepted_pattern(keys.section, name) {
             // e.g. model_info.supports_*: descriptive, accepted.
         } else {
             let mut all: Vec<&str> = keys.known.to_vec();
             all.extend_from_slice(keys.ignored);
-            ctx.warn(
-                k.pos,
-                unknown_key_message(name, keys.section, &all, keys.accepted),
-            );
+            ctx.warn(k.pos, unknown_key_message(name, keys.section, &all, keys.accepted));
         }
     }
     Some(Fields { entries: out })
@@ -91,22 +69,11 @@ fn is_accepted_pattern(section: &str, name: &str) -> bool {
 }
 
 /// "unknown key 'x' in SECTION; did you mean 'y'?" (the suggestion only when one is close).
-pub(crate) fn unknown_key_message(
-    name: &str,
-    section: &str,
-    known: &[&str],
-    accepted: &[&str],
-) -> String {
+pub(crate) fn unknown_key_message(name: &str, section: &str, known: &[&str], accepted: &[&str]) -> String {
     let best = known
         .iter()
         .chain(accepted)
-        .map(|k| {
-            (
-                strsim::jaro_winkler(name, k),
-                strsim::normalized_damerau_levenshtein(name, k),
-                *k,
-            )
-        })
+        .map(|k| (strsim::jaro_winkler(name, k), strsim::normalized_damerau_levenshtein(name, k), *k))
         .filter(|(jw, dl, _)| *jw >= 0.88 || *dl >= 0.7)
         .max_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
     match best {
@@ -121,10 +88,7 @@ pub(crate) fn string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<String> {
         Value::Scalar(s, _) => Some(s.clone()),
         Value::Null => None,
         _ => {
-            ctx.error(
-                node.pos,
-                format!("{path} must be a single value, found {}", node.kind()),
-            );
+            ctx.error(node.pos, format!("{path} must be a single value, found {}", node.kind()));
             None
         }
     }
@@ -132,22 +96,19 @@ pub(crate) fn string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<String> {
 
 const ENV_PREFIX: &str = "os.environ/";
 
-fn env_var_name<'t>(
-    ctx: &mut Ctx,
-    path: &str,
-    node: &Node,
-    text: &'t str,
-) -> Option<Option<&'t str>> {
+fn env_var_name<'t>(ctx: &mut Ctx, path: &str, node: &Node, text: &'t str) -> Option<Option<&'t str>> {
     let Some(var) = text.strip_prefix(ENV_PREFIX) else {
         return Some(None);
     };
-    let valid = var
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        ctx.error(node.pos, format!("{path}: '{ENV_PREFIX}' must be followed by an environment variable name such as {ENV_PREFIX}MY_VAR"));
+        ctx.error(
+            node.pos,
+            format!(
+                "{path}: '{ENV_PREFIX}' must be followed by an environment variable name such as {ENV_PREFIX}MY_VAR"
+            ),
+        );
         return None;
     }
     Some(Some(var))
@@ -162,7 +123,10 @@ pub(crate) fn env_string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<Strin
         Some(var) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Some(v),
             _ => {
-                ctx.error(node.pos, format!("{path} refers to environment variable {var}, which is not set; set it or write the value"));
+                ctx.error(
+                    node.pos,
+                    format!("{path} refers to environment variable {var}, which is not set; set it or write the value"),
+                );
                 None
             }
         },
@@ -177,20 +141,14 @@ pub(crate) fn secret(ctx: &mut Ctx, path: &str, node: &Node) -> Option<Secret> {
         _ => {
             ctx.error(
                 node.pos,
-                format!(
-                    "{path} must be a single value (a literal or os.environ/VAR), found {}",
-                    node.kind()
-                ),
+                format!("{path} must be a single value (a literal or os.environ/VAR), found {}", node.kind()),
             );
             return None;
         }
     };
     match env_var_name(ctx, path, node, text)? {
         None if text.is_empty() => {
-            ctx.warn(
-                node.pos,
-                format!("{path} is empty and ignored; remove it or give a value"),
-            );
+            ctx.warn(node.pos, format!("{path} is empty and ignored; remove it or give a value"));
             None
         }
         None => Some(Secret::Literal(text.clone())),
@@ -208,28 +166,15 @@ fn number_text<'n>(ctx: &mut Ctx, path: &str, node: &'n Node, want: &str) -> Opt
         Value::Scalar(s, _) => Some(s.trim()),
         Value::Null => None,
         _ => {
-            ctx.error(
-                node.pos,
-                format!("{path} must be {want}, found {}", node.kind()),
-            );
+            ctx.error(node.pos, format!("{path} must be {want}, found {}", node.kind()));
             None
         }
     }
 }
 
 /// A finite number >= `min` (or > `min` when `exclusive`).
-pub(crate) fn number(
-    ctx: &mut Ctx,
-    path: &str,
-    node: &Node,
-    min: f64,
-    exclusive: bool,
-) -> Option<f64> {
-    let want = if exclusive {
-        format!("a number greater than {min}")
-    } else {
-        format!("a number >= {min}")
-    };
+pub(crate) fn number(ctx: &mut Ctx, path: &str, node: &Node, min: f64, exclusive: bool) -> Option<f64> {
+    let want = if exclusive { format!("a number greater than {min}") } else { format!("a number >= {min}") };
     let text = number_text(ctx, path, node, &want)?;
     match text.replace('_', "").parse::<f64>() {
         Ok(v) if v.is_finite() && (v > min || (!exclusive && v == min)) => Some(v),
@@ -250,10 +195,7 @@ pub(crate) fn whole_u64(ctx: &mut Ctx, path: &str, node: &Node, min: u64, max: u
     let text = number_text(ctx, path, node, &want)?;
     let parsed = text.replace('_', "").parse::<i128>().ok().or_else(|| {
         // 5.0 is accepted as 5; 5.5 is not.
-        text.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite() && f.fract() == 0.0)
-            .map(|f| f as i128)
+        text.parse::<f64>().ok().filter(|f| f.is_finite() && f.fract() == 0.0).map(|f| f as i128)
     });
     match parsed {
         Some(v) if v >= i128::from(min) && v <= i128::from(max) => Some(v as u64),
@@ -265,11 +207,7 @@ pub(crate) fn whole_u64(ctx: &mut Ctx, path: &str, node: &Node, min: u64, max: u
 }
 
 /// A list of single values (a lone value counts as a one-item list).
-pub(crate) fn string_list<'n>(
-    ctx: &mut Ctx,
-    path: &str,
-    node: &'n Node,
-) -> Option<Vec<(String, &'n Node)>> {
+pub(crate) fn string_list<'n>(ctx: &mut Ctx, path: &str, node: &'n Node) -> Option<Vec<(String, &'n Node)>> {
     match &node.value {
         Value::Seq(items) => {
             let mut out = Vec::new();
@@ -283,10 +221,7 @@ pub(crate) fn string_list<'n>(
         Value::Scalar(s, _) => Some(vec![(s.clone(), node)]),
         Value::Null => None,
         Value::Map(_) => {
-            ctx.error(
-                node.pos,
-                format!("{path} must be a list like [a, b], found a mapping"),
-            );
+            ctx.error(node.pos, format!("{path} must be a list like [a, b], found a mapping"));
             None
         }
     }
@@ -310,10 +245,7 @@ pub(crate) fn general_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option
         }
     }
     if others {
-        ctx.warn(
-            key.pos,
-            "general_settings ignored except master_key: does not affect routing",
-        );
+        ctx.warn(key.pos, "general_settings ignored except master_key: does not affect routing");
     }
     master
 }
@@ -326,10 +258,7 @@ mod tests {
     fn suggestions() {
         let known = ["cooldown_time", "num_retries", "allowed_fails"];
         let m = unknown_key_message("cooldown_tme", "router_settings", &known, &[]);
-        assert_eq!(
-            m,
-            "unknown key 'cooldown_tme' in router_settings; did you mean 'cooldown_time'?"
-        );
+        assert_eq!(m, "unknown key 'cooldown_tme' in router_settings; did you mean 'cooldown_time'?");
         let m = unknown_key_message("zzz", "router_settings", &known, &[]);
         assert!(!m.contains("did you mean"), "{m}");
     }

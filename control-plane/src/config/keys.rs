@@ -1,13 +1,7 @@
 //! Keys a deployment may have: the ones read, other real LiteLLM keys accepted
 //! silently, and advice for common mistakes.
 
-pub(crate) const DEPLOYMENT_KEYS: &[&str] = &[
-    "model_name",
-    "litellm_params",
-    "model_info",
-    "priority",
-    "weight",
-];
+pub(crate) const DEPLOYMENT_KEYS: &[&str] = &["model_name", "litellm_params", "model_info", "priority", "weight"];
 
 pub(crate) const PARAMS_KEYS: &[&str] = &[
     "model",
@@ -92,8 +86,7 @@ pub(crate) const PARAMS_ACCEPTED: &[&str] = &[
 ];
 
 pub(crate) const METADATA_KEYS: &[&str] = &["region", "latency_target"];
-pub(crate) const MODEL_INFO_KEYS: &[&str] =
-    &["id", "input_cost_per_token", "output_cost_per_token"];
+pub(crate) const MODEL_INFO_KEYS: &[&str] = &["id", "input_cost_per_token", "output_cost_per_token"];
 pub(crate) const MODEL_INFO_ACCEPTED: &[&str] = &[
     "mode",
     "base_model",
@@ -132,30 +125,12 @@ pub(crate) const DEPLOYMENT_HINTS: &[(&str, &str)] = &[
     ("timeout", IN_PARAMS),
     ("stream_timeout", IN_PARAMS),
     ("order", "use priority here, or litellm_params.order"),
-    (
-        "region",
-        "set litellm_params.metadata.region (or aws_region_name / vertex_location)",
-    ),
+    ("region", "set litellm_params.metadata.region (or aws_region_name / vertex_location)"),
 ];
 pub(crate) const PARAMS_HINTS: &[(&str, &str)] = &[
-    (
-        "priority",
-        "use litellm_params.order, or put priority next to litellm_params",
-    ),
-    (
-        "region",
-        "use metadata.region, region_name, aws_region_name or vertex_location",
-    ),
-    (
-        "model_name",
-        "it goes next to litellm_params, not inside it",
-    ),
-    (
-        "model_info",
-        "it goes next to litellm_params, not inside it",
-    ),
-    (
-        "latency_target",
-        "put it under metadata: {latency_target: MS}",
-    ),
+    ("priority", "use litellm_params.order, or put priority next to litellm_params"),
+    ("region", "use metadata.region, region_name, aws_region_name or vertex_location"),
+    ("model_name", "it goes next to litellm_params, not inside it"),
+    ("model_info", "it goes next to litellm_params, not inside it"),
+    ("latency_target", "put it under metadata: {latency_target: MS}"),
 ];

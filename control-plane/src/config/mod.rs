@@ -50,17 +50,9 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.severity {
-            Severity::Error => write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.col, self.message
-            ),
+            Severity::Error => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message),
             Severity::Warning => {
-                write!(
-                    f,
-                    "{}:{}:{}: warning: {}",
-                    self.file, self.line, self.col, self.message
-                )
+                write!(f, "{}:{}:{}: warning: {}", self.file, self.line, self.col, self.message)
             }
         }
     }
@@ -83,11 +75,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new(file: &str) -> Ctx {
-        Ctx {
-            file: file.to_string(),
-            diags: Vec::new(),
-            env_warned: Default::default(),
-        }
+        Ctx { file: file.to_string(), diags: Vec::new(), env_warned: Default::default() }
     }
     pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>) {
         self.push(pos, Severity::Error, message.into());
@@ -109,8 +97,7 @@ impl Ctx {
     }
     /// Diagnostics in file order (errors before warnings at the same position).
     fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.diags
-            .sort_by_key(|d| (d.line, d.col, d.severity == Severity::Warning));
+        self.diags.sort_by_key(|d| (d.line, d.col, d.severity == Severity::Warning));
         self.diags
     }
 }
@@ -149,18 +136,12 @@ pub fn load_str(text: &str, file_name: &str) -> Result<Loaded, Vec<Diagnostic>> 
     let config = match root {
         Some(root) => check(&mut ctx, &root),
         None => {
-            ctx.error(
-                Pos { line: 1, col: 1 },
-                "the config is empty; it needs a model_list",
-            );
+            ctx.error(Pos { line: 1, col: 1 }, "the config is empty; it needs a model_list");
             None
         }
     };
     match config {
-        Some(config) if !ctx.has_errors() => Ok(Loaded {
-            config,
-            warnings: ctx.into_sorted(),
-        }),
+        Some(config) if !ctx.has_errors() => Ok(Loaded { config, warnings: ctx.into_sorted() }),
         _ => Err(ctx.into_sorted()),
     }
 }
@@ -187,13 +168,7 @@ const IGNORED_SECTIONS: &[&str] = &[
 
 fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
     let Some(entries) = root.as_map() else {
-        ctx.error(
-            root.pos,
-            format!(
-                "the config must be a mapping with a model_list, found {}",
-                root.kind()
-            ),
-        );
+        ctx.error(root.pos, format!("the config must be a mapping with a model_list, found {}", root.kind()));
         return None;
     };
     let mut model_list = None;
@@ -211,41 +186,25 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
                 ctx.warn(k.pos, format!("{name} ignored: does not affect routing"));
             }
             _ => {
-                let mut known: Vec<&str> =
-                    vec!["model_list", "router_settings", "general_settings"];
+                let mut known: Vec<&str> = vec!["model_list", "router_settings", "general_settings"];
                 known.extend_from_slice(IGNORED_SECTIONS);
-                ctx.warn(
-                    k.pos,
-                    fields::unknown_key_message(name, "the top level", &known, &[]),
-                );
+                ctx.warn(k.pos, fields::unknown_key_message(name, "the top level", &known, &[]));
             }
         }
     }
     let raw_router = router::parse(ctx, router_node);
     let (deployments, groups) = match model_list {
         None => {
-            ctx.error(
-                root.pos,
-                "missing model_list: add a model_list with at least one deployment",
-            );
+            ctx.error(root.pos, "missing model_list: add a model_list with at least one deployment");
             return None;
         }
         Some((k, v)) => deployment::parse_list(ctx, k, v, &raw_router),
     };
     let router = router::finish(ctx, raw_router, &deployments, &groups);
     let deployments: Vec<Deployment> = deployments.into_iter().map(|(d, _)| d).collect();
-    let mut zones: Vec<String> = deployments
-        .iter()
-        .map(|d| d.zone.clone())
-        .filter(|z| !z.is_empty())
-        .collect();
+    let mut zones: Vec<String> = deployments.iter().map(|d| d.zone.clone()).filter(|z| !z.is_empty()).collect();
     zones.extend(router.residency_zones.keys().cloned());
     zones.sort();
     zones.dedup();
-    Some(Config {
-        deployments,
-        router,
-        zones,
-        master_key,
-    })
+    Some(Config { deployments, router, zones, master_key })
 }

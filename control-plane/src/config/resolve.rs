@@ -10,15 +10,7 @@ use super::{Ctx, Deployment};
 
 /// Keeps `[A-Za-z0-9_.-]`, replaces anything else with `-`.
 pub(crate) fn sanitize_id(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect()
 }
 
 /// `model_info.id` when given (must be unique), else `{model_name}-{region}` (or
@@ -29,20 +21,20 @@ pub(crate) fn assign_ids(ctx: &mut Ctx, list: &mut [(Deployment, Meta)]) {
         let Some(pos) = m.explicit_id else { continue };
         let clean = sanitize_id(&d.id);
         if clean.is_empty() {
-            ctx.error(
-                pos,
-                format!(
-                    "model_list[{}]: model_info.id is empty; give an id or remove it",
-                    m.index
-                ),
-            );
+            ctx.error(pos, format!("model_list[{}]: model_info.id is empty; give an id or remove it", m.index));
             continue;
         }
         if clean != d.id {
             ctx.warn(pos, format!("model_list[{}]: model_info.id '{}' used as '{clean}' (ids may only hold letters, digits, '_', '.' and '-')", m.index, d.id));
         }
         if let Some((other, opos)) = taken.get(&clean) {
-            ctx.error(pos, format!("model_info.id '{clean}' is also the id of model_list[{other}] (line {}); ids must be unique", opos.line));
+            ctx.error(
+                pos,
+                format!(
+                    "model_info.id '{clean}' is also the id of model_list[{other}] (line {}); ids must be unique",
+                    opos.line
+                ),
+            );
         } else {
             taken.insert(clean.clone(), (m.index, pos));
         }
@@ -69,11 +61,7 @@ pub(crate) fn assign_ids(ctx: &mut Ctx, list: &mut [(Deployment, Meta)]) {
 }
 
 /// Sets each deployment's zone and enforces `allowed_regions`.
-pub(crate) fn zones_and_allowed_regions(
-    ctx: &mut Ctx,
-    list: &mut [(Deployment, Meta)],
-    router: &RawRouter,
-) {
+pub(crate) fn zones_and_allowed_regions(ctx: &mut Ctx, list: &mut [(Deployment, Meta)], router: &RawRouter) {
     let residency = &router.residency_zones;
     for (d, m) in list.iter_mut() {
         d.zone = endpoint::zone_of(&d.region, residency);

@@ -109,10 +109,7 @@ pub fn parse_strategy(name: &str) -> Result<(Strategy, Option<String>), String> 
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, v)| format!(" (did you mean '{v}'?)"))
                 .unwrap_or_default();
-            return Err(format!(
-                "unknown routing_strategy '{name}'{near}; use one of: {}",
-                valid.join(", ")
-            ));
+            return Err(format!("unknown routing_strategy '{name}'{near}; use one of: {}", valid.join(", ")));
         }
     };
     Ok((
@@ -132,7 +129,10 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
         known: KNOWN,
         accepted: &[],
         ignored: IGNORED,
-        hints: &[("region", "use gateway_region for the gateway's own region, allowed_regions to restrict deployments")],
+        hints: &[(
+            "region",
+            "use gateway_region for the gateway's own region, allowed_regions to restrict deployments",
+        )],
     };
     let Some(f) = fields::read_map(ctx, node, &keys) else {
         return raw;
@@ -161,8 +161,7 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
         raw.cooldown_time_s = fields::number(ctx, &rs("cooldown_time"), v, 0.0, false);
     }
     if let Some(v) = f.value("health_check_interval") {
-        raw.health_check_interval_s =
-            fields::number(ctx, &rs("health_check_interval"), v, 0.0, true);
+        raw.health_check_interval_s = fields::number(ctx, &rs("health_check_interval"), v, 0.0, true);
     }
     if let Some((k, v)) = f.get("health_check_timeout") {
         raw.health_check_timeout_s = fields::number(ctx, &rs("health_check_timeout"), v, 0.0, true);
@@ -171,10 +170,7 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
             raw.health_check_timeout_s = None;
         }
     }
-    for (key, slot) in [
-        ("timeout", &mut raw.timeout_s),
-        ("stream_timeout", &mut raw.stream_timeout_s),
-    ] {
+    for (key, slot) in [("timeout", &mut raw.timeout_s), ("stream_timeout", &mut raw.stream_timeout_s)] {
         if let Some(v) = f.value(key) {
             *slot = fields::number(ctx, &rs(key), v, 0.0, true);
         }
@@ -184,8 +180,7 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
             if list.is_empty() {
                 ctx.error(v.pos, "router_settings.allowed_regions is empty, so no deployment could be used; list regions or remove it");
             }
-            raw.allowed_regions =
-                Some((list.into_iter().map(|(s, n)| (s, n.pos)).collect(), k.pos));
+            raw.allowed_regions = Some((list.into_iter().map(|(s, n)| (s, n.pos)).collect(), k.pos));
         }
     }
     if let Some(v) = f.value("gateway_region") {
@@ -209,15 +204,9 @@ fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> 
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in entries {
         let zone = k.as_str().unwrap_or("").to_string();
-        let valid = !zone.is_empty()
-            && zone
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let valid = !zone.is_empty() && zone.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
-            ctx.error(
-                k.pos,
-                format!("residency zone name '{zone}' must use only letters, digits, '-' and '_'"),
-            );
+            ctx.error(k.pos, format!("residency zone name '{zone}' must use only letters, digits, '-' and '_'"));
             continue;
         }
         let path = format!("router_settings.residency_zones.{zone}");
@@ -225,7 +214,12 @@ fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> 
         let mut list = Vec::new();
         for (region, n) in regions {
             if let Some(other) = seen.get(&region) {
-                ctx.error(n.pos, format!("region '{region}' is in residency zones '{other}' and '{zone}'; a region belongs to one zone"));
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "region '{region}' is in residency zones '{other}' and '{zone}'; a region belongs to one zone"
+                    ),
+                );
                 continue;
             }
             seen.insert(region.clone(), zone.clone());
@@ -241,12 +235,24 @@ const FALLBACK_SHAPE: &str = "like [{claude-global: [claude-backup]}]";
 fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
     let mut out: Vec<Fallback> = Vec::new();
     let Some(items) = node.as_seq() else {
-        ctx.error(node.pos, format!("router_settings.fallbacks must be a list of one-key mappings, {FALLBACK_SHAPE}; found {}", node.kind()));
+        ctx.error(
+            node.pos,
+            format!(
+                "router_settings.fallbacks must be a list of one-key mappings, {FALLBACK_SHAPE}; found {}",
+                node.kind()
+            ),
+        );
         return out;
     };
     for item in items {
         let Some(entries) = item.as_map() else {
-            ctx.error(item.pos, format!("each router_settings.fallbacks entry must be a mapping {FALLBACK_SHAPE}; found {}", item.kind()));
+            ctx.error(
+                item.pos,
+                format!(
+                    "each router_settings.fallbacks entry must be a mapping {FALLBACK_SHAPE}; found {}",
+                    item.kind()
+                ),
+            );
             continue;
         };
         for (k, v) in entries {
@@ -254,17 +260,20 @@ fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
             let path = format!("router_settings.fallbacks['{group}']");
             let targets = fields::string_list(ctx, &path, v).unwrap_or_default();
             if let Some((_, first, _)) = out.iter().find(|(g, _, _)| *g == group) {
-                ctx.error(k.pos, format!("fallbacks for '{group}' are given twice (first on line {}); merge them into one list", first.line));
+                ctx.error(
+                    k.pos,
+                    format!(
+                        "fallbacks for '{group}' are given twice (first on line {}); merge them into one list",
+                        first.line
+                    ),
+                );
                 continue;
             }
             let targets = targets
                 .into_iter()
                 .filter(|(t, n)| {
                     if *t == group {
-                        ctx.warn(
-                            n.pos,
-                            format!("'{group}' lists itself as a fallback; ignored"),
-                        );
+                        ctx.warn(n.pos, format!("'{group}' lists itself as a fallback; ignored"));
                     }
                     *t != group
                 })
@@ -289,11 +298,16 @@ pub(crate) fn finish(
     let mut fallbacks = Vec::new();
     for (group, pos, targets) in raw.fallbacks {
         let mut ok = true;
-        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p)))
-        {
+        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p))) {
             if !unique.contains(&name.as_str()) {
                 ok = false;
-                ctx.error(*p, format!("fallbacks name '{name}', which is not a model_name in model_list; use one of: {}", unique.join(", ")));
+                ctx.error(
+                    *p,
+                    format!(
+                        "fallbacks name '{name}', which is not a model_name in model_list; use one of: {}",
+                        unique.join(", ")
+                    ),
+                );
             }
         }
         if ok {
@@ -301,15 +315,9 @@ pub(crate) fn finish(
         }
     }
     let any_priority = deployments.iter().any(|(d, _)| d.priority.is_some());
-    let strategy = raw.strategy.unwrap_or(if any_priority {
-        Strategy::Priority
-    } else {
-        Strategy::SimpleShuffle
-    });
-    let health_check_timeout_s = raw.health_check_interval_s.map(|_| {
-        raw.health_check_timeout_s
-            .unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT_S)
-    });
+    let strategy = raw.strategy.unwrap_or(if any_priority { Strategy::Priority } else { Strategy::SimpleShuffle });
+    let health_check_timeout_s =
+        raw.health_check_interval_s.map(|_| raw.health_check_timeout_s.unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT_S));
     RouterSettings {
         strategy,
         num_retries: raw.num_retries.unwrap_or(DEFAULT_NUM_RETRIES),
@@ -317,9 +325,7 @@ pub(crate) fn finish(
         cooldown_time_s: raw.cooldown_time_s.unwrap_or(DEFAULT_COOLDOWN_S),
         health_check_interval_s: raw.health_check_interval_s,
         health_check_timeout_s,
-        allowed_regions: raw
-            .allowed_regions
-            .map(|(list, _)| list.into_iter().map(|(r, _)| r).collect()),
+        allowed_regions: raw.allowed_regions.map(|(list, _)| list.into_iter().map(|(r, _)| r).collect()),
         timeout_s: raw.timeout_s,
         stream_timeout_s: raw.stream_timeout_s,
         fallbacks,

@@ -30,22 +30,14 @@ pub fn summary(cfg: &Config) -> String {
     );
     match r.health_check_interval_s {
         Some(i) => {
-            let t = r
-                .health_check_timeout_s
-                .map(secs)
-                .unwrap_or_else(|| "-".into());
+            let t = r.health_check_timeout_s.map(secs).unwrap_or_else(|| "-".into());
             let _ = writeln!(out, "health checks: every {}, timeout {t}", secs(i));
         }
         None => out.push_str("health checks: off\n"),
     }
     if r.timeout_s.is_some() || r.stream_timeout_s.is_some() {
         let show = |v: Option<f64>| v.map(secs).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "timeouts: request {}, first byte {}",
-            show(r.timeout_s),
-            show(r.stream_timeout_s)
-        );
+        let _ = writeln!(out, "timeouts: request {}, first byte {}", show(r.timeout_s), show(r.stream_timeout_s));
     }
     if let Some(allowed) = &r.allowed_regions {
         let _ = writeln!(out, "allowed regions: {}", allowed.join(", "));
@@ -76,17 +68,13 @@ pub fn summary(cfg: &Config) -> String {
                 d.provider.clone(),
                 dash(&d.region).to_string(),
                 dash(&d.zone).to_string(),
-                d.priority
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                d.priority.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 d.weight.to_string(),
                 host,
             ]
         })
         .collect();
-    let header = [
-        "id", "provider", "region", "zone", "priority", "weight", "endpoint",
-    ];
+    let header = ["id", "provider", "region", "zone", "priority", "weight", "endpoint"];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -109,27 +97,19 @@ pub fn summary(cfg: &Config) -> String {
     let groups = cfg.model_groups();
     let _ = writeln!(out, "model groups: {}", groups.len());
     for g in groups {
-        let members: Vec<usize> = (0..cfg.deployments.len())
-            .filter(|&i| cfg.deployments[i].model_name == g)
-            .collect();
+        let members: Vec<usize> = (0..cfg.deployments.len()).filter(|&i| cfg.deployments[i].model_name == g).collect();
         let plural = if members.len() == 1 { "" } else { "s" };
         let _ = writeln!(out, "  {g} ({} deployment{plural})", members.len());
         out.push_str(&line(header));
         for i in members {
             let row = &rows[i];
-            out.push_str(&line([
-                &row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6],
-            ]));
+            out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]]));
         }
         if let Some((_, to)) = r.fallbacks.iter().find(|(from, _)| from == g) {
             let _ = writeln!(out, "    fallbacks: {}", to.join(", "));
         }
     }
-    let zones = if cfg.zones.is_empty() {
-        "(none)".to_string()
-    } else {
-        cfg.zones.join(", ")
-    };
+    let zones = if cfg.zones.is_empty() { "(none)".to_string() } else { cfg.zones.join(", ") };
     let _ = writeln!(out, "zones: {zones}");
     out
 }

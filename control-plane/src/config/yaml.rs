@@ -18,10 +18,7 @@ pub struct Pos {
 
 impl Pos {
     fn from_marker(m: &Marker) -> Pos {
-        Pos {
-            line: m.line().max(1),
-            col: m.col() + 1,
-        }
+        Pos { line: m.line().max(1), col: m.col() + 1 }
     }
 }
 
@@ -92,17 +89,8 @@ pub struct YamlError {
 const MAX_NODES: usize = 1_000_000;
 
 enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    Map { pos: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
 #[derive(Default)]
@@ -130,10 +118,7 @@ impl Builder {
             Some(Frame::Map { key, .. }) if key.is_none() => {
                 if node.as_str().is_none() && !node.is_null() {
                     let pos = node.pos;
-                    self.error(
-                        pos,
-                        "a key must be a plain name, not a list or mapping".into(),
-                    );
+                    self.error(pos, "a key must be a plain name, not a list or mapping".into());
                 }
                 if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
                     *key = Some(node);
@@ -142,10 +127,8 @@ impl Builder {
             Some(Frame::Map { entries, key, .. }) => {
                 let Some(k) = key.take() else { return };
                 let name = k.as_str().unwrap_or("").to_string();
-                let first = entries
-                    .iter()
-                    .find(|(e, _)| e.as_str() == Some(name.as_str()) && name != "<<")
-                    .map(|(e, _)| e.pos);
+                let first =
+                    entries.iter().find(|(e, _)| e.as_str() == Some(name.as_str()) && name != "<<").map(|(e, _)| e.pos);
                 match first {
                     Some(first) => {
                         let hint = if top_level {
@@ -182,10 +165,7 @@ impl Builder {
                 match &v.value {
                     Value::Map(_) => merged.push(v),
                     Value::Seq(items) => merged.extend(items.iter().cloned()),
-                    _ => self.error(
-                        v.pos,
-                        "'<<' must merge a mapping or a list of mappings".into(),
-                    ),
+                    _ => self.error(v.pos, "'<<' must merge a mapping or a list of mappings".into()),
                 }
             } else {
                 out.push((k, v));
@@ -195,18 +175,12 @@ impl Builder {
             match m.value {
                 Value::Map(items) => {
                     for (k, v) in items {
-                        if !out
-                            .iter()
-                            .any(|(e, _)| e.as_str().is_some() && e.as_str() == k.as_str())
-                        {
+                        if !out.iter().any(|(e, _)| e.as_str().is_some() && e.as_str() == k.as_str()) {
                             out.push((k, v));
                         }
                     }
                 }
-                _ => self.error(
-                    m.pos,
-                    "'<<' must merge a mapping or a list of mappings".into(),
-                ),
+                _ => self.error(m.pos, "'<<' must merge a mapping or a list of mappings".into()),
             }
         }
         out
@@ -227,54 +201,28 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => self.docs.push((pos, None)),
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = style != TScalarStyle::Plain;
-                let value =
-                    if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-                        Value::Null
-                    } else {
-                        Value::Scalar(text, quoted)
-                    };
+                let value = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    Value::Null
+                } else {
+                    Value::Scalar(text, quoted)
+                };
                 self.finish(Node { pos, value }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                pos,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                pos,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None })
+            }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
-                    self.finish(
-                        Node {
-                            pos,
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    );
+                    self.finish(Node { pos, value: Value::Seq(items) }, anchor);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map {
-                    pos,
-                    anchor,
-                    entries,
-                    ..
-                }) = self.stack.pop()
-                {
+                if let Some(Frame::Map { pos, anchor, entries, .. }) = self.stack.pop() {
                     // A block mapping's start event is marked after its first key: use the key.
                     let pos = entries.first().map_or(pos, |(k, _)| k.pos.min(pos));
                     let entries = self.merge(entries);
-                    self.finish(
-                        Node {
-                            pos,
-                            value: Value::Map(entries),
-                        },
-                        anchor,
-                    );
+                    self.finish(Node { pos, value: Value::Map(entries) }, anchor);
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -288,10 +236,7 @@ impl MarkedEventReceiver for Builder {
                     node.pos = pos;
                     self.finish(node, 0);
                 }
-                None => self.error(
-                    pos,
-                    "alias refers to an anchor that is not complete here".into(),
-                ),
+                None => self.error(pos, "alias refers to an anchor that is not complete here".into()),
             },
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
@@ -311,24 +256,15 @@ pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlError>), YamlError> {
             if let Some(p) = tab_after(text, e.marker().index()) {
                 pos = p;
             }
-            format!(
-                "YAML syntax error: {}; indent with spaces, not tabs",
-                e.info()
-            )
+            format!("YAML syntax error: {}; indent with spaces, not tabs", e.info())
         } else {
-            format!(
-                "YAML syntax error: {}; check indentation, quoting and ':' placement",
-                e.info()
-            )
+            format!("YAML syntax error: {}; check indentation, quoting and ':' placement", e.info())
         };
         return Err(YamlError { pos, message });
     }
     if builder.docs.len() > 1 {
         let pos = builder.docs[1].0;
-        builder.error(
-            pos,
-            "more than one YAML document ('---'); put one config per file".into(),
-        );
+        builder.error(pos, "more than one YAML document ('---'); put one config per file".into());
     }
     let root = builder.docs.into_iter().next().and_then(|(_, n)| n);
     Ok((root, builder.errors))
@@ -367,10 +303,7 @@ mod tests {
 
     #[test]
     fn aliases_and_merges() {
-        let n = parse("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n")
-            .ok()
-            .and_then(|r| r.0)
-            .expect("doc");
+        let n = parse("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n").ok().and_then(|r| r.0).expect("doc");
         let c = &n.as_map().expect("map")[1].1;
         let m = c.as_map().expect("map");
         let keys: Vec<_> = m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -379,15 +312,8 @@ mod tests {
 
     #[test]
     fn duplicate_keys_name_both_lines() {
-        let errs = parse("a: 1\nb: 2\na: 3\n")
-            .ok()
-            .map(|r| r.1)
-            .expect("parsed");
+        let errs = parse("a: 1\nb: 2\na: 3\n").ok().map(|r| r.1).expect("parsed");
         assert_eq!(errs[0].pos, Pos { line: 3, col: 1 });
-        assert!(
-            errs[0].message.contains("lines 1 and 3"),
-            "{}",
-            errs[0].message
-        );
+        assert!(errs[0].message.contains("lines 1 and 3"), "{}", errs[0].message);
     }
 }

@@ -102,9 +102,7 @@ impl CacheReader {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let connected_at_unix =
             SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.registry()
-            .proxies
-            .insert(id, ProxyStatus { protocol, peer, connected_at_unix, ..Default::default() });
+        self.registry().proxies.insert(id, ProxyStatus { protocol, peer, connected_at_unix, ..Default::default() });
         ProxyHandle { id, reader: self.clone() }
     }
 

@@ -98,7 +98,10 @@ impl DeltaConnection {
             None if first && !req.initial_resource_versions.is_empty() => {
                 // A reconnecting client that already has everything: it runs this version.
                 if let Some(s) = &self.snapshot {
-                    out.events.push(Event::Ack { type_url: type_url.clone(), version: s.type_version(&type_url).to_string() });
+                    out.events.push(Event::Ack {
+                        type_url: type_url.clone(),
+                        version: s.type_version(&type_url).to_string(),
+                    });
                 }
             }
             None => {}
@@ -199,7 +202,10 @@ mod tests {
         let first = one(c.on_request(req(CLUSTER, &[], &[], "")).unwrap());
         assert_eq!(names(&first), vec!["a", "b"]);
         let out = c.on_request(req(CLUSTER, &[], &[], &first.nonce)).unwrap();
-        assert_eq!(out.events, vec![Event::Ack { type_url: CLUSTER.into(), version: v1().type_version(CLUSTER).into() }]);
+        assert_eq!(
+            out.events,
+            vec![Event::Ack { type_url: CLUSTER.into(), version: v1().type_version(CLUSTER).into() }]
+        );
         assert!(out.responses.is_empty());
         let v2 = Arc::new(snap(&[("a", "2"), ("c", "1")], &[("r", "1")]));
         let pushed = c.on_snapshot(v2);
@@ -241,7 +247,10 @@ mod tests {
         let mut n = req(CLUSTER, &[], &[], &r.nonce);
         n.error_detail = Some(Status { code: 3, message: "no".into(), details: vec![] });
         let out = c.on_request(n).unwrap();
-        assert_eq!(out.events, vec![Event::Nack { type_url: CLUSTER.into(), version: r.system_version_info, detail: "no".into() }]);
+        assert_eq!(
+            out.events,
+            vec![Event::Nack { type_url: CLUSTER.into(), version: r.system_version_info, detail: "no".into() }]
+        );
         assert!(out.responses.is_empty());
         assert!(c.on_snapshot(v1()).is_empty());
     }
@@ -268,7 +277,10 @@ mod tests {
         }
         let out = c.on_request(r).unwrap();
         assert!(out.responses.is_empty());
-        assert_eq!(out.events, vec![Event::Ack { type_url: CLUSTER.into(), version: v1().type_version(CLUSTER).into() }]);
+        assert_eq!(
+            out.events,
+            vec![Event::Ack { type_url: CLUSTER.into(), version: v1().type_version(CLUSTER).into() }]
+        );
     }
 
     #[test]
@@ -279,7 +291,10 @@ mod tests {
         let second = c.on_snapshot(v2.clone());
         assert_eq!(second.len(), 1);
         let ack2 = c.on_request(req(CLUSTER, &[], &[], &second[0].nonce)).unwrap();
-        assert_eq!(ack2.events, vec![Event::Ack { type_url: CLUSTER.into(), version: v2.type_version(CLUSTER).into() }]);
+        assert_eq!(
+            ack2.events,
+            vec![Event::Ack { type_url: CLUSTER.into(), version: v2.type_version(CLUSTER).into() }]
+        );
         let ack1 = c.on_request(req(CLUSTER, &[], &[], &first.nonce)).unwrap();
         assert_eq!(ack1.events.len(), 1);
     }

@@ -48,9 +48,7 @@ pub fn type_name(type_url: &str) -> &str {
 pub fn encode_json(type_url: &str, name: &str, json: &Value) -> Result<Vec<u8>, EncodeError> {
     let pool = pool()?;
     let type_name = type_name(type_url);
-    let desc = pool
-        .get_message_by_name(type_name)
-        .ok_or_else(|| EncodeError::UnknownType(type_url.to_string()))?;
+    let desc = pool.get_message_by_name(type_name).ok_or_else(|| EncodeError::UnknownType(type_url.to_string()))?;
     let msg = DynamicMessage::deserialize_with_options(desc, json, &DeserializeOptions::new()).map_err(|e| {
         EncodeError::Invalid { type_name: type_name.to_string(), name: name.to_string(), detail: e.to_string() }
     })?;
@@ -61,9 +59,7 @@ pub fn encode_json(type_url: &str, name: &str, json: &Value) -> Result<Vec<u8>, 
 pub fn decode_to_json(type_url: &str, bytes: &[u8]) -> Result<Value, EncodeError> {
     let pool = pool()?;
     let type_name = type_name(type_url);
-    let desc = pool
-        .get_message_by_name(type_name)
-        .ok_or_else(|| EncodeError::UnknownType(type_url.to_string()))?;
+    let desc = pool.get_message_by_name(type_name).ok_or_else(|| EncodeError::UnknownType(type_url.to_string()))?;
     let msg = DynamicMessage::decode(desc, bytes).map_err(|e| EncodeError::Invalid {
         type_name: type_name.to_string(),
         name: String::new(),
@@ -108,7 +104,8 @@ mod tests {
         }]}]});
         let bytes = encode_json(ROUTE, "r", &r).expect("encodes");
         let back = decode_to_json(ROUTE, &bytes).expect("decodes");
-        let tc = &back["virtualHosts"][0]["routes"][0]["route"]["inlineClusterSpecifierPlugin"]["extension"]["typedConfig"];
+        let tc =
+            &back["virtualHosts"][0]["routes"][0]["route"]["inlineClusterSpecifierPlugin"]["extension"]["typedConfig"];
         assert_eq!(tc["priorityGroups"][0]["clusters"][0]["clusterName"], "c");
         assert_eq!(tc["overrideMetadataNamespace"], "ns");
     }

@@ -19,9 +19,16 @@ pub mod sotw;
 /// What a client said about a response: the server logs it and counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Ack { type_url: String, version: String },
+    Ack {
+        type_url: String,
+        version: String,
+    },
     /// `detail` is Envoy's `error_detail.message`.
-    Nack { type_url: String, version: String, detail: String },
+    Nack {
+        type_url: String,
+        version: String,
+        detail: String,
+    },
 }
 
 /// Callbacks for metrics; the server calls them, `telemetry` implements them.

@@ -65,7 +65,9 @@ pub enum ServeError {
     Tls(tonic::transport::Error),
     #[error("xDS server on {addr}: {source}")]
     Transport { addr: SocketAddr, source: tonic::transport::Error },
-    #[error("binding the xDS address {addr}: {source} (is another control plane running? choose another with --xds-addr)")]
+    #[error(
+        "binding the xDS address {addr}: {source} (is another control plane running? choose another with --xds-addr)"
+    )]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
@@ -75,9 +77,8 @@ fn read(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServeErro
 
 /// Builds the tonic server (with TLS when asked).
 pub fn server_builder(tls: Option<&TlsFiles>) -> Result<Server, ServeError> {
-    let mut builder = Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .tcp_nodelay(true);
+    let mut builder =
+        Server::builder().http2_keepalive_interval(Some(std::time::Duration::from_secs(30))).tcp_nodelay(true);
     if let Some(t) = tls {
         let identity = Identity::from_pem(read("--xds-tls-cert", &t.cert)?, read("--xds-tls-key", &t.key)?);
         let mut cfg = ServerTlsConfig::new().identity(identity);
@@ -96,10 +97,9 @@ pub async fn serve(
     tls: Option<&TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr: SocketAddr::from(([127, 0, 0, 1], 0)), source })?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     server_builder(tls)?
         .add_service(service.into_server())
@@ -167,7 +167,14 @@ impl AdsProtocol for SotwConnection {
         SotwConnection::node_id(self)
     }
     fn log_push(node: &str, r: &DiscoveryResponse) -> (String, usize) {
-        debug!(node, r#type = short_type(&r.type_url), version = r.version_info, nonce = r.nonce, resources = r.resources.len(), "push");
+        debug!(
+            node,
+            r#type = short_type(&r.type_url),
+            version = r.version_info,
+            nonce = r.nonce,
+            resources = r.resources.len(),
+            "push"
+        );
         (r.type_url.clone(), r.resources.len())
     }
 }
@@ -177,7 +184,10 @@ impl AdsProtocol for DeltaConnection {
     type Response = DeltaDiscoveryResponse;
     const KIND: &'static str = "delta";
 
-    fn on_request(&mut self, req: DeltaDiscoveryRequest) -> Result<(Vec<DeltaDiscoveryResponse>, Vec<Event>), ProtocolError> {
+    fn on_request(
+        &mut self,
+        req: DeltaDiscoveryRequest,
+    ) -> Result<(Vec<DeltaDiscoveryResponse>, Vec<Event>), ProtocolError> {
         DeltaConnection::on_request(self, req).map(|out| (out.responses, out.events))
     }
     fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Vec<DeltaDiscoveryResponse> {
@@ -187,7 +197,15 @@ impl AdsProtocol for DeltaConnection {
         DeltaConnection::node_id(self)
     }
     fn log_push(node: &str, r: &DeltaDiscoveryResponse) -> (String, usize) {
-        debug!(node, r#type = short_type(&r.type_url), version = r.system_version_info, nonce = r.nonce, resources = r.resources.len(), removed = r.removed_resources.len(), "push");
+        debug!(
+            node,
+            r#type = short_type(&r.type_url),
+            version = r.system_version_info,
+            nonce = r.nonce,
+            resources = r.resources.len(),
+            removed = r.removed_resources.len(),
+            "push"
+        );
         (r.type_url.clone(), r.resources.len() + r.removed_resources.len())
     }
 }

@@ -244,11 +244,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_missing_reference_is_refused() {
-        let err = Snapshot::new(
-            [(LISTENER.to_string(), vec![res("l", "x")])],
-            &[(ROUTE.to_string(), "routes".to_string())],
-        )
-        .unwrap_err();
+        let err =
+            Snapshot::new([(LISTENER.to_string(), vec![res("l", "x")])], &[(ROUTE.to_string(), "routes".to_string())])
+                .unwrap_err();
         assert_eq!(err, SnapshotError::Missing { type_url: ROUTE.into(), name: "routes".into() });
     }
 

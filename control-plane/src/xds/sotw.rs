@@ -300,7 +300,11 @@ mod tests {
         let mut c = SotwConnection::new(Some(v1()));
         let out = c.on_request(req(CLUSTER, &version, "", &[])).unwrap();
         assert!(out.responses.is_empty());
-        assert_eq!(out.events, vec![Event::Ack { type_url: CLUSTER.into(), version: version.clone() }], "it runs that version");
+        assert_eq!(
+            out.events,
+            vec![Event::Ack { type_url: CLUSTER.into(), version: version.clone() }],
+            "it runs that version"
+        );
         assert_eq!(c.on_snapshot(v2()).len(), 1);
         // A client at an older version gets the current one at once.
         let mut old = SotwConnection::new(Some(v2()));

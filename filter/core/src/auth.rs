@@ -7,7 +7,11 @@ use sha2::{Digest, Sha256};
 use crate::RequestError;
 
 /// Checks the presented credentials against the key's digest.
-pub fn check(expected_sha256: &[u8; 32], authorization: Option<&str>, x_api_key: Option<&str>) -> Result<(), RequestError> {
+pub fn check(
+    expected_sha256: &[u8; 32],
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+) -> Result<(), RequestError> {
     let bearer = authorization.and_then(|v| {
         let v = v.trim();
         v.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| v[7..].trim())
@@ -54,7 +58,13 @@ mod tests {
     #[test]
     fn missing_or_wrong_keys_are_401() {
         let d = digest("sk-gateway");
-        for (auth, key) in [(None, None), (Some("Bearer nope"), None), (Some("sk-gateway"), None), (Some("Basic c2s="), None), (None, Some(""))] {
+        for (auth, key) in [
+            (None, None),
+            (Some("Bearer nope"), None),
+            (Some("sk-gateway"), None),
+            (Some("Basic c2s="), None),
+            (None, Some("")),
+        ] {
             let e = check(&d, auth, key).unwrap_err();
             assert_eq!((e.status, e.code), (401, "invalid_api_key"));
             assert!(!e.message.contains("sk-gateway"));

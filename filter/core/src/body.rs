@@ -36,17 +36,17 @@ pub fn read_body(body: &[u8]) -> Result<BodyFacts, RequestError> {
             "request body must be a JSON object, for example {\"model\": \"...\", \"messages\": [...]}",
         ));
     }
-    let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| {
-        RequestError::bad_request("invalid_json", format!("request body is not valid JSON: {e}"))
+    let top: TopLevel<'_> = serde_json::from_str(text)
+        .map_err(|e| RequestError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    let raw = top.model.ok_or_else(|| {
+        RequestError::bad_request("missing_model", "request body has no 'model' field").with_param("model")
     })?;
-    let raw = top
-        .model
-        .ok_or_else(|| RequestError::bad_request("missing_model", "request body has no 'model' field").with_param("model"))?;
     let model: String = match serde_json::from_str::<String>(raw.get()) {
         Ok(m) if !m.is_empty() => m,
         _ => {
-            return Err(RequestError::bad_request("invalid_model", "'model' must be a non-empty string")
-                .with_param("model"))
+            return Err(
+                RequestError::bad_request("invalid_model", "'model' must be a non-empty string").with_param("model")
+            )
         }
     };
     let stream = match top.stream {
@@ -55,8 +55,9 @@ pub fn read_body(body: &[u8]) -> Result<BodyFacts, RequestError> {
             "true" => true,
             "false" | "null" => false,
             _ => {
-                return Err(RequestError::bad_request("invalid_stream", "'stream' must be true or false")
-                    .with_param("stream"))
+                return Err(
+                    RequestError::bad_request("invalid_stream", "'stream' must be true or false").with_param("stream")
+                )
             }
         },
     };

@@ -36,7 +36,13 @@ impl RequestError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        RequestError { status: 404, kind: "invalid_request_error", code: "not_found", message: message.into(), param: None }
+        RequestError {
+            status: 404,
+            kind: "invalid_request_error",
+            code: "not_found",
+            message: message.into(),
+            param: None,
+        }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

@@ -70,7 +70,14 @@ impl DeploymentHealth {
     /// A deployment enters cooldown when its failures within one minute reach
     /// `allowed_fails` (at least 1), and leaves it by itself after `cooldown_ms`. A group's
     /// only deployment is never cooled down (LiteLLM's rule: there is nowhere else to go).
-    pub fn record(&mut self, outcome: Outcome, now_ms: u64, allowed_fails: u32, cooldown_ms: u64, sole_deployment: bool) -> bool {
+    pub fn record(
+        &mut self,
+        outcome: Outcome,
+        now_ms: u64,
+        allowed_fails: u32,
+        cooldown_ms: u64,
+        sole_deployment: bool,
+    ) -> bool {
         if outcome == Outcome::Success || sole_deployment || cooldown_ms == 0 {
             return false;
         }

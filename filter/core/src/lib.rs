@@ -87,8 +87,5 @@ impl Rng {
 /// Replaces everything but `[A-Za-z0-9_-]` with `_`, so a value can sit between the dots of
 /// an Envoy stat name and come out as a Prometheus label.
 pub fn stat_label(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect()
+    value.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }

@@ -104,7 +104,10 @@ pub fn plan_request<'t>(
 
     if attempts.is_empty() {
         let message = match zone {
-            Some(z) => format!("no healthy deployment of '{}' in zone '{z}'; the request was not sent outside the zone", req.model),
+            Some(z) => format!(
+                "no healthy deployment of '{}' in zone '{z}'; the request was not sent outside the zone",
+                req.model
+            ),
             None => format!(
                 "no healthy deployment of '{}': every deployment is cooling down or has no usable credentials",
                 req.model
@@ -179,10 +182,7 @@ pub fn order<'t>(
 /// Efraimidis–Spirakis keys: sorting by `u^(1/w)` descending draws a weighted random
 /// permutation, so each deployment comes first with probability weight / total weight.
 fn weighted_shuffle_keys<'t>(candidates: Vec<&'t Deployment>, rng: &mut Rng) -> Vec<(f64, &'t Deployment)> {
-    candidates
-        .into_iter()
-        .map(|d| (rng.next_unit().powf(1.0 / f64::from(d.weight.max(1))), d))
-        .collect()
+    candidates.into_iter().map(|d| (rng.next_unit().powf(1.0 / f64::from(d.weight.max(1))), d)).collect()
 }
 
 #[cfg(test)]
@@ -252,7 +252,11 @@ mod tests {
     fn priority_orders_active_passive() {
         let t = table(
             pb::RoutingStrategy::Priority,
-            vec![dep("c", "eu-west-1", "eu", 3, 1), dep("a", "us-west-2", "us", 1, 1), dep("b", "us-east-1", "us", 2, 1)],
+            vec![
+                dep("c", "eu-west-1", "eu", 3, 1),
+                dep("a", "us-west-2", "us", 1, 1),
+                dep("b", "us-east-1", "us", 2, 1),
+            ],
             2,
         );
         for (i, d) in t.deployments.iter().enumerate() {
@@ -270,7 +274,11 @@ mod tests {
     fn retries_limit_the_plan() {
         let t = table(
             pb::RoutingStrategy::Priority,
-            vec![dep("a", "us-west-2", "us", 1, 1), dep("b", "us-east-1", "us", 2, 1), dep("c", "eu-west-1", "eu", 3, 1)],
+            vec![
+                dep("a", "us-west-2", "us", 1, 1),
+                dep("b", "us-east-1", "us", 2, 1),
+                dep("c", "eu-west-1", "eu", 3, 1),
+            ],
             1,
         );
         let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
@@ -307,7 +315,11 @@ mod tests {
     fn residency_never_leaves_the_zone() {
         let t = table(
             pb::RoutingStrategy::Priority,
-            vec![dep("us1", "us-west-2", "us", 1, 1), dep("eu1", "eu-west-1", "eu", 2, 1), dep("eu2", "europe-west1", "eu", 3, 1)],
+            vec![
+                dep("us1", "us-west-2", "us", 1, 1),
+                dep("eu1", "eu-west-1", "eu", 2, 1),
+                dep("eu2", "europe-west1", "eu", 3, 1),
+            ],
             5,
         );
         let r = PlanRequest { model: "claude", residency: Some("eu"), ..Default::default() };
@@ -361,7 +373,11 @@ mod tests {
     fn latency_orders_fastest_first_and_keeps_probing() {
         let t = table(
             pb::RoutingStrategy::Latency,
-            vec![dep("slow", "ap-southeast-1", "apac", 0, 1), dep("fast", "us-west-2", "us", 0, 1), dep("mid", "eu-west-1", "eu", 0, 1)],
+            vec![
+                dep("slow", "ap-southeast-1", "apac", 0, 1),
+                dep("fast", "us-west-2", "us", 0, 1),
+                dep("mid", "eu-west-1", "eu", 0, 1),
+            ],
             2,
         );
         let view = View { ttfb: vec![("slow", 150.0), ("fast", 20.0), ("mid", 80.0)], ..Default::default() };
@@ -382,7 +398,11 @@ mod tests {
     fn latency_tries_deployments_without_samples_and_demotes_missed_targets() {
         let mut slow_target = dep("a", "us-west-2", "us", 0, 1);
         slow_target.latency_target_ms = 50;
-        let t = table(pb::RoutingStrategy::Latency, vec![slow_target, dep("b", "eu-west-1", "eu", 0, 1), dep("new", "us-east-1", "us", 0, 1)], 2);
+        let t = table(
+            pb::RoutingStrategy::Latency,
+            vec![slow_target, dep("b", "eu-west-1", "eu", 0, 1), dep("new", "us-east-1", "us", 0, 1)],
+            2,
+        );
         // a is fastest but misses its 50 ms target; "new" has no samples yet.
         let view = View { ttfb: vec![("a", 60.0), ("b", 90.0)], ..Default::default() };
         let mut rng = Rng::new(3);
@@ -417,8 +437,14 @@ mod tests {
             num_retries: 1,
             zones: vec!["eu".into(), "us".into()],
             model_groups: vec![
-                pb::ModelGroup { name: "claude".into(), deployments: vec![dep("c-us", "us-west-2", "us", 1, 1), dep("c-eu", "eu-west-1", "eu", 2, 1)] },
-                pb::ModelGroup { name: "backup".into(), deployments: vec![dep("b-us", "us-east-1", "us", 1, 1), dep("b-eu", "eu-central-1", "eu", 2, 1)] },
+                pb::ModelGroup {
+                    name: "claude".into(),
+                    deployments: vec![dep("c-us", "us-west-2", "us", 1, 1), dep("c-eu", "eu-west-1", "eu", 2, 1)],
+                },
+                pb::ModelGroup {
+                    name: "backup".into(),
+                    deployments: vec![dep("b-us", "us-east-1", "us", 1, 1), dep("b-eu", "eu-central-1", "eu", 2, 1)],
+                },
             ],
             fallbacks: vec![pb::Fallback { model_group: "claude".into(), fallback_groups: vec!["backup".into()] }],
             ..Default::default()

@@ -19,7 +19,9 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use llm_router_e2e::{filter_wasm, free_port, llm_router_bin, poll_until, Envoy, Load, LoadReport, MockRegion, Req, TempDir};
+use llm_router_e2e::{
+    filter_wasm, free_port, llm_router_bin, poll_until, Envoy, Load, LoadReport, MockRegion, Req, TempDir,
+};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -69,7 +71,8 @@ const BENCH_SECRET: &str = "bench-secret-not-a-real-key";
 
 fn main() {
     let args = Args::parse();
-    let chunk_args = ["--chunks".to_string(), args.chunks.to_string(), "--chunk-delay-ms".into(), args.chunk_delay_ms.to_string()];
+    let chunk_args =
+        ["--chunks".to_string(), args.chunks.to_string(), "--chunk-delay-ms".into(), args.chunk_delay_ms.to_string()];
     let mut openai_args: Vec<&str> = vec!["--bench-record-stream-times"];
     openai_args.extend(chunk_args.iter().map(String::as_str));
     let region = MockRegion::start_args("us-west-2", &openai_args);
@@ -108,7 +111,12 @@ fn main() {
         // The mocks alone: their own cost differs (Converse parsing, event framing), and that
         // difference is not the gateway's.
         direct("mock alone, OpenAI", format!("{}/v1/chat/completions", region.url()), &region, &body),
-        direct("mock alone, Bedrock Converse", format!("{}/model/{BEDROCK_MODEL}/converse", bedrock.url()), &bedrock, &converse),
+        direct(
+            "mock alone, Bedrock Converse",
+            format!("{}/model/{BEDROCK_MODEL}/converse", bedrock.url()),
+            &bedrock,
+            &converse,
+        ),
     ];
     for t in &mut targets {
         measure(t, args.concurrency, Duration::from_secs(2)); // warm-up
@@ -126,7 +134,9 @@ fn main() {
         "\n{} rounds x {} s per configuration, {} connection(s), {} B prompt\n",
         args.rounds, args.seconds, args.concurrency, args.prompt_bytes
     );
-    println!("| configuration | start to ready | requests/s | p50 | p99 | requests | Envoy RSS before | after | failed |");
+    println!(
+        "| configuration | start to ready | requests/s | p50 | p99 | requests | Envoy RSS before | after | failed |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for t in &targets {
         let rss = |kib: u64| if t.envoy.is_some() { format!("{} MiB", kib / 1024) } else { "-".into() };
@@ -201,8 +211,18 @@ fn main() {
         for t in targets.iter().filter(|t| t.envoy.is_some()) {
             let (streams, mut lat) = stream_latencies(t, args.stream_seconds);
             lat.sort_by(f64::total_cmp);
-            let q = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
-            println!("| {} | {} | {} | {:.3} ms | {:.3} ms | {:.3} ms |", t.name, streams, lat.len(), q(0.5), q(0.99), lat.last().copied().unwrap_or(f64::NAN));
+            let q = |p: f64| {
+                lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
+            };
+            println!(
+                "| {} | {} | {} | {:.3} ms | {:.3} ms | {:.3} ms |",
+                t.name,
+                streams,
+                lat.len(),
+                q(0.5),
+                q(0.99),
+                lat.last().copied().unwrap_or(f64::NAN)
+            );
             p99s.push((q(0.5), q(0.99)));
         }
         println!(
@@ -238,11 +258,29 @@ fn target<'m>(name: &'static str, config: (String, u16, u16), mock: &'m MockRegi
     poll_until(Duration::from_secs(20), "first answer", || {
         Req::post(&url).json(body).send().ok().filter(|r| r.status == 200)
     });
-    Target { name, envoy: Some(envoy), body: body.clone(), url, mock, start: t0.elapsed(), rss_before_kib: 0, rounds: Vec::new() }
+    Target {
+        name,
+        envoy: Some(envoy),
+        body: body.clone(),
+        url,
+        mock,
+        start: t0.elapsed(),
+        rss_before_kib: 0,
+        rounds: Vec::new(),
+    }
 }
 
 fn direct<'m>(name: &'static str, url: String, mock: &'m MockRegion, body: &Value) -> Target<'m> {
-    Target { name, envoy: None, body: body.clone(), url, mock, start: Duration::ZERO, rss_before_kib: 0, rounds: Vec::new() }
+    Target {
+        name,
+        envoy: None,
+        body: body.clone(),
+        url,
+        mock,
+        start: Duration::ZERO,
+        rss_before_kib: 0,
+        rounds: Vec::new(),
+    }
 }
 
 fn measure(t: &Target, concurrency: usize, duration: Duration) -> LoadReport {
@@ -295,10 +333,20 @@ fn stream_latencies(t: &Target, secs: u64) -> (usize, Vec<f64>) {
         }
         let sent: Vec<u64> = Req::get(&format!("{}/_mock/stream_times", t.mock.url()))
             .send()
-            .map(|r| r.json()["times_ns"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default())
+            .map(|r| {
+                r.json()["times_ns"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
         if sent.len() < arrivals.len() + 1 {
-            eprintln!("{}: {} content chunks but {} writes recorded; stream skipped", t.name, arrivals.len(), sent.len());
+            eprintln!(
+                "{}: {} content chunks but {} writes recorded; stream skipped",
+                t.name,
+                arrivals.len(),
+                sent.len()
+            );
             continue;
         }
         streams += 1;

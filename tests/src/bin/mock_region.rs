@@ -79,11 +79,9 @@ fn main() {
         llm_router_e2e::mock::RECORD_STREAM_TIMES.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let aws = match (args.aws_access_key_id, args.aws_secret_access_key) {
-        (Some(id), Some(secret)) => Some(AwsCredentials {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: args.aws_session_token,
-        }),
+        (Some(id), Some(secret)) => {
+            Some(AwsCredentials { access_key_id: id, secret_access_key: secret, session_token: args.aws_session_token })
+        }
         (None, None) if args.aws_session_token.is_none() => None,
         _ => {
             eprintln!("mock-region: --aws-access-key-id and --aws-secret-access-key go together");
@@ -91,9 +89,7 @@ fn main() {
         }
     };
     if args.provider == Provider::Bedrock && aws.is_none() {
-        eprintln!(
-            "mock-region: --provider bedrock needs --aws-access-key-id and --aws-secret-access-key"
-        );
+        eprintln!("mock-region: --provider bedrock needs --aws-access-key-id and --aws-secret-access-key");
         std::process::exit(2);
     }
     let cfg = MockConfig {
@@ -130,11 +126,7 @@ fn main() {
             std::process::exit(0);
         });
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         serve(listener, MockState::new(cfg)).await

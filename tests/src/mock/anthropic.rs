@@ -73,11 +73,7 @@ pub struct AnthropicError {
 
 impl AnthropicError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
-        AnthropicError {
-            status,
-            kind,
-            message: message.into(),
-        }
+        AnthropicError { status, kind, message: message.into() }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -85,10 +81,8 @@ impl AnthropicError {
     }
 
     pub fn response(&self, seq: u64) -> Response<Body> {
-        let mut r = json_resp(
-            self.status,
-            &json!({"type": "error", "error": {"type": self.kind, "message": self.message}}),
-        );
+        let mut r =
+            json_resp(self.status, &json!({"type": "error", "error": {"type": self.kind, "message": self.message}}));
         add_request_id(r.headers_mut(), seq);
         r
     }
@@ -115,9 +109,7 @@ pub fn fault(status: u16) -> AnthropicError {
     };
     let message = match kind {
         "overloaded_error" => "Overloaded".to_string(),
-        "rate_limit_error" => {
-            "Number of request tokens has exceeded your per-minute rate limit".to_string()
-        }
+        "rate_limit_error" => "Number of request tokens has exceeded your per-minute rate limit".to_string(),
         "api_error" => "Internal server error".to_string(),
         _ => format!("injected error {status}"),
     };
@@ -141,27 +133,17 @@ fn required(path: &str) -> AnthropicError {
     AnthropicError::invalid(format!("{path}: Field required"))
 }
 
-fn check_extra(
-    obj: &Map<String, Value>,
-    allowed: &[&str],
-    prefix: &str,
-) -> Result<(), AnthropicError> {
+fn check_extra(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), AnthropicError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(AnthropicError::invalid(format!(
-            "{prefix}{k}: Extra inputs are not permitted"
-        ))),
+        Some(k) => Err(AnthropicError::invalid(format!("{prefix}{k}: Extra inputs are not permitted"))),
         None => Ok(()),
     }
 }
 
 fn text_chars(v: &Value, path: &str) -> Result<u64, AnthropicError> {
-    let t = v
-        .as_str()
-        .ok_or_else(|| type_error(&format!("{path}.text"), "a valid string"))?;
+    let t = v.as_str().ok_or_else(|| type_error(&format!("{path}.text"), "a valid string"))?;
     if t.is_empty() {
-        return Err(AnthropicError::invalid(
-            "messages: text content blocks must be non-empty",
-        ));
+        return Err(AnthropicError::invalid("messages: text content blocks must be non-empty"));
     }
     Ok(t.chars().count() as u64)
 }
@@ -175,13 +157,9 @@ pub fn validate(
     path_model: Option<&str>,
 ) -> Result<MessagesRequest, AnthropicError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        AnthropicError::invalid(format!(
-            "There was an issue with your request body: invalid JSON ({e})"
-        ))
+        AnthropicError::invalid(format!("There was an issue with your request body: invalid JSON ({e})"))
     })?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| AnthropicError::invalid("Input should be a valid dictionary"))?;
+    let obj = v.as_object().ok_or_else(|| AnthropicError::invalid("Input should be a valid dictionary"))?;
     let mut allowed: Vec<&str> = MESSAGES_KEYS.to_vec();
     if flavor == Flavor::Vertex {
         allowed.retain(|k| *k != "model");
@@ -216,18 +194,12 @@ pub fn validate(
         None => return Err(required("max_tokens")),
         Some(m) => match m.as_i64() {
             Some(n) if n >= 1 => {}
-            Some(_) => {
-                return Err(AnthropicError::invalid(
-                    "max_tokens: Input should be greater than or equal to 1",
-                ))
-            }
+            Some(_) => return Err(AnthropicError::invalid("max_tokens: Input should be greater than or equal to 1")),
             None => return Err(type_error("max_tokens", "a valid integer")),
         },
     }
     if messages.is_empty() {
-        return Err(AnthropicError::invalid(
-            "messages: List should have at least 1 item after validation, not 0",
-        ));
+        return Err(AnthropicError::invalid("messages: List should have at least 1 item after validation, not 0"));
     }
     let mut chars = 0u64;
     let mut prev_tool_ids: Vec<String> = Vec::new();
@@ -236,9 +208,7 @@ pub fn validate(
     let n_messages = messages.len();
     for (i, m) in messages.iter().enumerate() {
         let p = format!("messages.{i}");
-        let mo = m
-            .as_object()
-            .ok_or_else(|| type_error(&p, "a valid dictionary"))?;
+        let mo = m.as_object().ok_or_else(|| type_error(&p, "a valid dictionary"))?;
         check_extra(mo, &["role", "content"], &format!("{p}."))?;
         let role = match mo.get("role") {
             None => return Err(required(&format!("{p}.role"))),
@@ -271,9 +241,7 @@ pub fn validate(
                 }
                 for (j, b) in blocks.iter().enumerate() {
                     let bp = format!("{p}.content.{j}");
-                    let bo = b
-                        .as_object()
-                        .ok_or_else(|| type_error(&bp, "a valid dictionary"))?;
+                    let bo = b.as_object().ok_or_else(|| type_error(&bp, "a valid dictionary"))?;
                     let ty = match bo.get("type") {
                         None => {
                             return Err(AnthropicError::invalid(format!(
@@ -286,20 +254,12 @@ pub fn validate(
                     if !BLOCK_TYPES.contains(&ty) {
                         return Err(AnthropicError::invalid(format!(
                             "{bp}: Input tag '{ty}' found using 'type' does not match any of the expected tags: {}",
-                            BLOCK_TYPES
-                                .iter()
-                                .map(|t| format!("'{t}'"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            BLOCK_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
                         )));
                     }
                     match ty {
                         "text" => {
-                            check_extra(
-                                bo,
-                                &["type", "text", "cache_control", "citations"],
-                                &format!("{bp}.text."),
-                            )?;
+                            check_extra(bo, &["type", "text", "cache_control", "citations"], &format!("{bp}.text."))?;
                             chars += text_chars(bo.get("text").unwrap_or(&Value::Null), &bp)?;
                         }
                         "image" | "document" if !bo.get("source").is_some_and(Value::is_object) => {
@@ -319,10 +279,7 @@ pub fn validate(
                                 .and_then(Value::as_str)
                                 .ok_or_else(|| required(&format!("{bp}.tool_use.name")))?;
                             if !bo.get("input").is_some_and(Value::is_object) {
-                                return Err(type_error(
-                                    &format!("{bp}.tool_use.input"),
-                                    "a valid dictionary",
-                                ));
+                                return Err(type_error(&format!("{bp}.tool_use.input"), "a valid dictionary"));
                             }
                             tool_use_ids.push(id.to_string());
                         }
@@ -332,12 +289,10 @@ pub fn validate(
                                     "{bp}: `tool_result` blocks can only be in `user` messages"
                                 )));
                             }
-                            let id =
-                                bo.get("tool_use_id")
-                                    .and_then(Value::as_str)
-                                    .ok_or_else(|| {
-                                        required(&format!("{bp}.tool_result.tool_use_id"))
-                                    })?;
+                            let id = bo
+                                .get("tool_use_id")
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| required(&format!("{bp}.tool_result.tool_use_id")))?;
                             match bo.get("content") {
                                 None | Some(Value::String(_)) | Some(Value::Array(_)) => {}
                                 Some(_) => {
@@ -356,18 +311,10 @@ pub fn validate(
                     }
                 }
             }
-            Some(_) => {
-                return Err(type_error(
-                    &format!("{p}.content"),
-                    "a valid string or list",
-                ))
-            }
+            Some(_) => return Err(type_error(&format!("{p}.content"), "a valid string or list")),
         }
         if role == "user" {
-            if let Some(x) = tool_result_ids
-                .iter()
-                .find(|id| !prev_tool_ids.contains(id))
-            {
+            if let Some(x) = tool_result_ids.iter().find(|id| !prev_tool_ids.contains(id)) {
                 return Err(AnthropicError::invalid(format!(
                     "{p}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: {x}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
                 )));
@@ -375,11 +322,8 @@ pub fn validate(
             last_has_tool_result = !tool_result_ids.is_empty();
         }
         if !prev_tool_ids.is_empty() {
-            let missing: Vec<&str> = prev_tool_ids
-                .iter()
-                .filter(|id| !tool_result_ids.contains(id))
-                .map(String::as_str)
-                .collect();
+            let missing: Vec<&str> =
+                prev_tool_ids.iter().filter(|id| !tool_result_ids.contains(id)).map(String::as_str).collect();
             if !missing.is_empty() {
                 return Err(AnthropicError::invalid(format!(
                     "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
@@ -404,9 +348,7 @@ pub fn validate(
             for (j, b) in blocks.iter().enumerate() {
                 let bp = format!("system.{j}");
                 if b.get("type").and_then(Value::as_str) != Some("text") {
-                    return Err(AnthropicError::invalid(format!(
-                        "{bp}.type: Input should be 'text'"
-                    )));
+                    return Err(AnthropicError::invalid(format!("{bp}.type: Input should be 'text'")));
                 }
                 chars += text_chars(b.get("text").unwrap_or(&Value::Null), &bp)?;
             }
@@ -422,14 +364,10 @@ pub fn validate(
         if let Some(x) = obj.get(k) {
             match x.as_f64() {
                 Some(f) if f < 0.0 => {
-                    return Err(AnthropicError::invalid(format!(
-                        "{k}: Input should be greater than or equal to 0"
-                    )))
+                    return Err(AnthropicError::invalid(format!("{k}: Input should be greater than or equal to 0")))
                 }
                 Some(f) if f > max => {
-                    return Err(AnthropicError::invalid(format!(
-                        "{k}: Input should be less than or equal to {max}"
-                    )))
+                    return Err(AnthropicError::invalid(format!("{k}: Input should be less than or equal to {max}")))
                 }
                 Some(_) => {}
                 None => return Err(type_error(k, "a valid number")),
@@ -437,38 +375,22 @@ pub fn validate(
         }
     }
     if let Some(ss) = obj.get("stop_sequences") {
-        if !ss
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string))
-        {
+        if !ss.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
             return Err(type_error("stop_sequences", "a valid list of strings"));
         }
     }
     let mut tools: Vec<(String, Value)> = Vec::new();
     if let Some(t) = obj.get("tools") {
-        let arr = t
-            .as_array()
-            .ok_or_else(|| type_error("tools", "a valid list"))?;
+        let arr = t.as_array().ok_or_else(|| type_error("tools", "a valid list"))?;
         for (i, tool) in arr.iter().enumerate() {
             let tp = format!("tools.{i}");
-            let to = tool
-                .as_object()
-                .ok_or_else(|| type_error(&tp, "a valid dictionary"))?;
+            let to = tool.as_object().ok_or_else(|| type_error(&tp, "a valid dictionary"))?;
             let ty = to.get("type").and_then(Value::as_str).unwrap_or("custom");
-            let name = to
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| required(&format!("{tp}.{ty}.name")))?;
+            let name = to.get("name").and_then(Value::as_str).ok_or_else(|| required(&format!("{tp}.{ty}.name")))?;
             if ty == "custom" {
                 check_extra(
                     to,
-                    &[
-                        "type",
-                        "name",
-                        "description",
-                        "input_schema",
-                        "cache_control",
-                    ],
+                    &["type", "name", "description", "input_schema", "cache_control"],
                     &format!("{tp}.custom."),
                 )?;
                 let schema = to
@@ -507,30 +429,20 @@ pub fn validate(
     if flavor == Flavor::Anthropic {
         if let Some(want) = expect_model {
             if model != want {
-                return Err(AnthropicError::new(
-                    404,
-                    "not_found_error",
-                    format!("model: {model}"),
-                ));
+                return Err(AnthropicError::new(404, "not_found_error", format!("model: {model}")));
             }
         }
     }
-    let tool_call =
-        if !tools.is_empty() && !choice_none && last_role == "user" && !last_has_tool_result {
-            let (n, schema) = match &forced {
-                Some(f) => tools.iter().find(|(t, _)| t == f).cloned().unwrap(),
-                None => tools[0].clone(),
-            };
-            Some((n, tool_input_from_schema(&schema)))
-        } else {
-            None
+    let tool_call = if !tools.is_empty() && !choice_none && last_role == "user" && !last_has_tool_result {
+        let (n, schema) = match &forced {
+            Some(f) => tools.iter().find(|(t, _)| t == f).cloned().unwrap(),
+            None => tools[0].clone(),
         };
-    Ok(MessagesRequest {
-        model,
-        stream,
-        input_tokens: tokens_of(chars) + messages.len() as u64,
-        tool_call,
-    })
+        Some((n, tool_input_from_schema(&schema)))
+    } else {
+        None
+    };
+    Ok(MessagesRequest { model, stream, input_tokens: tokens_of(chars) + messages.len() as u64, tool_call })
 }
 
 fn tool_id(seq: u64) -> String {
@@ -542,18 +454,12 @@ fn msg_id(seq: u64) -> String {
 }
 
 /// The non-streaming `message` object.
-pub fn message_response(
-    req: &MessagesRequest,
-    text: &str,
-    mode: &Mode,
-    seq: u64,
-) -> Response<Body> {
+pub fn message_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) -> Response<Body> {
     let output = mode.chunks.max(1) as u64;
     let (content, stop) = match &req.tool_call {
-        Some((name, input)) => (
-            json!([{"type": "tool_use", "id": tool_id(seq), "name": name, "input": input}]),
-            "tool_use",
-        ),
+        Some((name, input)) => {
+            (json!([{"type": "tool_use", "id": tool_id(seq), "name": name, "input": input}]), "tool_use")
+        }
         None => (json!([{"type": "text", "text": text}]), "end_turn"),
     };
     let mut r = json_resp(
@@ -623,20 +529,13 @@ pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) ->
             "end_turn"
         }
     };
-    ev.push(sse(
-        "content_block_stop",
-        &json!({"type": "content_block_stop", "index": 0}),
-    ));
+    ev.push(sse("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     ev.push(sse(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": n}}),
     ));
     ev.push(sse("message_stop", &json!({"type": "message_stop"})));
-    let mut r = stream_resp(
-        ev,
-        Duration::from_millis(mode.chunk_delay_ms),
-        "text/event-stream; charset=utf-8",
-    );
+    let mut r = stream_resp(ev, Duration::from_millis(mode.chunk_delay_ms), "text/event-stream; charset=utf-8");
     add_request_id(r.headers_mut(), seq);
     r
 }
@@ -646,12 +545,7 @@ mod tests {
     use super::*;
 
     fn v(body: Value, flavor: Flavor) -> Result<MessagesRequest, AnthropicError> {
-        validate(
-            &serde_json::to_vec(&body).unwrap(),
-            flavor,
-            None,
-            Some("claude-x"),
-        )
+        validate(&serde_json::to_vec(&body).unwrap(), flavor, None, Some("claude-x"))
     }
 
     #[test]
@@ -660,34 +554,24 @@ mod tests {
         assert!(v(ok.clone(), Flavor::Anthropic).is_ok());
         let mut bad = ok.clone();
         bad["n"] = json!(1);
-        assert_eq!(
-            v(bad, Flavor::Anthropic).unwrap_err().message,
-            "n: Extra inputs are not permitted"
-        );
+        assert_eq!(v(bad, Flavor::Anthropic).unwrap_err().message, "n: Extra inputs are not permitted");
         let mut bad = ok.clone();
         bad.as_object_mut().unwrap().remove("max_tokens");
-        assert_eq!(
-            v(bad, Flavor::Anthropic).unwrap_err().message,
-            "max_tokens: Field required"
-        );
+        assert_eq!(v(bad, Flavor::Anthropic).unwrap_err().message, "max_tokens: Field required");
         let bad = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]});
-        assert!(v(bad, Flavor::Anthropic)
-            .unwrap_err()
-            .message
-            .contains("top-level `system`"));
+        assert!(v(bad, Flavor::Anthropic).unwrap_err().message.contains("top-level `system`"));
         // Vertex: no model, anthropic_version required.
-        assert!(v(ok.clone(), Flavor::Vertex)
-            .unwrap_err()
-            .message
-            .contains("model: Extra inputs"));
+        assert!(v(ok.clone(), Flavor::Vertex).unwrap_err().message.contains("model: Extra inputs"));
         let vx = json!({"anthropic_version": VERTEX_VERSION, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
         assert_eq!(v(vx, Flavor::Vertex).unwrap().model, "claude-x");
     }
 
     #[test]
     fn tool_result_must_answer_tool_use() {
-        let tools = json!([{"name": "f", "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}]);
-        let first = json!({"model": "m", "max_tokens": 10, "tools": tools, "messages": [{"role": "user", "content": "go"}]});
+        let tools =
+            json!([{"name": "f", "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}]);
+        let first =
+            json!({"model": "m", "max_tokens": 10, "tools": tools, "messages": [{"role": "user", "content": "go"}]});
         let r = v(first, Flavor::Anthropic).unwrap();
         assert_eq!(r.tool_call, Some(("f".into(), json!({"a": 1}))));
         let turn = |id: &str| {
@@ -697,10 +581,7 @@ mod tests {
                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "1"}]}
             ]})
         };
-        assert!(v(turn("t1"), Flavor::Anthropic)
-            .unwrap()
-            .tool_call
-            .is_none());
+        assert!(v(turn("t1"), Flavor::Anthropic).unwrap().tool_call.is_none());
         assert!(v(turn("t9"), Flavor::Anthropic).is_err());
     }
 }

@@ -43,10 +43,7 @@ pub const API_VERSIONS: &[&str] = &[
 
 /// An Azure-shaped error (`{"error": {"code", "message"}}`).
 pub fn error(status: u16, code: &str, message: &str) -> Response<Body> {
-    json_resp(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
+    json_resp(status, &json!({"error": {"code": code, "message": message}}))
 }
 
 pub fn unauthorized() -> Response<Body> {
@@ -74,10 +71,7 @@ pub fn route(path: &str) -> Option<(String, &'static str)> {
     if dep.is_empty() {
         return None;
     }
-    let dep = percent_encoding::percent_decode_str(dep)
-        .decode_utf8()
-        .ok()?
-        .into_owned();
+    let dep = percent_encoding::percent_decode_str(dep).decode_utf8().ok()?.into_owned();
     Some((dep, op))
 }
 
@@ -85,28 +79,16 @@ pub fn route(path: &str) -> Option<(String, &'static str)> {
 pub fn api_version(query: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == "api-version").then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        (k == "api-version").then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
     })
 }
 
 /// Checks `api-version` and the deployment; `Err` is Azure's answer.
-pub fn check_route(
-    query: &str,
-    deployment: &str,
-    known_deployment: Option<&str>,
-) -> Result<(), Box<Response<Body>>> {
+pub fn check_route(query: &str, deployment: &str, known_deployment: Option<&str>) -> Result<(), Box<Response<Body>>> {
     match api_version(query) {
         None => return Err(Box::new(not_found())),
         Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
-            return Err(Box::new(error(
-                400,
-                "BadRequest",
-                "API version not supported",
-            )))
+            return Err(Box::new(error(400, "BadRequest", "API version not supported")))
         }
         Some(_) => {}
     }
@@ -133,8 +115,7 @@ fn filter_results() -> Value {
 
 /// Adds Azure's content-filter annotations to a `chat.completion`.
 pub fn annotate_completion(v: &mut Value) {
-    v["prompt_filter_results"] =
-        json!([{"prompt_index": 0, "content_filter_results": filter_results()}]);
+    v["prompt_filter_results"] = json!([{"prompt_index": 0, "content_filter_results": filter_results()}]);
     if let Some(choices) = v["choices"].as_array_mut() {
         for c in choices {
             c["content_filter_results"] = filter_results();
@@ -165,10 +146,7 @@ mod tests {
             Some(("gpt4o-prod".into(), "chat.completions"))
         );
         assert_eq!(route("/v1/chat/completions"), None);
-        assert_eq!(
-            api_version("a=1&api-version=2024-10-21"),
-            Some("2024-10-21".into())
-        );
+        assert_eq!(api_version("a=1&api-version=2024-10-21"), Some("2024-10-21".into()));
         assert_eq!(api_version("a=1"), None);
         assert!(check_route("api-version=2024-10-21", "d", Some("d")).is_ok());
         assert!(check_route("api-version=2099-01-01", "d", Some("d")).is_err());

@@ -66,12 +66,7 @@ const NS_CORAL: &str = "http://internal.amazon.com/coral/com.amazon.coral.servic
 
 impl AwsError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> AwsError {
-        AwsError {
-            status,
-            kind,
-            message: message.into(),
-            namespace: NS_BEDROCK,
-        }
+        AwsError { status, kind, message: message.into(), namespace: NS_BEDROCK }
     }
 
     pub fn validation(message: impl Into<String>) -> AwsError {
@@ -80,12 +75,7 @@ impl AwsError {
 
     /// A front-door authentication error (403, coral service namespace).
     pub fn auth(kind: &'static str, message: impl Into<String>) -> AwsError {
-        AwsError {
-            status: 403,
-            kind,
-            message: message.into(),
-            namespace: NS_CORAL,
-        }
+        AwsError { status: 403, kind, message: message.into(), namespace: NS_CORAL }
     }
 
     pub fn response(&self, seq: u64) -> Response<Body> {
@@ -110,16 +100,8 @@ pub fn add_request_id(h: &mut hyper::HeaderMap, seq: u64) {
 /// The Bedrock error an injected fault with HTTP `status` stands for.
 pub fn fault(status: u16) -> AwsError {
     match status {
-        429 => AwsError::new(
-            429,
-            "ThrottlingException",
-            "Too many requests, please wait before trying again.",
-        ),
-        503 => AwsError::new(
-            503,
-            "ServiceUnavailableException",
-            "Bedrock is unable to process your request.",
-        ),
+        429 => AwsError::new(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+        503 => AwsError::new(503, "ServiceUnavailableException", "Bedrock is unable to process your request."),
         500 => AwsError::new(
             500,
             "InternalServerException",
@@ -140,16 +122,8 @@ pub fn fault(status: u16) -> AwsError {
             "AccessDeniedException",
             "You don't have access to the model with the specified model ID.",
         ),
-        404 => AwsError::new(
-            404,
-            "ResourceNotFoundException",
-            "The specified resource could not be found.",
-        ),
-        s if s >= 500 => AwsError::new(
-            s,
-            "ServiceUnavailableException",
-            "Bedrock is unable to process your request.",
-        ),
+        404 => AwsError::new(404, "ResourceNotFoundException", "The specified resource could not be found."),
+        s if s >= 500 => AwsError::new(s, "ServiceUnavailableException", "Bedrock is unable to process your request."),
         s => AwsError::new(s, "ValidationException", "The request is not valid."),
     }
 }
@@ -168,10 +142,7 @@ pub fn route(path: &str) -> Option<Op> {
     if id.is_empty() || id.contains('/') {
         return None;
     }
-    let id = percent_encoding::percent_decode_str(id)
-        .decode_utf8()
-        .ok()?
-        .into_owned();
+    let id = percent_encoding::percent_decode_str(id).decode_utf8().ok()?.into_owned();
     match op {
         "converse" => Some(Op::Converse { model_id: id }),
         "converse-stream" => Some(Op::ConverseStream { model_id: id }),
@@ -213,14 +184,8 @@ fn check_keys(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), AwsError
 }
 
 /// The single member of a union object (`{"text": ...}`), checked against `kinds`.
-fn union_member<'a>(
-    block: &'a Value,
-    path: &str,
-    kinds: &[&str],
-) -> Result<(&'a str, &'a Value), AwsError> {
-    let obj = block
-        .as_object()
-        .ok_or_else(|| wrong_type(path, "JSONObject"))?;
+fn union_member<'a>(block: &'a Value, path: &str, kinds: &[&str]) -> Result<(&'a str, &'a Value), AwsError> {
+    let obj = block.as_object().ok_or_else(|| wrong_type(path, "JSONObject"))?;
     if let Some(k) = obj.keys().find(|k| !kinds.contains(&k.as_str())) {
         return Err(extraneous(k));
     }
@@ -283,9 +248,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
     let mut last_has_tool_result = false;
     for (i, m) in messages.iter().enumerate() {
         let path = format!("messages.{i}");
-        let mo = m
-            .as_object()
-            .ok_or_else(|| wrong_type(&format!("messages/{i}"), "JSONObject"))?;
+        let mo = m.as_object().ok_or_else(|| wrong_type(&format!("messages/{i}"), "JSONObject"))?;
         check_keys(mo, &["role", "content"])?;
         let role = match mo.get("role") {
             None | Some(Value::Null) => return Err(not_null(&format!("messages.{i}.member.role"))),
@@ -309,9 +272,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
             ));
         }
         let content = match mo.get("content") {
-            None | Some(Value::Null) => {
-                return Err(not_null(&format!("messages.{}.member.content", i + 1)))
-            }
+            None | Some(Value::Null) => return Err(not_null(&format!("messages.{}.member.content", i + 1))),
             Some(Value::Array(a)) => a,
             Some(_) => return Err(wrong_type(&format!("messages/{i}/content"), "JSONArray")),
         };
@@ -333,17 +294,13 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
                             "A toolUse block is only allowed in an assistant message ({bpath})."
                         )));
                     }
-                    let tu = val
-                        .as_object()
-                        .ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
+                    let tu = val.as_object().ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
                     check_keys(tu, &["toolUseId", "name", "input"])?;
                     let id = tu
                         .get("toolUseId")
                         .and_then(Value::as_str)
                         .ok_or_else(|| not_null(&format!("{bpath}.toolUse.toolUseId")))?;
-                    tu.get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| not_null(&format!("{bpath}.toolUse.name")))?;
+                    tu.get("name").and_then(Value::as_str).ok_or_else(|| not_null(&format!("{bpath}.toolUse.name")))?;
                     match tu.get("input") {
                         Some(Value::Object(_)) => {}
                         None | Some(Value::Null) => {
@@ -363,9 +320,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
                             "A toolResult block is only allowed in a user message ({bpath})."
                         )));
                     }
-                    let tr = val
-                        .as_object()
-                        .ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
+                    let tr = val.as_object().ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
                     check_keys(tr, &["toolUseId", "content", "status"])?;
                     let id = tr
                         .get("toolUseId")
@@ -392,9 +347,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
                     tool_result_ids.push(id.to_string());
                 }
                 "image" | "document" | "video" => {
-                    let o = val
-                        .as_object()
-                        .ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
+                    let o = val.as_object().ok_or_else(|| wrong_type(&bpath, "JSONObject"))?;
                     if o.get("format").is_none() || o.get("source").is_none() {
                         return Err(not_null(&format!("{bpath}.{kind}.source")));
                     }
@@ -408,26 +361,16 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
             ));
         }
         if role == "user" {
-            if let Some(extra) = tool_result_ids
-                .iter()
-                .find(|id| !prev_tool_ids.contains(id))
-            {
+            if let Some(extra) = tool_result_ids.iter().find(|id| !prev_tool_ids.contains(id)) {
                 return Err(AwsError::validation(format!(
                     "The number of toolResult blocks at {path}.content exceeds the number of toolUse blocks of previous turn (unknown toolUseId {extra})."
                 )));
             }
-            let missing: Vec<&String> = prev_tool_ids
-                .iter()
-                .filter(|id| !tool_result_ids.contains(id))
-                .collect();
+            let missing: Vec<&String> = prev_tool_ids.iter().filter(|id| !tool_result_ids.contains(id)).collect();
             if !missing.is_empty() {
                 return Err(AwsError::validation(format!(
                     "Expected toolResult blocks at {path}.content for the following Ids: {}",
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 )));
             }
             last_has_tool_result = !tool_result_ids.is_empty();
@@ -436,9 +379,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
         prev_role = role;
     }
     if let Some(sys) = obj.get("system") {
-        let arr = sys
-            .as_array()
-            .ok_or_else(|| wrong_type("system", "JSONArray"))?;
+        let arr = sys.as_array().ok_or_else(|| wrong_type("system", "JSONArray"))?;
         for (i, b) in arr.iter().enumerate() {
             let p = format!("system.{i}");
             let (k, v) = union_member(b, &p, SYSTEM_BLOCK_KINDS)?;
@@ -448,9 +389,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
         }
     }
     if let Some(ic) = obj.get("inferenceConfig") {
-        let ic = ic
-            .as_object()
-            .ok_or_else(|| wrong_type("inferenceConfig", "JSONObject"))?;
+        let ic = ic.as_object().ok_or_else(|| wrong_type("inferenceConfig", "JSONObject"))?;
         check_keys(ic, INFERENCE_KEYS)?;
         if let Some(mt) = ic.get("maxTokens") {
             match mt.as_i64() {
@@ -477,23 +416,16 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
             }
         }
         if let Some(ss) = ic.get("stopSequences") {
-            let ok = ss
-                .as_array()
-                .is_some_and(|a| a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty())));
+            let ok = ss.as_array().is_some_and(|a| a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty())));
             if !ok {
-                return Err(wrong_type(
-                    "inferenceConfig/stopSequences",
-                    "JSONArray of non-empty String",
-                ));
+                return Err(wrong_type("inferenceConfig/stopSequences", "JSONArray of non-empty String"));
             }
         }
     }
     let mut tools: Vec<(String, Value)> = Vec::new();
     let mut forced: Option<String> = None;
     if let Some(tc) = obj.get("toolConfig") {
-        let tc = tc
-            .as_object()
-            .ok_or_else(|| wrong_type("toolConfig", "JSONObject"))?;
+        let tc = tc.as_object().ok_or_else(|| wrong_type("toolConfig", "JSONObject"))?;
         check_keys(tc, &["tools", "toolChoice"])?;
         let list = match tc.get("tools") {
             Some(Value::Array(a)) if !a.is_empty() => a,
@@ -513,15 +445,11 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
             }
             let spec = v.as_object().ok_or_else(|| wrong_type(&p, "JSONObject"))?;
             check_keys(spec, &["name", "description", "inputSchema", "strict"])?;
-            let name = spec
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| not_null(&format!("{p}.toolSpec.name")))?;
+            let name =
+                spec.get("name").and_then(Value::as_str).ok_or_else(|| not_null(&format!("{p}.toolSpec.name")))?;
             let valid_name = !name.is_empty()
                 && name.len() <= 64
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid_name {
                 return Err(AwsError::validation(format!(
                     "1 validation error detected: Value '{name}' at '{p}.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
@@ -541,10 +469,8 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
         if let Some(choice) = tc.get("toolChoice") {
             let (k, v) = union_member(choice, "toolConfig.toolChoice", &["auto", "any", "tool"])?;
             if k == "tool" {
-                let name = v
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| not_null("toolConfig.toolChoice.tool.name"))?;
+                let name =
+                    v.get("name").and_then(Value::as_str).ok_or_else(|| not_null("toolConfig.toolChoice.tool.name"))?;
                 if !tools.iter().any(|(n, _)| n == name) {
                     return Err(AwsError::validation(format!(
                         "The tool {name} specified in toolChoice is not defined in toolConfig.tools."
@@ -560,9 +486,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
         }
     }
     if !model_ok {
-        return Err(AwsError::validation(
-            "The provided model identifier is invalid.",
-        ));
+        return Err(AwsError::validation("The provided model identifier is invalid."));
     }
     let tool_call = if !tools.is_empty() && prev_role == "user" && !last_has_tool_result {
         let (name, schema) = match &forced {
@@ -573,10 +497,7 @@ pub fn validate(body: &[u8], model_ok: bool) -> Result<ConverseRequest, AwsError
     } else {
         None
     };
-    Ok(ConverseRequest {
-        input_tokens: tokens_of(chars) + messages.len() as u64,
-        tool_call,
-    })
+    Ok(ConverseRequest { input_tokens: tokens_of(chars) + messages.len() as u64, tool_call })
 }
 
 fn usage(req: &ConverseRequest, output: u64) -> Value {
@@ -588,18 +509,12 @@ fn usage(req: &ConverseRequest, output: u64) -> Value {
 }
 
 /// The Converse JSON answer.
-pub fn converse_response(
-    req: &ConverseRequest,
-    text: &str,
-    mode: &Mode,
-    seq: u64,
-) -> Response<Body> {
+pub fn converse_response(req: &ConverseRequest, text: &str, mode: &Mode, seq: u64) -> Response<Body> {
     let output = mode.chunks.max(1) as u64;
     let (content, stop) = match &req.tool_call {
-        Some((name, input)) => (
-            json!([{"toolUse": {"toolUseId": tool_use_id(seq), "name": name, "input": input}}]),
-            "tool_use",
-        ),
+        Some((name, input)) => {
+            (json!([{"toolUse": {"toolUseId": tool_use_id(seq), "name": name, "input": input}}]), "tool_use")
+        }
         None => (json!([{ "text": text }]), "end_turn"),
     };
     let mut r = json_resp(
@@ -620,18 +535,10 @@ fn tool_use_id(seq: u64) -> String {
 }
 
 /// The ConverseStream answer: event-stream frames, cut so that frames straddle writes.
-pub fn converse_stream_response(
-    req: &ConverseRequest,
-    text: &str,
-    mode: &Mode,
-    seq: u64,
-) -> Response<Body> {
+pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, seq: u64) -> Response<Body> {
     let n = mode.chunks.max(1) as usize;
     let pad = |i: usize| &PAD[..(i * 7) % PAD.len() + 1];
-    let mut frames = vec![eventstream::event(
-        "messageStart",
-        &json!({"role": "assistant", "p": pad(0)}),
-    )];
+    let mut frames = vec![eventstream::event("messageStart", &json!({"role": "assistant", "p": pad(0)}))];
     let stop = match &req.tool_call {
         Some((name, input)) => {
             frames.push(eventstream::event(
@@ -663,14 +570,8 @@ pub fn converse_stream_response(
             "end_turn"
         }
     };
-    frames.push(eventstream::event(
-        "contentBlockStop",
-        &json!({"contentBlockIndex": 0, "p": pad(3)}),
-    ));
-    frames.push(eventstream::event(
-        "messageStop",
-        &json!({"stopReason": stop, "p": pad(4)}),
-    ));
+    frames.push(eventstream::event("contentBlockStop", &json!({"contentBlockIndex": 0, "p": pad(3)})));
+    frames.push(eventstream::event("messageStop", &json!({"stopReason": stop, "p": pad(4)})));
     frames.push(eventstream::event(
         "metadata",
         &json!({"usage": usage(req, n as u64), "metrics": {"latencyMs": mode.latency_ms + 1}, "p": pad(5)}),
@@ -680,21 +581,11 @@ pub fn converse_stream_response(
     let writes: Vec<Bytes> = if super::RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
         frames.into_iter().map(Bytes::from).collect()
     } else {
-        eventstream::split_writes(&frames)
-            .into_iter()
-            .map(Bytes::from)
-            .collect()
+        eventstream::split_writes(&frames).into_iter().map(Bytes::from).collect()
     };
-    let mut r = stream_resp(
-        writes,
-        Duration::from_millis(mode.chunk_delay_ms),
-        "application/vnd.amazon.eventstream",
-    );
+    let mut r = stream_resp(writes, Duration::from_millis(mode.chunk_delay_ms), "application/vnd.amazon.eventstream");
     add_request_id(r.headers_mut(), seq);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.amazon.eventstream"),
-    );
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.amazon.eventstream"));
     r
 }
 
@@ -706,16 +597,9 @@ mod tests {
     fn routes() {
         assert_eq!(
             route("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
-            Some(Op::Converse {
-                model_id: "anthropic.claude-3-5-sonnet-20241022-v2:0".into()
-            })
+            Some(Op::Converse { model_id: "anthropic.claude-3-5-sonnet-20241022-v2:0".into() })
         );
-        assert_eq!(
-            route("/model/m/converse-stream"),
-            Some(Op::ConverseStream {
-                model_id: "m".into()
-            })
-        );
+        assert_eq!(route("/model/m/converse-stream"), Some(Op::ConverseStream { model_id: "m".into() }));
         assert_eq!(route("/model/m/invoke"), None);
         assert_eq!(route("/v1/chat/completions"), None);
     }
@@ -724,31 +608,24 @@ mod tests {
     fn validation_like_bedrock() {
         let ok = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
         assert!(validate(ok, true).is_ok());
-        let e = validate(
-            br#"{"model":"x","messages":[{"role":"user","content":[{"text":"hi"}]}]}"#,
-            true,
-        )
-        .unwrap_err();
-        assert!(
-            e.message.contains("extraneous key [model]"),
-            "{}",
-            e.message
-        );
-        let e = validate(
-            br#"{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}"#,
-            true,
-        )
-        .unwrap_err();
+        let e = validate(br#"{"model":"x","messages":[{"role":"user","content":[{"text":"hi"}]}]}"#, true).unwrap_err();
+        assert!(e.message.contains("extraneous key [model]"), "{}", e.message);
+        let e =
+            validate(br#"{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}"#, true).unwrap_err();
         assert!(e.message.contains("extraneous key [type]"), "{}", e.message);
+        let e = validate(br#"{"messages":[{"role":"assistant","content":[{"text":"hi"}]}]}"#, true).unwrap_err();
+        assert!(e.message.contains("start with a user message"));
         let e = validate(
-            br#"{"messages":[{"role":"assistant","content":[{"text":"hi"}]}]}"#,
+            br#"{"messages":[{"role":"user","content":[{"text":"a"}]},{"role":"user","content":[{"text":"b"}]}]}"#,
             true,
         )
         .unwrap_err();
-        assert!(e.message.contains("start with a user message"));
-        let e = validate(br#"{"messages":[{"role":"user","content":[{"text":"a"}]},{"role":"user","content":[{"text":"b"}]}]}"#, true).unwrap_err();
         assert!(e.message.contains("alternate"));
-        let e = validate(br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"max_tokens":5}}"#, true).unwrap_err();
+        let e = validate(
+            br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"max_tokens":5}}"#,
+            true,
+        )
+        .unwrap_err();
         assert!(e.message.contains("extraneous key [max_tokens]"));
         let e = validate(ok, false).unwrap_err();
         assert!(e.message.contains("model identifier is invalid"));
@@ -757,26 +634,15 @@ mod tests {
     #[test]
     fn tool_turns() {
         let tools = r#""toolConfig":{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}}]}"#;
-        let first = format!(
-            r#"{{"messages":[{{"role":"user","content":[{{"text":"weather?"}}]}}],{tools}}}"#
-        );
+        let first = format!(r#"{{"messages":[{{"role":"user","content":[{{"text":"weather?"}}]}}],{tools}}}"#);
         let r = validate(first.as_bytes(), true).unwrap();
         assert_eq!(r.tool_call.as_ref().unwrap().0, "get_weather");
-        assert_eq!(
-            r.tool_call.as_ref().unwrap().1,
-            json!({"city": "mock-city"})
-        );
+        assert_eq!(r.tool_call.as_ref().unwrap().1, json!({"city": "mock-city"}));
         let second = format!(
             r#"{{"messages":[{{"role":"user","content":[{{"text":"weather?"}}]}},{{"role":"assistant","content":[{{"toolUse":{{"toolUseId":"t1","name":"get_weather","input":{{"city":"x"}}}}}}]}},{{"role":"user","content":[{{"toolResult":{{"toolUseId":"t1","content":[{{"text":"sunny"}}]}}}}]}}],{tools}}}"#
         );
-        assert!(validate(second.as_bytes(), true)
-            .unwrap()
-            .tool_call
-            .is_none());
-        let wrong_id = second.replace(
-            r#""toolUseId":"t1","content""#,
-            r#""toolUseId":"t2","content""#,
-        );
+        assert!(validate(second.as_bytes(), true).unwrap().tool_call.is_none());
+        let wrong_id = second.replace(r#""toolUseId":"t1","content""#, r#""toolUseId":"t2","content""#);
         assert!(validate(wrong_id.as_bytes(), true).is_err());
         let no_config = second.replace(&format!(",{tools}"), "");
         let e = validate(no_config.as_bytes(), true).unwrap_err();

@@ -36,11 +36,7 @@ pub fn encode_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
 /// An event message as Bedrock sends it (`:event-type`, `:content-type`, `:message-type`).
 pub fn event(event_type: &str, payload: &serde_json::Value) -> Vec<u8> {
     encode_message(
-        &[
-            (":event-type", event_type),
-            (":content-type", "application/json"),
-            (":message-type", "event"),
-        ],
+        &[(":event-type", event_type), (":content-type", "application/json"), (":message-type", "event")],
         &serde_json::to_vec(payload).expect("JSON"),
     )
 }
@@ -48,11 +44,7 @@ pub fn event(event_type: &str, payload: &serde_json::Value) -> Vec<u8> {
 /// An exception message (a modeled error inside the stream, e.g. `throttlingException`).
 pub fn exception(exception_type: &str, message: &str) -> Vec<u8> {
     encode_message(
-        &[
-            (":exception-type", exception_type),
-            (":content-type", "application/json"),
-            (":message-type", "exception"),
-        ],
+        &[(":exception-type", exception_type), (":content-type", "application/json"), (":message-type", "exception")],
         &serde_json::to_vec(&serde_json::json!({ "message": message })).expect("JSON"),
     )
 }
@@ -88,9 +80,7 @@ mod tests {
 
     #[test]
     fn writes_concatenate_to_frames() {
-        let frames: Vec<Vec<u8>> = (0..7)
-            .map(|i| event("contentBlockDelta", &serde_json::json!({"i": i})))
-            .collect();
+        let frames: Vec<Vec<u8>> = (0..7).map(|i| event("contentBlockDelta", &serde_json::json!({"i": i}))).collect();
         let writes = split_writes(&frames);
         assert_eq!(writes.len(), frames.len() + 1);
         assert_eq!(writes.concat(), frames.concat());

@@ -190,7 +190,9 @@ async fn handle(req: Request<hyper::body::Incoming>, st: &State) -> Response<Ful
     if field("grant_type") != Some(GRANT_TYPE) {
         return refuse("unsupported_grant_type", "Invalid grant_type");
     }
-    let Some(assertion) = field("assertion") else { return refuse("invalid_request", "Missing required parameter: assertion") };
+    let Some(assertion) = field("assertion") else {
+        return refuse("invalid_request", "Missing required parameter: assertion");
+    };
     if let Err((error, description)) = check_assertion(st, assertion) {
         return refuse(error, &description);
     }
@@ -205,7 +207,10 @@ async fn handle(req: Request<hyper::body::Incoming>, st: &State) -> Response<Ful
             .await
             .is_ok_and(|r| r.status().is_success());
         if !ok {
-            return answer(500, &json!({"error": "internal_failure", "error_description": format!("could not register the token with {vertex}")}));
+            return answer(
+                500,
+                &json!({"error": "internal_failure", "error_description": format!("could not register the token with {vertex}")}),
+            );
         }
     }
     st.stats.lock().unwrap().granted.push((token.clone(), unix_now()));
@@ -217,9 +222,7 @@ fn unix_now() -> u64 {
 }
 
 fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
-    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
     String::from_utf8_lossy(body)
         .split('&')
         .filter_map(|pair| pair.split_once('='))

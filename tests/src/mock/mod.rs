@@ -143,10 +143,7 @@ impl MockConfig {
 
     /// Same, speaking `provider`.
     pub fn with_provider(region: &str, provider: Provider) -> Self {
-        MockConfig {
-            provider,
-            ..MockConfig::new(region)
-        }
+        MockConfig { provider, ..MockConfig::new(region) }
     }
 }
 
@@ -212,16 +209,12 @@ impl Mode {
         let obj = v.as_object().ok_or("mode body must be a JSON object")?;
         let mut m = Mode::default_for(cfg);
         for (k, val) in obj {
-            let num = || {
-                val.as_u64()
-                    .ok_or_else(|| format!("'{k}' must be a non-negative integer"))
-            };
+            let num = || val.as_u64().ok_or_else(|| format!("'{k}' must be a non-negative integer"));
             match k.as_str() {
                 "mode" => {
                     let s = val.as_str().ok_or("'mode' must be a string")?;
-                    m.fault = Fault::parse(s).ok_or_else(|| {
-                        format!("unknown mode '{s}' (ok, error, rate_limit, hang, reset)")
-                    })?;
+                    m.fault = Fault::parse(s)
+                        .ok_or_else(|| format!("unknown mode '{s}' (ok, error, rate_limit, hang, reset)"))?;
                 }
                 "status" => {
                     let s = num()?;
@@ -292,14 +285,7 @@ pub struct MockState {
 
 impl MockState {
     pub fn new(cfg: MockConfig) -> Arc<MockState> {
-        let tokens = cfg
-            .bearer_tokens
-            .iter()
-            .map(|t| Token {
-                token: t.clone(),
-                expires: None,
-            })
-            .collect();
+        let tokens = cfg.bearer_tokens.iter().map(|t| Token { token: t.clone(), expires: None }).collect();
         Arc::new(MockState {
             mode: Mutex::new(Mode::default_for(&cfg)),
             cfg,
@@ -419,10 +405,7 @@ impl MockState {
     fn record_request(&self, path: &str, headers: &hyper::HeaderMap, body: &[u8]) {
         let mut h = BTreeMap::new();
         for (k, v) in headers {
-            h.insert(
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            );
+            h.insert(k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned());
         }
         let body = serde_json::from_slice(body).unwrap_or(Value::Null);
         let mut s = self.stats.lock().unwrap();
@@ -445,10 +428,7 @@ impl MockState {
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
@@ -469,8 +449,7 @@ fn with_region(state: &MockState, mut resp: Response<Body>) -> Response<Body> {
 pub(crate) fn json_resp(status: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(v).unwrap()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -526,11 +505,7 @@ async fn read_body(body: Incoming) -> Result<Bytes, ()> {
     }
 }
 
-async fn handle(
-    state: Arc<MockState>,
-    kill: Arc<Notify>,
-    req: Request<Incoming>,
-) -> Response<Body> {
+async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if let Some(ctl) = path.strip_prefix("/_mock/") {
         return control(&state, ctl, req).await;
@@ -546,15 +521,7 @@ async fn handle(
             state.record_request(&path, &parts.headers, b"");
             return with_region(
                 &state,
-                json_resp(
-                    413,
-                    &openai::error_body(
-                        "Request body too large.",
-                        "invalid_request_error",
-                        None,
-                        None,
-                    ),
-                ),
+                json_resp(413, &openai::error_body("Request body too large.", "invalid_request_error", None, None)),
             );
         }
     };
@@ -564,11 +531,7 @@ async fn handle(
         method: &parts.method,
         path: &path,
         query: parts.uri.query().unwrap_or(""),
-        path_and_query: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or(&path),
+        path_and_query: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(&path),
         authority: parts.uri.authority().map(|a| a.as_str()),
         headers: &parts.headers,
         body: &body,
@@ -594,15 +557,8 @@ async fn handle(
         (Fault::Error, None) => json_resp(
             mode.status,
             &openai::error_body(
-                &format!(
-                    "mock-region {}: injected error {}",
-                    state.cfg.region, mode.status
-                ),
-                if mode.status >= 500 {
-                    "server_error"
-                } else {
-                    "invalid_request_error"
-                },
+                &format!("mock-region {}: injected error {}", state.cfg.region, mode.status),
+                if mode.status >= 500 { "server_error" } else { "invalid_request_error" },
                 None,
                 None,
             ),
@@ -611,17 +567,13 @@ async fn handle(
             let mut r = json_resp(
                 429,
                 &openai::error_body(
-                    &format!(
-                        "mock-region {}: rate limit reached, retry after 1s",
-                        state.cfg.region
-                    ),
+                    &format!("mock-region {}: rate limit reached, retry after 1s", state.cfg.region),
                     "requests",
                     None,
                     Some("rate_limit_exceeded"),
                 ),
             );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
     };
@@ -636,16 +588,12 @@ async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
     state.record_health();
     let mode = state.peek_mode();
     match mode.fault {
-        Fault::Ok | Fault::RateLimit => json_resp(
-            200,
-            &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}),
-        ),
+        Fault::Ok | Fault::RateLimit => {
+            json_resp(200, &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}))
+        }
         Fault::Error => {
             let status = if mode.status >= 500 { mode.status } else { 503 };
-            json_resp(
-                status,
-                &json!({"status": "error", "region": state.cfg.region, "name": state.cfg.name}),
-            )
+            json_resp(status, &json!({"status": "error", "region": state.cfg.region, "name": state.cfg.name}))
         }
         Fault::Hang => futures_util::future::pending().await,
         Fault::Reset => {
@@ -656,50 +604,33 @@ async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
 }
 
 /// The OpenAI-compatible API (request `seq`).
-fn llm(
-    state: &MockState,
-    mode: &Mode,
-    method: &Method,
-    path: &str,
-    body: &[u8],
-    seq: u64,
-) -> Response<Body> {
+fn llm(state: &MockState, mode: &Mode, method: &Method, path: &str, body: &[u8], seq: u64) -> Response<Body> {
     let route = path.strip_prefix("/v1").unwrap_or(path);
     let expect = state.cfg.expect_model.as_deref();
     let created = now_secs();
     let content = format!("hello from {}", state.cfg.region);
     let result = match (method, route) {
-        (&Method::POST, "/chat/completions") => openai::parse_object(body)
-            .and_then(|obj| openai::validate_chat(&obj, expect))
-            .map(|req| {
+        (&Method::POST, "/chat/completions") => {
+            openai::parse_object(body).and_then(|obj| openai::validate_chat(&obj, expect)).map(|req| {
                 let id = format!("chatcmpl-mock-{}-{seq}", state.cfg.region);
                 if req.stream {
                     sse_response(&id, created, &req, &content, mode)
                 } else {
-                    json_resp(
-                        200,
-                        &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64),
-                    )
+                    json_resp(200, &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64))
                 }
-            }),
-        (&Method::POST, "/completions") => openai::parse_object(body)
-            .and_then(|obj| openai::validate_completion(&obj, expect))
-            .map(|model| {
+            })
+        }
+        (&Method::POST, "/completions") => {
+            openai::parse_object(body).and_then(|obj| openai::validate_completion(&obj, expect)).map(|model| {
                 let id = format!("cmpl-mock-{}-{seq}", state.cfg.region);
-                json_resp(
-                    200,
-                    &openai::text_completion(&id, created, &model, &content, mode.chunks as u64),
-                )
-            }),
+                json_resp(200, &openai::text_completion(&id, created, &model, &content, mode.chunks as u64))
+            })
+        }
         (&Method::POST, "/embeddings") => openai::parse_object(body)
             .and_then(|obj| openai::validate_embeddings(&obj, expect))
             .map(|(model, n)| json_resp(200, &openai::embeddings(&model, n))),
         (&Method::GET, "/models") => {
-            let id = state
-                .cfg
-                .expect_model
-                .clone()
-                .unwrap_or_else(|| "mock-model".into());
+            let id = state.cfg.expect_model.clone().unwrap_or_else(|| "mock-model".into());
             Ok(json_resp(
                 200,
                 &json!({"object": "list", "data": [{"id": id, "object": "model", "created": 0, "owned_by": "mock"}]}),
@@ -720,13 +651,7 @@ fn llm(
     resp
 }
 
-fn sse_response(
-    id: &str,
-    created: u64,
-    req: &openai::ChatRequest,
-    content: &str,
-    mode: &Mode,
-) -> Response<Body> {
+fn sse_response(id: &str, created: u64, req: &openai::ChatRequest, content: &str, mode: &Mode) -> Response<Body> {
     sse_response_with(id, created, req, content, mode, None)
 }
 
@@ -746,11 +671,7 @@ fn sse_response_with(
         .map(|c| Bytes::from(format!("data: {c}\n\n")))
         .collect();
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    stream_resp(
-        events,
-        Duration::from_millis(mode.chunk_delay_ms),
-        "text/event-stream; charset=utf-8",
-    )
+    stream_resp(events, Duration::from_millis(mode.chunk_delay_ms), "text/event-stream; charset=utf-8")
 }
 
 /// Benchmarks only (`--bench-record-stream-times`): streamed responses are written one whole
@@ -761,37 +682,27 @@ pub static RECORD_STREAM_TIMES: std::sync::atomic::AtomicBool = std::sync::atomi
 static LAST_STREAM_TIMES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A streamed 200 response: `pieces` written one by one, `delay` between them (not before
 /// the first), with `content-type` and `cache-control: no-cache`.
-pub(crate) fn stream_resp(
-    pieces: Vec<Bytes>,
-    delay: Duration,
-    content_type: &'static str,
-) -> Response<Body> {
+pub(crate) fn stream_resp(pieces: Vec<Bytes>, delay: Duration, content_type: &'static str) -> Response<Body> {
     let record = RECORD_STREAM_TIMES.load(Ordering::Relaxed);
-    let stream = futures_util::stream::unfold(
-        (pieces.into_iter(), true),
-        move |(mut it, first)| async move {
-            let next = it.next()?;
-            if !first && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+    let stream = futures_util::stream::unfold((pieces.into_iter(), true), move |(mut it, first)| async move {
+        let next = it.next()?;
+        if !first && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if record {
+            let mut times = LAST_STREAM_TIMES.lock().unwrap();
+            if first {
+                times.clear();
             }
-            if record {
-                let mut times = LAST_STREAM_TIMES.lock().unwrap();
-                if first {
-                    times.clear();
-                }
-                times.push(unix_nanos());
-            }
-            Some((Ok::<_, Infallible>(Frame::data(next)), (it, false)))
-        },
-    );
+            times.push(unix_nanos());
+        }
+        Some((Ok::<_, Infallible>(Frame::data(next)), (it, false)))
+    });
     let mut r = Response::new(StreamBody::new(stream).boxed());
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -807,9 +718,7 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
     };
     match (method, ctl) {
         (Method::GET, "stats") => json_resp(200, &state.stats_json()),
-        (Method::GET, "stream_times") => {
-            json_resp(200, &json!({"times_ns": *LAST_STREAM_TIMES.lock().unwrap()}))
-        }
+        (Method::GET, "stream_times") => json_resp(200, &json!({"times_ns": *LAST_STREAM_TIMES.lock().unwrap()})),
         (Method::GET, "mode") => json_resp(200, &state.peek_mode().to_json()),
         (Method::POST, "mode") => {
             let v: Value = if body.is_empty() {
@@ -817,9 +726,7 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
             } else {
                 match serde_json::from_slice(&body) {
                     Ok(v) => v,
-                    Err(e) => {
-                        return json_resp(400, &json!({"error": format!("invalid JSON: {e}")}))
-                    }
+                    Err(e) => return json_resp(400, &json!({"error": format!("invalid JSON: {e}")})),
                 }
             };
             match Mode::from_json(&v, &state.cfg) {
@@ -841,60 +748,30 @@ async fn control(state: &MockState, ctl: &str, req: Request<Incoming>) -> Respon
                 Ok(v) => v,
                 Err(e) => return json_resp(400, &json!({"error": format!("invalid JSON: {e}")})),
             };
-            let Some(token) = v
-                .get("token")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-            else {
-                return json_resp(
-                    400,
-                    &json!({"error": "'token' (a non-empty string) is required"}),
-                );
+            let Some(token) = v.get("token").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+                return json_resp(400, &json!({"error": "'token' (a non-empty string) is required"}));
             };
             let expires = match (v.get("expires_in_s"), v.get("expires_at")) {
                 (Some(n), _) if !n.is_null() => match n.as_u64() {
                     Some(n) => Some(now_secs() + n),
-                    None => {
-                        return json_resp(
-                            400,
-                            &json!({"error": "'expires_in_s' must be a non-negative integer"}),
-                        )
-                    }
+                    None => return json_resp(400, &json!({"error": "'expires_in_s' must be a non-negative integer"})),
                 },
                 (_, Some(n)) if !n.is_null() => match n.as_u64() {
                     Some(n) => Some(n),
-                    None => {
-                        return json_resp(
-                            400,
-                            &json!({"error": "'expires_at' must be Unix seconds"}),
-                        )
-                    }
+                    None => return json_resp(400, &json!({"error": "'expires_at' must be Unix seconds"})),
                 },
                 _ => None,
             };
             let replace = v.get("replace").and_then(Value::as_bool).unwrap_or(false);
-            state.add_token(
-                Token {
-                    token: token.to_string(),
-                    expires,
-                },
-                replace,
-            );
+            state.add_token(Token { token: token.to_string(), expires }, replace);
             json_resp(200, &tokens_json(state))
         }
-        (m, other) => json_resp(
-            404,
-            &json!({"error": format!("unknown control endpoint {m} /_mock/{other}")}),
-        ),
+        (m, other) => json_resp(404, &json!({"error": format!("unknown control endpoint {m} /_mock/{other}")})),
     }
 }
 
 fn tokens_json(state: &MockState) -> Value {
-    let list: Vec<Value> = state
-        .tokens()
-        .iter()
-        .map(|t| json!({"token": t.token, "expires_at": t.expires}))
-        .collect();
+    let list: Vec<Value> = state.tokens().iter().map(|t| json!({"token": t.token, "expires_at": t.expires})).collect();
     json!({ "tokens": list })
 }
 
@@ -911,9 +788,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let thread = std::thread::Builder::new().name(name).spawn(move || {
         rt.block_on(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
@@ -945,12 +820,7 @@ impl MockServer {
         let state = MockState::new(cfg);
         let st = state.clone();
         let (tx, thread) = serve_on_thread(format!("mock-{}", st.cfg.region), std_listener, move |l| serve(l, st))?;
-        Ok(MockServer {
-            addr,
-            state,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(MockServer { addr, state, shutdown: Some(tx), thread: Some(thread) })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -67,14 +67,7 @@ pub const COMPLETION_KEYS: &[&str] = &[
 /// Top-level keys accepted by `POST /v1/embeddings`.
 pub const EMBEDDING_KEYS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
 
-const ROLES: &[&str] = &[
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
 
 /// An API error: HTTP status plus the OpenAI error object.
 #[derive(Debug, Clone)]
@@ -98,12 +91,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        error_body(
-            &self.message,
-            self.kind,
-            self.param.as_deref(),
-            self.code.as_deref(),
-        )
+        error_body(&self.message, self.kind, self.param.as_deref(), self.code.as_deref())
     }
 }
 
@@ -126,10 +114,7 @@ fn type_name(v: &Value) -> &'static str {
 
 fn invalid_type(param: &str, expected: &str, got: &Value) -> ApiError {
     ApiError::invalid(
-        format!(
-            "Invalid type for '{param}': expected {expected}, but got {} instead.",
-            type_name(got)
-        ),
+        format!("Invalid type for '{param}': expected {expected}, but got {} instead.", type_name(got)),
         Some(param),
         Some("invalid_type"),
     )
@@ -161,11 +146,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 fn check_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     for k in obj.keys() {
         if !known.contains(&k.as_str()) {
-            return Err(ApiError::invalid(
-                format!("Unrecognized request argument supplied: {k}"),
-                None,
-                None,
-            ));
+            return Err(ApiError::invalid(format!("Unrecognized request argument supplied: {k}"), None, None));
         }
     }
     Ok(())
@@ -173,13 +154,7 @@ fn check_keys(obj: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> 
 
 fn check_model(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<String, ApiError> {
     let model = match obj.get("model") {
-        None => {
-            return Err(ApiError::invalid(
-                "you must provide a model parameter",
-                None,
-                None,
-            ))
-        }
+        None => return Err(ApiError::invalid("you must provide a model parameter", None, None)),
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(invalid_type("model", "a string", other)),
     };
@@ -209,10 +184,7 @@ pub struct ChatRequest {
 }
 
 /// Validates a chat completion body; `expect_model` enforces the deployment's model id.
-pub fn validate_chat(
-    obj: &Map<String, Value>,
-    expect_model: Option<&str>,
-) -> Result<ChatRequest, ApiError> {
+pub fn validate_chat(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<ChatRequest, ApiError> {
     validate_chat_opts(obj, expect_model, true)
 }
 
@@ -226,11 +198,7 @@ pub fn validate_chat_opts(
     check_keys(obj, CHAT_KEYS)?;
     let model_required = model_required || obj.contains_key("model");
     // Structure first (like OpenAI), the model's existence last.
-    let model_shape = if model_required {
-        check_model(obj, None)?
-    } else {
-        String::new()
-    };
+    let model_shape = if model_required { check_model(obj, None)? } else { String::new() };
     let messages = match obj.get("messages") {
         None => return Err(missing("messages")),
         Some(Value::Array(a)) => a,
@@ -251,13 +219,7 @@ pub fn validate_chat_opts(
         let role = match m.get("role") {
             None => return Err(missing(&format!("messages[{i}].role"))),
             Some(Value::String(r)) => r.as_str(),
-            Some(other) => {
-                return Err(invalid_type(
-                    &format!("messages[{i}].role"),
-                    "a string",
-                    other,
-                ))
-            }
+            Some(other) => return Err(invalid_type(&format!("messages[{i}].role"), "a string", other)),
         };
         if !ROLES.contains(&role) {
             return Err(ApiError::invalid(
@@ -268,8 +230,7 @@ pub fn validate_chat_opts(
                 Some("invalid_value"),
             ));
         }
-        let may_omit_content = role == "assistant"
-            && (m.contains_key("tool_calls") || m.contains_key("function_call"));
+        let may_omit_content = role == "assistant" && (m.contains_key("tool_calls") || m.contains_key("function_call"));
         match m.get("content") {
             None if may_omit_content => {}
             None => return Err(missing(&format!("messages[{i}].content"))),
@@ -307,10 +268,7 @@ pub fn validate_chat_opts(
                     None,
                 ));
             }
-            include_usage = o
-                .get("include_usage")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            include_usage = o.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
         }
         Some(other) => return Err(invalid_type("stream_options", "an object", other)),
     }
@@ -328,28 +286,14 @@ pub fn validate_chat_opts(
         },
     };
     let tool_call = chat_tool_call(obj, messages)?;
-    let model = if model_required {
-        check_model(obj, expect_model)?
-    } else {
-        String::new()
-    };
+    let model = if model_required { check_model(obj, expect_model)? } else { String::new() };
     debug_assert_eq!(model, model_shape);
-    Ok(ChatRequest {
-        model,
-        stream,
-        include_usage,
-        n,
-        prompt_tokens: chars / 4 + messages.len() as u64,
-        tool_call,
-    })
+    Ok(ChatRequest { model, stream, include_usage, n, prompt_tokens: chars / 4 + messages.len() as u64, tool_call })
 }
 
 /// Whether the "model" calls a function: tools offered, `tool_choice` not `none`, and
 /// the conversation ends with a user message (a `tool` message gets a text answer).
-fn chat_tool_call(
-    obj: &Map<String, Value>,
-    messages: &[Value],
-) -> Result<Option<(String, Value)>, ApiError> {
+fn chat_tool_call(obj: &Map<String, Value>, messages: &[Value]) -> Result<Option<(String, Value)>, ApiError> {
     let Some(Value::Array(tools)) = obj.get("tools") else {
         return Ok(None);
     };
@@ -358,12 +302,9 @@ fn chat_tool_call(
         let f = t.get("function");
         let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
         match (t.get("type").and_then(Value::as_str), name) {
-            (Some("function"), Some(n)) => fns.push((
-                n.to_string(),
-                f.and_then(|f| f.get("parameters"))
-                    .cloned()
-                    .unwrap_or(json!({})),
-            )),
+            (Some("function"), Some(n)) => {
+                fns.push((n.to_string(), f.and_then(|f| f.get("parameters")).cloned().unwrap_or(json!({}))))
+            }
             (Some("function"), None) => return Err(missing(&format!("tools[{i}].function.name"))),
             _ => {}
         }
@@ -373,17 +314,12 @@ fn chat_tool_call(
     }
     let forced = match obj.get("tool_choice") {
         Some(Value::String(s)) if s == "none" => return Ok(None),
-        Some(Value::Object(o)) => o
-            .get("function")
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        Some(Value::Object(o)) => {
+            o.get("function").and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_string)
+        }
         _ => None,
     };
-    let last_role = messages
-        .last()
-        .and_then(|m| m.get("role"))
-        .and_then(Value::as_str);
+    let last_role = messages.last().and_then(|m| m.get("role")).and_then(Value::as_str);
     if last_role != Some("user") {
         return Ok(None);
     }
@@ -392,9 +328,7 @@ fn chat_tool_call(
             Some(x) => x.clone(),
             None => {
                 return Err(ApiError::invalid(
-                    format!(
-                        "Invalid value for 'tool_choice': function '{f}' is not among the tools."
-                    ),
+                    format!("Invalid value for 'tool_choice': function '{f}' is not among the tools."),
                     Some("tool_choice"),
                     Some("invalid_value"),
                 ))
@@ -402,10 +336,7 @@ fn chat_tool_call(
         },
         None => fns[0].clone(),
     };
-    Ok(Some((
-        name,
-        super::provider::tool_input_from_schema(&schema),
-    )))
+    Ok(Some((name, super::provider::tool_input_from_schema(&schema))))
 }
 
 /// The `tool_calls` entry for a call (OpenAI's shape, arguments as a JSON string).
@@ -415,10 +346,7 @@ pub fn tool_call_json(id: &str, name: &str, args: &Value) -> Value {
 }
 
 /// Validates a legacy completion body; returns the model.
-pub fn validate_completion(
-    obj: &Map<String, Value>,
-    expect_model: Option<&str>,
-) -> Result<String, ApiError> {
+pub fn validate_completion(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<String, ApiError> {
     check_keys(obj, COMPLETION_KEYS)?;
     check_model(obj, None)?;
     match obj.get("prompt") {
@@ -430,25 +358,21 @@ pub fn validate_completion(
 }
 
 /// Validates an embeddings body; returns the model and the number of inputs.
-pub fn validate_embeddings(
-    obj: &Map<String, Value>,
-    expect_model: Option<&str>,
-) -> Result<(String, usize), ApiError> {
+pub fn validate_embeddings(obj: &Map<String, Value>, expect_model: Option<&str>) -> Result<(String, usize), ApiError> {
     check_keys(obj, EMBEDDING_KEYS)?;
     check_model(obj, None)?;
-    let n = match obj.get("input") {
-        None => return Err(missing("input")),
-        Some(Value::String(_)) => 1,
-        Some(Value::Array(a)) if !a.is_empty() => a.len(),
-        Some(Value::Array(_)) => {
-            return Err(ApiError::invalid(
+    let n =
+        match obj.get("input") {
+            None => return Err(missing("input")),
+            Some(Value::String(_)) => 1,
+            Some(Value::Array(a)) if !a.is_empty() => a.len(),
+            Some(Value::Array(_)) => return Err(ApiError::invalid(
                 "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
                 Some("input"),
                 None,
-            ))
-        }
-        Some(other) => return Err(invalid_type("input", "a string or array", other)),
-    };
+            )),
+            Some(other) => return Err(invalid_type("input", "a string or array", other)),
+        };
     Ok((check_model(obj, expect_model)?, n))
 }
 
@@ -456,13 +380,7 @@ pub fn validate_embeddings(
 /// (pieces may be empty when `n` exceeds the number of characters).
 pub fn split_text(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
-    (0..n)
-        .map(|i| {
-            chars[i * chars.len() / n..(i + 1) * chars.len() / n]
-                .iter()
-                .collect()
-        })
-        .collect()
+    (0..n).map(|i| chars[i * chars.len() / n..(i + 1) * chars.len() / n].iter().collect()).collect()
 }
 
 pub fn usage(prompt: u64, completion: u64) -> Value {
@@ -470,13 +388,7 @@ pub fn usage(prompt: u64, completion: u64) -> Value {
 }
 
 /// A complete non-streaming `chat.completion` object.
-pub fn chat_completion(
-    id: &str,
-    created: u64,
-    req: &ChatRequest,
-    content: &str,
-    completion_tokens: u64,
-) -> Value {
+pub fn chat_completion(id: &str, created: u64, req: &ChatRequest, content: &str, completion_tokens: u64) -> Value {
     let choices: Vec<Value> = (0..req.n)
         .map(|i| match &req.tool_call {
             Some((name, args)) => json!({
@@ -534,18 +446,12 @@ pub fn chat_chunks(id: &str, created: u64, req: &ChatRequest, pieces: &[String])
                 Value::Null,
             ));
             for p in split_text(&args.to_string(), pieces.len().max(1)) {
-                out.push(chunk(
-                    json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
-                    Value::Null,
-                ));
+                out.push(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}), Value::Null));
             }
             out.push(chunk(json!({}), json!("tool_calls")));
         }
         None => {
-            out.push(chunk(
-                json!({"role": "assistant", "content": "", "refusal": null}),
-                Value::Null,
-            ));
+            out.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
             for p in pieces {
                 out.push(chunk(json!({"content": p}), Value::Null));
             }

@@ -45,9 +45,7 @@ impl Provider {
 impl std::str::FromStr for Provider {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Provider::parse(s).ok_or_else(|| {
-            format!("unknown provider '{s}' (openai, azure, bedrock, anthropic, vertex)")
-        })
+        Provider::parse(s).ok_or_else(|| format!("unknown provider '{s}' (openai, azure, bedrock, anthropic, vertex)"))
     }
 }
 
@@ -95,11 +93,7 @@ pub struct AuthInfo {
 
 impl AuthInfo {
     pub fn none() -> AuthInfo {
-        AuthInfo {
-            scheme: "none",
-            verified: true,
-            ..Default::default()
-        }
+        AuthInfo { scheme: "none", verified: true, ..Default::default() }
     }
 
     pub fn to_json(&self) -> Value {
@@ -135,11 +129,7 @@ pub fn secret_eq(a: &str, b: &str) -> bool {
 /// (or the first property when none is required) with a value of its type.
 pub fn tool_input_from_schema(schema: &Value) -> Value {
     fn value_for(schema: &Value, name: &str, depth: u32) -> Value {
-        if let Some(first) = schema
-            .get("enum")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-        {
+        if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
             return first.clone();
         }
         // Gemini's schemas spell types in capitals (`STRING`, `OBJECT`).
@@ -179,11 +169,8 @@ pub fn tool_input_from_schema(schema: &Value) -> Value {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let names: Vec<&str> = if required.is_empty() {
-            props.keys().take(1).map(String::as_str).collect()
-        } else {
-            required
-        };
+        let names: Vec<&str> =
+            if required.is_empty() { props.keys().take(1).map(String::as_str).collect() } else { required };
         for n in names {
             let s = props.get(n).cloned().unwrap_or(Value::Null);
             out.insert(n.to_string(), value_for(&s, n, depth));

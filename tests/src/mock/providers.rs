@@ -34,11 +34,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn body_model(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<Value>(body)
-        .ok()?
-        .get("model")?
-        .as_str()
-        .map(str::to_string)
+    serde_json::from_slice::<Value>(body).ok()?.get("model")?.as_str().map(str::to_string)
 }
 
 /// The provider operation (`provider.op`) and the model the request names.
@@ -62,17 +58,11 @@ pub fn classify(state: &MockState, c: &Call<'_>) -> (String, Option<String>) {
         },
         Provider::Bedrock => match bedrock::route(c.path) {
             Some(bedrock::Op::Converse { model_id }) => ("converse".into(), Some(model_id)),
-            Some(bedrock::Op::ConverseStream { model_id }) => {
-                ("converse-stream".into(), Some(model_id))
-            }
+            Some(bedrock::Op::ConverseStream { model_id }) => ("converse-stream".into(), Some(model_id)),
             None => ("unknown".into(), None),
         },
         Provider::Anthropic => {
-            let op = if c.path == "/v1/messages" {
-                "messages"
-            } else {
-                "unknown"
-            };
+            let op = if c.path == "/v1/messages" { "messages" } else { "unknown" };
             (op.to_string(), body_model(c.body))
         }
         Provider::Vertex => match vertex::route(c.path) {
@@ -85,22 +75,14 @@ pub fn classify(state: &MockState, c: &Call<'_>) -> (String, Option<String>) {
 
 /// Checks the request's credentials as the provider's front door does. `Some(response)`
 /// is the refusal.
-pub fn authenticate(
-    state: &MockState,
-    c: &Call<'_>,
-    now: SystemTime,
-) -> (AuthInfo, Option<Response<Body>>) {
+pub fn authenticate(state: &MockState, c: &Call<'_>, now: SystemTime) -> (AuthInfo, Option<Response<Body>>) {
     let cfg = &state.cfg;
     match cfg.provider {
         Provider::OpenAi => {
             let Some(key) = cfg.api_key.as_deref() else {
                 return (AuthInfo::none(), None);
             };
-            let mut info = AuthInfo {
-                scheme: "bearer",
-                against_secret: true,
-                ..Default::default()
-            };
+            let mut info = AuthInfo { scheme: "bearer", against_secret: true, ..Default::default() };
             let got = header(c.headers, "authorization").and_then(|a| a.strip_prefix("Bearer "));
             let err = match got {
                 None => Some(ApiError {
@@ -128,28 +110,18 @@ pub fn authenticate(
             )
         }
         Provider::Azure => {
-            let mut info = AuthInfo {
-                scheme: "api-key",
-                against_secret: cfg.api_key.is_some(),
-                ..Default::default()
-            };
+            let mut info = AuthInfo { scheme: "api-key", against_secret: cfg.api_key.is_some(), ..Default::default() };
             let ok = match (header(c.headers, "api-key"), cfg.api_key.as_deref()) {
                 (None, _) => false,
                 (Some(got), Some(want)) => secret_eq(got, want),
                 (Some(got), None) => !got.is_empty(),
             };
             let err = (!ok).then(|| "missing or wrong api-key".to_string());
-            finish(
-                info_with(&mut info, err.clone()),
-                err.map(|_| azure::unauthorized()),
-            )
+            finish(info_with(&mut info, err.clone()), err.map(|_| azure::unauthorized()))
         }
         Provider::Anthropic => {
-            let mut info = AuthInfo {
-                scheme: "x-api-key",
-                against_secret: cfg.api_key.is_some(),
-                ..Default::default()
-            };
+            let mut info =
+                AuthInfo { scheme: "x-api-key", against_secret: cfg.api_key.is_some(), ..Default::default() };
             let err = match (header(c.headers, "x-api-key"), cfg.api_key.as_deref()) {
                 (None, _) => Some("x-api-key header is required"),
                 (Some(got), Some(want)) if !secret_eq(got, want) => Some("invalid x-api-key"),
@@ -171,30 +143,21 @@ pub fn authenticate(
                 body: c.body,
             };
             let (info, res) = sigv4::verify(&req, cfg.aws.as_ref(), &cfg.region, "bedrock", now);
-            let err = res
-                .err()
-                .map(|e: SigV4Error| AwsError::auth(e.error_type(), e.message()).response(c.seq));
+            let err = res.err().map(|e: SigV4Error| AwsError::auth(e.error_type(), e.message()).response(c.seq));
             (info, err)
         }
         Provider::Vertex => {
-            let mut info = AuthInfo {
-                scheme: "bearer",
-                ..Default::default()
-            };
+            let mut info = AuthInfo { scheme: "bearer", ..Default::default() };
             let tokens = state.tokens();
             info.against_secret = !tokens.is_empty();
-            let got = header(c.headers, "authorization").and_then(|a| {
-                a.strip_prefix("Bearer ")
-                    .or_else(|| a.strip_prefix("bearer "))
-            });
+            let got = header(c.headers, "authorization")
+                .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")));
             let reason = match got.map(str::trim) {
                 None | Some("") => Some("CREDENTIALS_MISSING"),
                 Some(_) if tokens.is_empty() => None,
                 Some(t) => match tokens.iter().find(|k| secret_eq(&k.token, t)) {
                     None => Some("ACCESS_TOKEN_TYPE_UNSUPPORTED"),
-                    Some(k) if k.expires.is_some_and(|e| e <= now_secs()) => {
-                        Some("ACCESS_TOKEN_EXPIRED")
-                    }
+                    Some(k) if k.expires.is_some_and(|e| e <= now_secs()) => Some("ACCESS_TOKEN_EXPIRED"),
                     Some(_) => None,
                 },
             };
@@ -228,12 +191,7 @@ fn redact(k: &str) -> String {
 }
 
 /// The provider-shaped answer to an injected `error` (HTTP `status`) or `rate_limit`.
-pub fn fault_response(
-    state: &MockState,
-    rate_limit: bool,
-    status: u16,
-    c: &Call<'_>,
-) -> Response<Body> {
+pub fn fault_response(state: &MockState, rate_limit: bool, status: u16, c: &Call<'_>) -> Response<Body> {
     let status = if rate_limit { 429 } else { status };
     match state.cfg.provider {
         Provider::OpenAi => unreachable!("OpenAI faults are answered by the caller"),
@@ -247,17 +205,12 @@ pub fn fault_response(
             } else {
                 azure::error(
                     status,
-                    if status >= 500 {
-                        "InternalServerError"
-                    } else {
-                        "BadRequest"
-                    },
+                    if status >= 500 { "InternalServerError" } else { "BadRequest" },
                     &format!("mock-region {}: injected error {status}", state.cfg.region),
                 )
             };
             if status == 429 {
-                r.headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
+                r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             }
             r
         }
@@ -265,8 +218,7 @@ pub fn fault_response(
         Provider::Anthropic => {
             let mut r = anthropic::fault(status).response(c.seq);
             if status == 429 {
-                r.headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
+                r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             }
             r
         }
@@ -301,47 +253,30 @@ fn azure_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Res
         return *r;
     }
     // The deployment decides the model; the answer names the model behind it.
-    let model = state
-        .cfg
-        .expect_model
-        .clone()
-        .unwrap_or_else(|| dep.clone());
+    let model = state.cfg.expect_model.clone().unwrap_or_else(|| dep.clone());
     let created = now_secs();
     let id = format!("chatcmpl-mock-{}-{}", state.cfg.region, c.seq);
     let result = match op {
-        "chat.completions" => openai::parse_object(c.body)
-            .and_then(|obj| openai::validate_chat_opts(&obj, None, false))
-            .map(|mut req| {
+        "chat.completions" => {
+            openai::parse_object(c.body).and_then(|obj| openai::validate_chat_opts(&obj, None, false)).map(|mut req| {
                 req.model = model.clone();
                 if req.stream {
-                    super::sse_response_with(
-                        &id,
-                        created,
-                        &req,
-                        text,
-                        mode,
-                        Some(azure::prompt_filter_chunk()),
-                    )
+                    super::sse_response_with(&id, created, &req, text, mode, Some(azure::prompt_filter_chunk()))
                 } else {
-                    let mut v =
-                        openai::chat_completion(&id, created, &req, text, mode.chunks as u64);
+                    let mut v = openai::chat_completion(&id, created, &req, text, mode.chunks as u64);
                     azure::annotate_completion(&mut v);
                     json_resp(200, &v)
                 }
-            }),
+            })
+        }
         "completions" => openai::parse_object(c.body).and_then(|mut obj| {
             obj.entry("model").or_insert_with(|| json!(model));
-            openai::validate_completion(&obj, None).map(|_| {
-                json_resp(
-                    200,
-                    &openai::text_completion(&id, created, &model, text, mode.chunks as u64),
-                )
-            })
+            openai::validate_completion(&obj, None)
+                .map(|_| json_resp(200, &openai::text_completion(&id, created, &model, text, mode.chunks as u64)))
         }),
         _ => openai::parse_object(c.body).and_then(|mut obj| {
             obj.entry("model").or_insert_with(|| json!(model));
-            openai::validate_embeddings(&obj, None)
-                .map(|(_, n)| json_resp(200, &openai::embeddings(&model, n)))
+            openai::validate_embeddings(&obj, None).map(|(_, n)| json_resp(200, &openai::embeddings(&model, n)))
         }),
     };
     let mut r = result.unwrap_or_else(|e| json_resp(e.status, &e.body()));
@@ -367,11 +302,7 @@ fn bedrock_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> R
         bedrock::Op::Converse { model_id } => (model_id, false),
         bedrock::Op::ConverseStream { model_id } => (model_id, true),
     };
-    let model_ok = state
-        .cfg
-        .expect_model
-        .as_deref()
-        .is_none_or(|m| m == model_id);
+    let model_ok = state.cfg.expect_model.as_deref().is_none_or(|m| m == model_id);
     match bedrock::validate(c.body, model_ok) {
         Err(e) => e.response(c.seq),
         Ok(req) if stream => bedrock::converse_stream_response(&req, text, mode, c.seq),
@@ -384,21 +315,13 @@ fn anthropic_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) ->
         return AnthropicError::new(404, "not_found_error", "Not Found").response(c.seq);
     }
     match header(c.headers, "anthropic-version") {
-        None => {
-            return AnthropicError::invalid("anthropic-version: header is required").response(c.seq)
-        }
+        None => return AnthropicError::invalid("anthropic-version: header is required").response(c.seq),
         Some(v) if !anthropic::VERSIONS.contains(&v) => {
-            return AnthropicError::invalid(format!("anthropic-version: invalid version '{v}'"))
-                .response(c.seq)
+            return AnthropicError::invalid(format!("anthropic-version: invalid version '{v}'")).response(c.seq)
         }
         Some(_) => {}
     }
-    match anthropic::validate(
-        c.body,
-        Flavor::Anthropic,
-        state.cfg.expect_model.as_deref(),
-        None,
-    ) {
+    match anthropic::validate(c.body, Flavor::Anthropic, state.cfg.expect_model.as_deref(), None) {
         Err(e) => e.response(c.seq),
         Ok(req) if req.stream => anthropic::sse_response(&req, text, mode, c.seq),
         Ok(req) => anthropic::message_response(&req, text, mode, c.seq),
@@ -456,18 +379,14 @@ fn vertex_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Re
                 Ok(req) => anthropic::message_response(&req, text, mode, c.seq),
             }
         }
-        ("google", "generateContent" | "streamGenerateContent") => {
-            match vertex::validate_gemini(c.body) {
-                Err(e) => e.response(),
-                Ok(req) if r.method == "generateContent" => {
-                    vertex::generate_response(&req, text, mode, &r.model, c.seq)
-                }
-                Ok(req) => {
-                    let sse = c.query.split('&').any(|kv| kv == "alt=sse");
-                    vertex::stream_generate_response(&req, text, mode, &r.model, c.seq, sse)
-                }
+        ("google", "generateContent" | "streamGenerateContent") => match vertex::validate_gemini(c.body) {
+            Err(e) => e.response(),
+            Ok(req) if r.method == "generateContent" => vertex::generate_response(&req, text, mode, &r.model, c.seq),
+            Ok(req) => {
+                let sse = c.query.split('&').any(|kv| kv == "alt=sse");
+                vertex::stream_generate_response(&req, text, mode, &r.model, c.seq, sse)
             }
-        }
+        },
         _ => GoogleError::invalid(format!(
             "Method '{}' is not supported for publisher '{}' models.",
             r.method, r.publisher

@@ -89,9 +89,7 @@ pub fn parse_authorization(value: &str) -> Result<ParsedAuth, SigV4Error> {
         ))
     })?;
     if !rest.starts_with(' ') {
-        return Err(SigV4Error::Incomplete(
-            "Authorization header requires 'Credential' parameter.".into(),
-        ));
+        return Err(SigV4Error::Incomplete("Authorization header requires 'Credential' parameter.".into()));
     }
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
@@ -189,12 +187,7 @@ pub fn format_amz_date(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Hex SHA-256 of `body`.
@@ -222,11 +215,7 @@ pub fn verify(
     service: &str,
     now: SystemTime,
 ) -> (AuthInfo, Result<(), SigV4Error>) {
-    let mut info = AuthInfo {
-        scheme: "sigv4",
-        against_secret: creds.is_some(),
-        ..Default::default()
-    };
+    let mut info = AuthInfo { scheme: "sigv4", against_secret: creds.is_some(), ..Default::default() };
     let res = verify_inner(req, creds, region, service, now, &mut info);
     info.verified = res.is_ok();
     if let Err(e) = &res {
@@ -250,9 +239,7 @@ fn verify_inner(
     let Some(auth) = req.headers.get("authorization") else {
         return Err(SigV4Error::Missing);
     };
-    let auth = auth
-        .to_str()
-        .map_err(|_| SigV4Error::Incomplete("Authorization header is not valid ASCII.".into()))?;
+    let auth = auth.to_str().map_err(|_| SigV4Error::Incomplete("Authorization header is not valid ASCII.".into()))?;
     let p = parse_authorization(auth)?;
     info.access_key_id = Some(p.access_key_id.clone());
     info.region = Some(p.region.clone());
@@ -297,23 +284,14 @@ fn verify_inner(
     }
     if p.region != region {
         return Err(SigV4Error::InvalidSignature(
-            format!(
-                "Credential should be scoped to a valid region, not '{}'. ",
-                p.region
-            ),
-            format!(
-                "credential scope region '{}' is not this endpoint's region '{region}'",
-                p.region
-            ),
+            format!("Credential should be scoped to a valid region, not '{}'. ", p.region),
+            format!("credential scope region '{}' is not this endpoint's region '{region}'", p.region),
         ));
     }
     if p.service != service {
         return Err(SigV4Error::InvalidSignature(
             format!("Credential should be scoped to correct service: '{service}'. "),
-            format!(
-                "credential scope service '{}' is not '{service}'",
-                p.service
-            ),
+            format!("credential scope service '{}' is not '{service}'", p.service),
         ));
     }
     let minutes = MAX_SKEW.as_secs() / 60;
@@ -365,9 +343,7 @@ fn expected_signature(
     when: SystemTime,
 ) -> Result<String, SigV4Error> {
     let mismatch = |d: String| SigV4Error::InvalidSignature(SIGNATURE_MISMATCH.into(), d);
-    let host = header_str(req.headers, "host")
-        .or(req.authority)
-        .unwrap_or("localhost");
+    let host = header_str(req.headers, "host").or(req.authority).unwrap_or("localhost");
     let uri = format!("https://{host}{}", req.path_and_query);
     let mut headers: Vec<(&str, &str)> = Vec::new();
     let mut settings = SigningSettings::default();
@@ -378,16 +354,12 @@ fn expected_signature(
         match name.as_str() {
             // The signer inserts these itself from the values they must have.
             "x-amz-security-token" => settings.session_token_mode = SessionTokenMode::Include,
-            "x-amz-content-sha256" => {
-                settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256
-            }
+            "x-amz-content-sha256" => settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256,
             "x-amz-date" => {}
             "host" if req.headers.get("host").is_none() => headers.push(("host", host)),
             _ => {
                 for v in req.headers.get_all(name.as_str()) {
-                    let v = v
-                        .to_str()
-                        .map_err(|_| mismatch(format!("signed header '{name}' is not ASCII")))?;
+                    let v = v.to_str().map_err(|_| mismatch(format!("signed header '{name}' is not ASCII")))?;
                     headers.push((name.as_str(), v));
                 }
             }
@@ -412,13 +384,8 @@ fn expected_signature(
         .build()
         .map_err(|e| mismatch(format!("signing params: {e}")))?
         .into();
-    let signable = SignableRequest::new(
-        req.method,
-        uri,
-        headers.into_iter(),
-        SignableBody::Bytes(req.body),
-    )
-    .map_err(|e| mismatch(format!("request not signable: {e}")))?;
+    let signable = SignableRequest::new(req.method, uri, headers.into_iter(), SignableBody::Bytes(req.body))
+        .map_err(|e| mismatch(format!("request not signable: {e}")))?;
     let out = sign(signable, &params).map_err(|e| mismatch(format!("signing: {e}")))?;
     Ok(out.signature().to_string())
 }
@@ -437,14 +404,9 @@ pub fn sign_request(
     service: &str,
     time: SystemTime,
 ) -> Vec<(String, String)> {
-    let identity = Credentials::new(
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        creds.session_token.clone(),
-        None,
-        "test",
-    )
-    .into();
+    let identity =
+        Credentials::new(&creds.access_key_id, &creds.secret_access_key, creds.session_token.clone(), None, "test")
+            .into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     let params = v4::SigningParams::builder()
@@ -456,18 +418,10 @@ pub fn sign_request(
         .build()
         .expect("signing params")
         .into();
-    let signable = SignableRequest::new(
-        method,
-        url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .expect("signable request");
+    let signable = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))
+        .expect("signable request");
     let (instructions, _sig) = sign(signable, &params).expect("sign").into_parts();
-    instructions
-        .headers()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[cfg(test)]
@@ -476,19 +430,11 @@ mod tests {
 
     #[test]
     fn amz_dates_round_trip() {
-        for s in [
-            "20150830T123600Z",
-            "20000229T000000Z",
-            "19700101T000000Z",
-            "20991231T235959Z",
-        ] {
+        for s in ["20150830T123600Z", "20000229T000000Z", "19700101T000000Z", "20991231T235959Z"] {
             let t = parse_amz_date(s).unwrap();
             assert_eq!(format_amz_date(t), s);
         }
-        assert_eq!(
-            parse_amz_date("20150830T123600Z").unwrap(),
-            UNIX_EPOCH + Duration::from_secs(1440938160)
-        );
+        assert_eq!(parse_amz_date("20150830T123600Z").unwrap(), UNIX_EPOCH + Duration::from_secs(1440938160));
         assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
         assert!(parse_amz_date("20151330T123600Z").is_none());
     }
@@ -512,10 +458,7 @@ mod tests {
     fn suite_headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(
-                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
+            h.append(hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         h
     }
@@ -536,13 +479,7 @@ mod tests {
         region: &str,
     ) -> Result<(), SigV4Error> {
         let now = parse_amz_date("20150830T123600Z").unwrap() + Duration::from_secs(60);
-        let req = Incoming {
-            method,
-            path_and_query: "/",
-            authority: None,
-            headers,
-            body,
-        };
+        let req = Incoming { method, path_and_query: "/", authority: None, headers, body };
         verify(&req, Some(creds), region, "service", now).1
     }
 
@@ -553,10 +490,7 @@ mod tests {
             ("x-amz-date", "20150830T123600Z"),
             ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
         ]);
-        assert_eq!(
-            check("GET", &h, b"", &suite_creds(None), "us-east-1"),
-            Ok(())
-        );
+        assert_eq!(check("GET", &h, b"", &suite_creds(None), "us-east-1"), Ok(()));
         assert!(matches!(
             check("POST", &h, b"", &suite_creds(None), "us-east-1"),
             Err(SigV4Error::InvalidSignature(..))
@@ -567,10 +501,7 @@ mod tests {
         ));
         let mut other = suite_creds(None);
         other.secret_access_key.push('x');
-        assert!(matches!(
-            check("GET", &h, b"", &other, "us-east-1"),
-            Err(SigV4Error::InvalidSignature(..))
-        ));
+        assert!(matches!(check("GET", &h, b"", &other, "us-east-1"), Err(SigV4Error::InvalidSignature(..))));
     }
 
     #[test]
@@ -584,18 +515,9 @@ mod tests {
             ("x-amz-content-sha256", "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e"),
             ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b"),
         ]);
-        assert_eq!(
-            check("POST", &h, body, &suite_creds(None), "us-east-1"),
-            Ok(())
-        );
+        assert_eq!(check("POST", &h, body, &suite_creds(None), "us-east-1"), Ok(()));
         assert!(matches!(
-            check(
-                "POST",
-                &h,
-                b"Param1=value2",
-                &suite_creds(None),
-                "us-east-1"
-            ),
+            check("POST", &h, b"Param1=value2", &suite_creds(None), "us-east-1"),
             Err(SigV4Error::InvalidSignature(..))
         ));
     }
@@ -609,10 +531,7 @@ mod tests {
             ("x-amz-date", "20150830T123600Z"),
             ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"),
         ]);
-        assert_eq!(
-            check("GET", &h, b"", &suite_creds(Some(tok)), "us-east-1"),
-            Ok(())
-        );
+        assert_eq!(check("GET", &h, b"", &suite_creds(Some(tok)), "us-east-1"), Ok(()));
         assert!(matches!(
             check("GET", &h, b"", &suite_creds(None), "us-east-1"),
             Err(SigV4Error::UnrecognizedClient(_))

@@ -39,9 +39,7 @@ impl Route {
 
 /// Parses a Vertex model path (`:` may arrive as `%3A`).
 pub fn route(path: &str) -> Option<Route> {
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .ok()?;
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
     let segs: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
     if segs.len() != 9
         || !matches!(segs[0], "v1" | "v1beta1")
@@ -53,10 +51,7 @@ pub fn route(path: &str) -> Option<Route> {
         return None;
     }
     let (model, method) = segs[8].split_once(':')?;
-    if [segs[2], segs[4], segs[6], model, method]
-        .iter()
-        .any(|s| s.is_empty())
-    {
+    if [segs[2], segs[4], segs[6], model, method].iter().any(|s| s.is_empty()) {
         return None;
     }
     Some(Route {
@@ -80,12 +75,7 @@ pub struct GoogleError {
 
 impl GoogleError {
     pub fn new(code: u16, status: &'static str, message: impl Into<String>) -> Self {
-        GoogleError {
-            code,
-            status,
-            message: message.into(),
-            details: Vec::new(),
-        }
+        GoogleError { code, status, message: message.into(), details: Vec::new() }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -117,10 +107,8 @@ impl GoogleError {
         }
         let mut r = json_resp(self.code, &json!({ "error": err }));
         if self.code == 401 {
-            r.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""),
-            );
+            r.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""));
         }
         r
     }
@@ -159,14 +147,9 @@ fn camel(k: &str) -> String {
 }
 
 fn unknown_name(k: &str, at: &str) -> GoogleError {
-    let at = if at.is_empty() {
-        String::new()
-    } else {
-        format!(" at '{at}'")
-    };
-    let mut e = GoogleError::invalid(format!(
-        "Invalid JSON payload received. Unknown name \"{k}\"{at}: Cannot find field."
-    ));
+    let at = if at.is_empty() { String::new() } else { format!(" at '{at}'") };
+    let mut e =
+        GoogleError::invalid(format!("Invalid JSON payload received. Unknown name \"{k}\"{at}: Cannot find field."));
     e.details.push(json!({
         "@type": "type.googleapis.com/google.rpc.BadRequest",
         "fieldViolations": [{"field": at.trim_start_matches(" at '").trim_end_matches('\''), "description": format!("Invalid JSON payload received. Unknown name \"{k}\": Cannot find field.")}]
@@ -182,9 +165,7 @@ fn check_fields(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<
 }
 
 fn get<'a>(obj: &'a Map<String, Value>, camel_name: &str) -> Option<&'a Value> {
-    obj.iter()
-        .find(|(k, _)| camel(k) == camel_name)
-        .map(|(_, v)| v)
+    obj.iter().find(|(k, _)| camel(k) == camel_name).map(|(_, v)| v)
 }
 
 /// Fields of a Vertex `GenerateContentRequest`.
@@ -249,26 +230,17 @@ pub struct GeminiRequest {
 pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| GoogleError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    let obj = v.as_object().ok_or_else(|| {
-        GoogleError::invalid("Invalid JSON payload received. Expected an object.")
-    })?;
+    let obj =
+        v.as_object().ok_or_else(|| GoogleError::invalid("Invalid JSON payload received. Expected an object."))?;
     check_fields(obj, GENERATE_KEYS, "")?;
     let contents = match get(obj, "contents") {
-        None => {
-            return Err(GoogleError::invalid(
-                "* GenerateContentRequest.contents: contents is not specified\n",
-            ))
-        }
+        None => return Err(GoogleError::invalid("* GenerateContentRequest.contents: contents is not specified\n")),
         Some(Value::Array(a)) if !a.is_empty() => a,
         Some(Value::Array(_)) => {
-            return Err(GoogleError::invalid(
-                "* GenerateContentRequest.contents: contents is not specified\n",
-            ))
+            return Err(GoogleError::invalid("* GenerateContentRequest.contents: contents is not specified\n"))
         }
         Some(_) => {
-            return Err(GoogleError::invalid(
-                "Invalid JSON payload received. Expected a list for \"contents\".",
-            ))
+            return Err(GoogleError::invalid("Invalid JSON payload received. Expected a list for \"contents\"."))
         }
     };
     let mut chars = 0u64;
@@ -276,18 +248,14 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
     let mut last_has_function_response = false;
     for (i, c) in contents.iter().enumerate() {
         let at = format!("contents[{i}]");
-        let co = c.as_object().ok_or_else(|| {
-            GoogleError::invalid(format!("Invalid value at '{at}': expected an object"))
-        })?;
+        let co = c
+            .as_object()
+            .ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{at}': expected an object")))?;
         check_fields(co, &["role", "parts"], &at)?;
         let role = match co.get("role") {
             None => "user",
             Some(Value::String(r)) if r == "user" || r == "model" => r.as_str(),
-            Some(_) => {
-                return Err(GoogleError::invalid(
-                    "Please use a valid role: user, model.",
-                ))
-            }
+            Some(_) => return Err(GoogleError::invalid("Please use a valid role: user, model.")),
         };
         let parts = match co.get("parts") {
             Some(Value::Array(p)) if !p.is_empty() => p,
@@ -300,14 +268,14 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
         let mut has_fr = false;
         for (j, p) in parts.iter().enumerate() {
             let pat = format!("{at}.parts[{j}]");
-            let po = p.as_object().ok_or_else(|| {
-                GoogleError::invalid(format!("Invalid value at '{pat}': expected an object"))
-            })?;
+            let po = p
+                .as_object()
+                .ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{pat}': expected an object")))?;
             check_fields(po, PART_KEYS, &pat)?;
             if let Some(t) = get(po, "text") {
-                let t = t.as_str().ok_or_else(|| {
-                    GoogleError::invalid(format!("Invalid value at '{pat}.text' (TYPE_STRING)"))
-                })?;
+                let t = t
+                    .as_str()
+                    .ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{pat}.text' (TYPE_STRING)")))?;
                 if t.is_empty() {
                     return Err(GoogleError::invalid(
                         "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again. Learn more: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini",
@@ -333,25 +301,20 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
         last_has_function_response = has_fr;
     }
     if let Some(si) = get(obj, "systemInstruction") {
-        let so = si.as_object().ok_or_else(|| {
-            GoogleError::invalid("Invalid value at 'system_instruction': expected an object")
-        })?;
+        let so = si
+            .as_object()
+            .ok_or_else(|| GoogleError::invalid("Invalid value at 'system_instruction': expected an object"))?;
         check_fields(so, &["role", "parts"], "system_instruction")?;
-        for p in so
-            .get("parts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for p in so.get("parts").and_then(Value::as_array).into_iter().flatten() {
             if let Some(t) = p.get("text").and_then(Value::as_str) {
                 chars += t.chars().count() as u64;
             }
         }
     }
     if let Some(gc) = get(obj, "generationConfig") {
-        let go = gc.as_object().ok_or_else(|| {
-            GoogleError::invalid("Invalid value at 'generation_config': expected an object")
-        })?;
+        let go = gc
+            .as_object()
+            .ok_or_else(|| GoogleError::invalid("Invalid value at 'generation_config': expected an object"))?;
         check_fields(go, GENERATION_CONFIG_KEYS, "generation_config")?;
         if let Some(t) = get(go, "temperature").and_then(Value::as_f64) {
             if !(0.0..=2.0).contains(&t) {
@@ -370,14 +333,10 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
     }
     let mut functions: Vec<(String, Value)> = Vec::new();
     if let Some(tools) = get(obj, "tools") {
-        let arr = tools
-            .as_array()
-            .ok_or_else(|| GoogleError::invalid("Invalid value at 'tools': expected a list"))?;
+        let arr = tools.as_array().ok_or_else(|| GoogleError::invalid("Invalid value at 'tools': expected a list"))?;
         for (i, t) in arr.iter().enumerate() {
             let at = format!("tools[{i}]");
-            let to = t
-                .as_object()
-                .ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{at}'")))?;
+            let to = t.as_object().ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{at}'")))?;
             check_fields(
                 to,
                 &[
@@ -391,26 +350,12 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
                 ],
                 &at,
             )?;
-            for (j, fd) in get(to, "functionDeclarations")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (j, fd) in get(to, "functionDeclarations").and_then(Value::as_array).into_iter().flatten().enumerate() {
                 let fat = format!("{at}.function_declarations[{j}]");
-                let fo = fd
-                    .as_object()
-                    .ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{fat}'")))?;
+                let fo = fd.as_object().ok_or_else(|| GoogleError::invalid(format!("Invalid value at '{fat}'")))?;
                 check_fields(
                     fo,
-                    &[
-                        "name",
-                        "description",
-                        "parameters",
-                        "parametersJsonSchema",
-                        "response",
-                        "responseJsonSchema",
-                    ],
+                    &["name", "description", "parameters", "parametersJsonSchema", "response", "responseJsonSchema"],
                     &fat,
                 )?;
                 let name = fo.get("name").and_then(Value::as_str).unwrap_or("");
@@ -419,10 +364,8 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
                         "* GenerateContentRequest.{fat}.name: [FIELD_INVALID] Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.) or dashes (-), with a maximum length of 64.\n"
                     )));
                 }
-                let schema = get(fo, "parameters")
-                    .or_else(|| get(fo, "parametersJsonSchema"))
-                    .cloned()
-                    .unwrap_or(json!({}));
+                let schema =
+                    get(fo, "parameters").or_else(|| get(fo, "parametersJsonSchema")).cloned().unwrap_or(json!({}));
                 functions.push((name.to_string(), schema));
             }
         }
@@ -433,20 +376,13 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
         if let Some(fcc) = tc.as_object().and_then(|o| get(o, "functionCallingConfig")) {
             let mode = fcc.get("mode").and_then(Value::as_str).unwrap_or("AUTO");
             mode_none = mode == "NONE";
-            if let Some(names) = fcc
-                .as_object()
-                .and_then(|o| get(o, "allowedFunctionNames"))
-                .and_then(Value::as_array)
+            if let Some(names) = fcc.as_object().and_then(|o| get(o, "allowedFunctionNames")).and_then(Value::as_array)
             {
                 forced = names.first().and_then(Value::as_str).map(str::to_string);
             }
         }
     }
-    let tool_call = if !functions.is_empty()
-        && !mode_none
-        && last_role == "user"
-        && !last_has_function_response
-    {
+    let tool_call = if !functions.is_empty() && !mode_none && last_role == "user" && !last_has_function_response {
         let (name, schema) = forced
             .as_ref()
             .and_then(|f| functions.iter().find(|(n, _)| n == f).cloned())
@@ -455,10 +391,7 @@ pub fn validate_gemini(body: &[u8]) -> Result<GeminiRequest, GoogleError> {
     } else {
         None
     };
-    Ok(GeminiRequest {
-        input_tokens: tokens_of(chars) + contents.len() as u64,
-        tool_call,
-    })
+    Ok(GeminiRequest { input_tokens: tokens_of(chars) + contents.len() as u64, tool_call })
 }
 
 fn usage(req: &GeminiRequest, out: u64) -> Value {
@@ -470,13 +403,7 @@ fn usage(req: &GeminiRequest, out: u64) -> Value {
     })
 }
 
-fn gemini_chunk(
-    parts: Value,
-    finish: Option<&str>,
-    usage_md: Option<Value>,
-    model: &str,
-    seq: u64,
-) -> Value {
+fn gemini_chunk(parts: Value, finish: Option<&str>, usage_md: Option<Value>, model: &str, seq: u64) -> Value {
     let mut cand = json!({"content": {"role": "model", "parts": parts}});
     if let Some(f) = finish {
         cand["finishReason"] = json!(f);
@@ -494,22 +421,13 @@ fn gemini_chunk(
 }
 
 /// The `generateContent` answer.
-pub fn generate_response(
-    req: &GeminiRequest,
-    text: &str,
-    mode: &Mode,
-    model: &str,
-    seq: u64,
-) -> Response<Body> {
+pub fn generate_response(req: &GeminiRequest, text: &str, mode: &Mode, model: &str, seq: u64) -> Response<Body> {
     let out = mode.chunks.max(1) as u64;
     let parts = match &req.tool_call {
         Some((name, args)) => json!([{"functionCall": {"name": name, "args": args}}]),
         None => json!([{ "text": text }]),
     };
-    json_resp(
-        200,
-        &gemini_chunk(parts, Some("STOP"), Some(usage(req, out)), model, seq),
-    )
+    json_resp(200, &gemini_chunk(parts, Some("STOP"), Some(usage(req, out)), model, seq))
 }
 
 /// The `streamGenerateContent` answer: SSE (`data: {...}\r\n\r\n`) with `alt=sse`, else
@@ -533,10 +451,7 @@ pub fn stream_generate_response(
             seq,
         )),
         None => {
-            let pieces: Vec<String> = openai::split_text(text, n)
-                .into_iter()
-                .filter(|p| !p.is_empty())
-                .collect();
+            let pieces: Vec<String> = openai::split_text(text, n).into_iter().filter(|p| !p.is_empty()).collect();
             let last = pieces.len().saturating_sub(1);
             for (i, p) in pieces.iter().enumerate() {
                 let end = i == last;
@@ -551,10 +466,7 @@ pub fn stream_generate_response(
         }
     }
     let pieces: Vec<Bytes> = if sse {
-        chunks
-            .iter()
-            .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")))
-            .collect()
+        chunks.iter().map(|c| Bytes::from(format!("data: {c}\r\n\r\n"))).collect()
     } else {
         let last = chunks.len() - 1;
         chunks
@@ -567,11 +479,7 @@ pub fn stream_generate_response(
             })
             .collect()
     };
-    let ct = if sse {
-        "text/event-stream"
-    } else {
-        "application/json; charset=UTF-8"
-    };
+    let ct = if sse { "text/event-stream" } else { "application/json; charset=UTF-8" };
     stream_resp(pieces, Duration::from_millis(mode.chunk_delay_ms), ct)
 }
 
@@ -586,7 +494,9 @@ mod tests {
         assert_eq!(r.publisher, "anthropic");
         assert_eq!(r.model, "claude-3-5-sonnet-v2@20241022");
         assert_eq!(r.method, "streamRawPredict");
-        let r = route("/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash%3AgenerateContent").unwrap();
+        let r =
+            route("/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash%3AgenerateContent")
+                .unwrap();
         assert_eq!(r.method, "generateContent");
         assert!(route("/v1/projects/p/locations/l/publishers/google/models/m").is_none());
         assert!(route("/v1/chat/completions").is_none());
@@ -594,24 +504,17 @@ mod tests {
 
     #[test]
     fn gemini_rules() {
-        let ok = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generation_config":{"max_output_tokens":5}}"#;
+        let ok =
+            br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generation_config":{"max_output_tokens":5}}"#;
         assert!(validate_gemini(ok).is_ok());
         let e = validate_gemini(br#"{"model":"x","messages":[]}"#).unwrap_err();
-        assert!(
-            e.message.contains("Unknown name \"messages\""),
-            "{}",
-            e.message
-        );
-        let e = validate_gemini(br#"{"contents":[{"role":"assistant","parts":[{"text":"hi"}]}]}"#)
-            .unwrap_err();
+        assert!(e.message.contains("Unknown name \"messages\""), "{}", e.message);
+        let e = validate_gemini(br#"{"contents":[{"role":"assistant","parts":[{"text":"hi"}]}]}"#).unwrap_err();
         assert!(e.message.contains("valid role"));
-        let e = validate_gemini(br#"{"contents":[{"role":"user","parts":[{"text":""}]}]}"#)
-            .unwrap_err();
+        let e = validate_gemini(br#"{"contents":[{"role":"user","parts":[{"text":""}]}]}"#).unwrap_err();
         assert!(e.message.contains("empty text"));
-        let e = validate_gemini(
-            br#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"max_tokens":5}}"#,
-        )
-        .unwrap_err();
+        let e = validate_gemini(br#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"max_tokens":5}}"#)
+            .unwrap_err();
         assert!(e.message.contains("Unknown name \"max_tokens\""));
         let tools = br#"{"contents":[{"role":"user","parts":[{"text":"x"}]}],"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"OBJECT","properties":{"q":{"type":"STRING"}},"required":["q"]}}]}]}"#;
         let r = validate_gemini(tools).unwrap();

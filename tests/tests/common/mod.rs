@@ -7,7 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use llm_router_e2e::mock::provider::AwsCredentials;
-use llm_router_e2e::{free_port, get, llm_router_bin, filter_wasm, poll_until, Envoy, MockRegion, Req, Response, TempDir};
+use llm_router_e2e::{
+    filter_wasm, free_port, get, llm_router_bin, poll_until, Envoy, MockRegion, Req, Response, TempDir,
+};
 use serde_json::{json, Value};
 
 /// The AWS keys every test gateway's Envoy signs with (from its environment, as
@@ -58,11 +60,7 @@ impl Gateway {
             .envs(env.iter().copied())
             .output()
             .expect("run llm-router render");
-        assert!(
-            out.status.success(),
-            "llm-router render failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "llm-router render failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let rendered = String::from_utf8(out.stdout).expect("render prints UTF-8");
         // Envoy signs Bedrock requests with the standard variables from its environment; tests
         // always give them, so no credential source beyond the environment is ever consulted.

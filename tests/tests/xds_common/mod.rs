@@ -129,9 +129,7 @@ impl ControlPlane {
         let Some(proxies) = s["proxies"].as_array() else { return false };
         let served = &s["served"];
         proxies.len() >= n
-            && proxies.iter().all(|p| {
-                served.as_object().is_some_and(|m| m.iter().all(|(t, v)| &p["acked"][t] == v))
-            })
+            && proxies.iter().all(|p| served.as_object().is_some_and(|m| m.iter().all(|(t, v)| &p["acked"][t] == v)))
     }
 
     pub fn wait_converged(&self, n: usize, what: &str) {
@@ -147,7 +145,11 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("==== llm-router serve log tail ({}) ====\n{}\n==== end ====", self.log.display(), file_tail(&self.log, 60));
+            eprintln!(
+                "==== llm-router serve log tail ({}) ====\n{}\n==== end ====",
+                self.log.display(),
+                file_tail(&self.log, 60)
+            );
         }
         self.kill();
     }
@@ -180,7 +182,8 @@ pub fn wait_gateway(port: u16) {
 }
 
 fn ecds_entry(envoy: &Envoy) -> Value {
-    let dump: Value = serde_json::from_str(&envoy.admin_get("/config_dump?resource=ecds_filters")).unwrap_or(Value::Null);
+    let dump: Value =
+        serde_json::from_str(&envoy.admin_get("/config_dump?resource=ecds_filters")).unwrap_or(Value::Null);
     dump["configs"]
         .as_array()
         .and_then(|c| c.iter().find(|x| x["ecds_filter"]["name"] == "llm_router"))

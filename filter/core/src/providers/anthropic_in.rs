@@ -14,7 +14,9 @@
 
 use serde_json::{Map, Value};
 
-use super::openai_in::{bad, fields, image, invalid, number, strings, ChatRequest, Msg, Part, ToolCall, ToolChoice, ToolDef};
+use super::openai_in::{
+    bad, fields, image, invalid, number, strings, ChatRequest, Msg, Part, ToolCall, ToolChoice, ToolDef,
+};
 use super::ProviderKind;
 use crate::RequestError;
 
