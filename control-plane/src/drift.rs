@@ -95,7 +95,7 @@ pub fn compare(files: &[(String, &Config)]) -> Vec<Finding> {
     let secs = |v: f64| format!("{v}s");
     let opt_secs = |v: Option<f64>| v.map(secs).unwrap_or_else(|| "unset".into());
     let checks: Vec<(&str, Vec<Option<String>>)> = vec![
-        ("router_settings.routing_strategy", setting(|c| c.router.strategy.litellm_name().to_string())),
+        ("router_settings.routing_strategy", setting(|c| c.router.strategy.name().to_string())),
         ("router_settings.num_retries", setting(|c| c.router.num_retries.to_string())),
         ("router_settings.allowed_fails", setting(|c| c.router.allowed_fails.to_string())),
         ("router_settings.cooldown_time", files.iter().map(|(_, c)| Some(secs(c.router.cooldown_time_s))).collect()),
@@ -243,7 +243,7 @@ fn model_ids(files: &[(String, &Config)], out: &mut Vec<Finding>) {
     for (i, (_, c)) in files.iter().enumerate() {
         for d in &c.deployments {
             let row =
-                table.entry((d.model_name.as_str(), d.provider.as_str())).or_insert_with(|| vec![None; files.len()]);
+                table.entry((d.model_name.as_str(), d.provider.prefix())).or_insert_with(|| vec![None; files.len()]);
             row[i].get_or_insert_with(BTreeSet::new).insert(d.provider_model.as_str());
         }
     }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 use llm_router::bootstrap::{xds_bootstrap_yaml, BootstrapOptions, ClientTls};
+use llm_router::config::Provider;
 use llm_router::serve::{ServeOptions, DEFAULT_DEBOUNCE};
 use llm_router::xds::server::TlsFiles;
 use llm_router::{config, telemetry, translate};
@@ -234,7 +235,7 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::from(1);
             }
-            for d in loaded.config.deployments.iter().filter(|d| d.provider == "vertex_ai") {
+            for d in loaded.config.deployments.iter().filter(|d| d.provider == Provider::VertexAi) {
                 if let Some(why) = llm_router::upstream_auth::unavailable_reason(d, opts.secret_mode, None) {
                     eprintln!(
                         "{}: warning: deployment '{}' takes no traffic in this config: {why}",

@@ -22,7 +22,7 @@ use prost::Message;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Deployment, Strategy};
+use crate::config::{Config, Deployment};
 pub use crate::upstream_auth::SecretMode;
 use crate::upstream_auth::{unavailable_reason, upstream_auth};
 use crate::vertex_auth::VertexAuth;
@@ -221,7 +221,7 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
                 cluster: cluster_name(d),
                 region: d.region.clone(),
                 zone: d.zone.clone(),
-                provider: d.provider.clone(),
+                provider: d.provider.prefix().to_owned(),
                 provider_model: d.provider_model.clone(),
                 // Without a priority, model_list order decides (after any explicit priority).
                 priority: d.priority.unwrap_or(UNSET_PRIORITY_BASE.saturating_add(i as u32)),
@@ -238,12 +238,7 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
         schema_version: llm_router_proto::SCHEMA_VERSION,
         config_hash: String::new(),
         gateway_region: opts.region.clone().or_else(|| r.gateway_region.clone()).unwrap_or_default(),
-        strategy: match r.strategy {
-            Strategy::Priority => pb::RoutingStrategy::Priority,
-            Strategy::SimpleShuffle => pb::RoutingStrategy::SimpleShuffle,
-            Strategy::Latency => pb::RoutingStrategy::Latency,
-            Strategy::Cost => pb::RoutingStrategy::Cost,
-        } as i32,
+        strategy: r.strategy.to_proto() as i32,
         num_retries: r.num_retries,
         allowed_fails: r.allowed_fails,
         cooldown_ms: seconds_to_ms(r.cooldown_time_s),
@@ -275,7 +270,7 @@ fn upstream_config(d: &Deployment) -> pb::UpstreamConfig {
     pb::UpstreamConfig {
         schema_version: llm_router_proto::SCHEMA_VERSION,
         deployment_id: d.id.clone(),
-        provider: d.provider.clone(),
+        provider: d.provider.prefix().to_owned(),
         provider_model: d.provider_model.clone(),
         authority: if e.port == default_port { e.host.clone() } else { format!("{}:{}", e.host, e.port) },
         base_path: e.base_path.clone(),

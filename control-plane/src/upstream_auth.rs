@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::{Deployment, Secret};
+use crate::config::{Deployment, Provider, Secret};
 use crate::vertex_auth::VertexAuth;
 
 /// How secret values reach Envoy.
@@ -39,12 +39,12 @@ pub fn key_secret_name(d: &Deployment) -> String {
 
 /// `vertex` is the deployment's Vertex credential state (serve only; see [`crate::vertex_auth`]).
 pub fn upstream_auth(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth {
-    match d.provider.as_str() {
-        "bedrock" => bedrock_signing(d, mode),
-        "vertex_ai" => vertex_bearer(mode, vertex),
-        "azure" => api_key(d, mode, "api-key", ""),
-        "anthropic" => api_key(d, mode, "x-api-key", ""),
-        _ => api_key(d, mode, "Authorization", "Bearer "),
+    match d.provider {
+        Provider::Bedrock => bedrock_signing(d, mode),
+        Provider::VertexAi => vertex_bearer(mode, vertex),
+        Provider::Azure => api_key(d, mode, "api-key", ""),
+        Provider::Anthropic => api_key(d, mode, "x-api-key", ""),
+        Provider::OpenAi | Provider::OpenAiCompatible(_) => api_key(d, mode, "Authorization", "Bearer "),
     }
 }
 
@@ -128,7 +128,7 @@ fn vertex_bearer(mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth 
 /// Why a deployment can take no traffic whatever its health: a Vertex deployment without a
 /// valid access token. The filter leaves it out of every plan and reports it unhealthy.
 pub fn unavailable_reason(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> Option<String> {
-    if d.provider != "vertex_ai" {
+    if d.provider != Provider::VertexAi {
         return None;
     }
     match (mode, vertex) {

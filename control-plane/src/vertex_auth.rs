@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::config::{Deployment, Secret};
+use crate::config::{Deployment, Provider, Secret};
 use crate::telemetry::Metrics;
 
 /// The scope Vertex AI accepts.
@@ -360,7 +360,7 @@ impl TokenStore {
     pub fn sync<'a>(&self, deployments: impl IntoIterator<Item = &'a Deployment>) -> HashMap<String, VertexAuth> {
         let keys: Vec<(String, Result<ServiceAccount, String>)> = deployments
             .into_iter()
-            .filter(|d| d.provider == "vertex_ai")
+            .filter(|d| d.provider == Provider::VertexAi)
             .map(|d| (d.id.clone(), service_account_for(d)))
             .collect();
         let wanted: HashMap<String, &ServiceAccount> =

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use llm_router::config::{self, Config, Loaded, Strategy};
+use llm_router::config::{self, Config, Loaded, Provider, Strategy};
 
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
@@ -63,7 +63,7 @@ fn active_passive() {
     assert!(c
         .deployments
         .iter()
-        .all(|d| d.provider == "bedrock" && d.provider_model == "anthropic.claude-3-5-sonnet-20241022-v2:0"));
+        .all(|d| d.provider == Provider::Bedrock && d.provider_model == "anthropic.claude-3-5-sonnet-20241022-v2:0"));
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn active_active_latency() {
 fn residency_gateways() {
     let eu = load_example("residency-eu-gateway.yaml").config;
     assert_eq!(eu.router.allowed_regions, Some(vec!["europe-west1".to_string(), "europe-west3".to_string()]));
-    assert_eq!((eu.deployments[0].provider.as_str(), eu.deployments[0].region.as_str()), ("vertex_ai", "europe-west1"));
+    assert_eq!((eu.deployments[0].provider.prefix(), eu.deployments[0].region.as_str()), ("vertex_ai", "europe-west1"));
     assert_eq!(eu.deployments[0].provider_model, "claude-3-5-sonnet@20241022");
     assert_eq!(hosts(&eu), vec!["europe-west1-aiplatform.googleapis.com"]);
     assert_eq!(eu.zones, vec!["eu"]);

@@ -247,7 +247,7 @@ fn providers_and_endpoints() {
     litellm_params: {model: bedrock/anthropic.claude-3, aws_region_name: us-west-2, api_base: \"https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com\"}
 ");
     let d = &l.config.deployments;
-    let p: Vec<(&str, &str)> = d.iter().map(|d| (d.provider.as_str(), d.provider_model.as_str())).collect();
+    let p: Vec<(&str, &str)> = d.iter().map(|d| (d.provider.prefix(), d.provider_model.as_str())).collect();
     assert_eq!(
         p,
         vec![

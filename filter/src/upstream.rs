@@ -25,7 +25,10 @@ pub struct UpstreamDeployment {
 
 impl UpstreamDeployment {
     pub fn compile(cfg: pb::UpstreamConfig) -> Result<UpstreamDeployment, String> {
-        let kind = providers::ProviderKind::from_provider(&cfg.provider, &cfg.provider_model)?;
+        let kind = providers::ProviderKind::for_provider(
+            &llm_router_core::Provider::from_prefix(&cfg.provider),
+            &cfg.provider_model,
+        )?;
         let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let target = Target {
             kind,

@@ -4,7 +4,7 @@ use super::endpoint::{self, is_aws_region, is_gcp_region};
 use super::fields::{self, Fields, Keys};
 use super::keys::*;
 use super::yaml::{Node, Pos};
-use super::{Credentials, Ctx, Deployment};
+use super::{Credentials, Ctx, Deployment, Provider};
 
 /// Where a deployment's facts came from, for later checks.
 pub(crate) struct Meta {
@@ -100,8 +100,8 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         return None;
     };
     let model_node = model_node?;
-    let (provider, provider_model, known) = endpoint::split_model(&model);
-    if !known {
+    let (provider, provider_model) = llm_router_core::provider::split_model(&model);
+    if !provider.is_known() {
         ctx.warn(model_node.pos, format!("unknown provider '{provider}' in model '{model}'; treating it as OpenAI-compatible (known: bedrock, vertex_ai, azure, openai, anthropic, gemini, mistral, groq, ...)"));
     }
 
@@ -155,7 +155,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         .or_else(|| candidates.iter().flatten().find(|r| is_gcp_region(r)).cloned());
 
     let endpoint = endpoint::build(ctx, &at, &provider, params_key.pos, api_base, &aws_region_name, &vertex_location);
-    if provider == "azure" && api_version.is_none() {
+    if provider == Provider::Azure && api_version.is_none() {
         ctx.warn(
             params_key.pos,
             format!(
@@ -163,7 +163,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
             ),
         );
     }
-    if provider == "vertex_ai" && vertex_project.is_none() {
+    if provider == Provider::VertexAi && vertex_project.is_none() {
         ctx.warn(params_key.pos, format!("{at} is a vertex_ai deployment without litellm_params.vertex_project; add it (the project in the Vertex URL)"));
     }
 
@@ -245,7 +245,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_location,
         credentials,
     };
-    if deployment.provider == "vertex_ai" {
+    if deployment.provider == Provider::VertexAi {
         if let Err(why) = crate::vertex_auth::service_account_for(&deployment) {
             let pos = p.value("vertex_credentials").map_or(params_key.pos, |v| v.pos);
             ctx.warn(pos, format!("{at} has no usable Vertex credentials: {why}. It is reported unhealthy and takes no traffic until they are fixed"));

@@ -3,65 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::yaml::Pos;
-use super::{Ctx, Endpoint};
-
-/// Provider prefixes LiteLLM knows (`provider/model`). Others are treated as OpenAI-compatible.
-pub(crate) const KNOWN_PROVIDERS: &[&str] = &[
-    "bedrock",
-    "vertex_ai",
-    "azure",
-    "openai",
-    "anthropic",
-    "gemini",
-    "mistral",
-    "groq",
-    "together_ai",
-    "ollama",
-    "ollama_chat",
-    "cohere",
-    "cohere_chat",
-    "deepseek",
-    "fireworks_ai",
-    "perplexity",
-    "xai",
-    "openrouter",
-    "huggingface",
-    "hosted_vllm",
-    "vllm",
-    "azure_ai",
-    "sagemaker",
-    "databricks",
-    "cerebras",
-    "nvidia_nim",
-    "deepinfra",
-    "anyscale",
-    "lm_studio",
-    "watsonx",
-    "cloudflare",
-    "replicate",
-    "ai21",
-    "text-completion-openai",
-    "codestral",
-    "friendliai",
-    "sambanova",
-    "github",
-    "litellm_proxy",
-    "llamafile",
-    "dashscope",
-    "moonshot",
-];
-
-/// Splits `litellm_params.model` into (provider, provider model id, provider is known).
-/// No `/` means OpenAI; `bedrock/converse/ID` drops `converse/`.
-pub(crate) fn split_model(model: &str) -> (String, String, bool) {
-    match model.split_once('/') {
-        None => ("openai".to_string(), model.to_string(), true),
-        Some((provider, rest)) => {
-            let rest = if provider == "bedrock" { rest.strip_prefix("converse/").unwrap_or(rest) } else { rest };
-            (provider.to_string(), rest.to_string(), KNOWN_PROVIDERS.contains(&provider))
-        }
-    }
-}
+use super::{Ctx, Endpoint, Provider};
 
 fn lower_alpha(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase())
@@ -214,7 +156,7 @@ fn placeholder() -> Endpoint {
 pub(crate) fn build(
     ctx: &mut Ctx,
     at: &str,
-    provider: &str,
+    provider: &Provider,
     params_pos: Pos,
     api_base: Option<(String, Pos)>,
     aws_region: &Option<String>,
@@ -234,18 +176,20 @@ pub(crate) fn build(
         placeholder()
     };
     match provider {
-        "bedrock" => match aws_region {
+        Provider::Bedrock => match aws_region {
             Some(r) => https(format!("bedrock-runtime.{r}.amazonaws.com"), ""),
             None => need(ctx, "litellm_params.aws_region_name (e.g. us-west-2) or an api_base"),
         },
-        "vertex_ai" => match vertex_location {
+        Provider::VertexAi => match vertex_location {
             Some(l) => https(vertex_host(l), ""),
             None => need(ctx, "litellm_params.vertex_location (e.g. europe-west1 or global) or an api_base"),
         },
-        "openai" => https("api.openai.com".into(), "/v1"),
-        "anthropic" => https("api.anthropic.com".into(), ""),
-        "azure" => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"),
-        _ => need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)"),
+        Provider::OpenAi => https("api.openai.com".into(), "/v1"),
+        Provider::Anthropic => https("api.anthropic.com".into(), ""),
+        Provider::Azure => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"),
+        Provider::OpenAiCompatible(_) => {
+            need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)")
+        }
     }
 }
 

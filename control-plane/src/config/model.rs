@@ -3,29 +3,7 @@
 
 use std::collections::BTreeMap;
 
-/// Routing strategies the gateway implements (LiteLLM's names in `router_settings.routing_strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// `priority-routing`: lowest priority value first, the rest as failover (active-passive).
-    Priority,
-    /// `simple-shuffle` (LiteLLM's default): weighted random order (the seed's `weight`).
-    SimpleShuffle,
-    /// `latency-based-routing`: fastest time-to-first-byte first.
-    Latency,
-    /// `cost-based-routing`: cheapest first.
-    Cost,
-}
-
-impl Strategy {
-    pub fn litellm_name(self) -> &'static str {
-        match self {
-            Strategy::Priority => "priority-routing",
-            Strategy::SimpleShuffle => "simple-shuffle",
-            Strategy::Latency => "latency-based-routing",
-            Strategy::Cost => "cost-based-routing",
-        }
-    }
-}
+pub use llm_router_core::{Provider, Strategy};
 
 /// Where a deployment's API lives: scheme, host, port and base path, from `api_base` or the
 /// provider's default regional host.
@@ -75,9 +53,8 @@ pub struct Deployment {
     pub id: String,
     /// The model group (`model_name`).
     pub model_name: String,
-    /// Provider prefix of `litellm_params.model` (`bedrock`, `vertex_ai`, `openai`, `azure`,
-    /// `anthropic`, ...); `openai` when the model has no prefix.
-    pub provider: String,
+    /// From the prefix of `litellm_params.model`; OpenAI when the model has no prefix.
+    pub provider: Provider,
     /// `litellm_params.model` without the provider prefix (`bedrock/converse/` also stripped).
     pub provider_model: String,
     /// metadata.region, else region_name, else aws_region_name, else vertex_location.

@@ -63,13 +63,6 @@ const IGNORED: &[&str] = &[
     "num_retries_per_request",
 ];
 
-const STRATEGIES: &[(&str, Strategy)] = &[
-    ("priority-routing", Strategy::Priority),
-    ("latency-based-routing", Strategy::Latency),
-    ("simple-shuffle", Strategy::SimpleShuffle),
-    ("cost-based-routing", Strategy::Cost),
-];
-
 /// A fallbacks entry as read: (group, position, [(fallback group, position)]).
 pub(crate) type Fallback = (String, Pos, Vec<(String, Pos)>);
 
@@ -91,17 +84,21 @@ pub(crate) struct RawRouter {
     pub gateway_region: Option<String>,
 }
 
-/// Parses a routing strategy name (also for the per-request header). Returns the strategy
-/// and, for LiteLLM names mapped to another strategy, a warning.
+/// Reads `routing_strategy` ([`Strategy::parse`]). Returns the strategy and, for LiteLLM names
+/// mapped to another strategy, a warning; an unknown name is an error naming the nearest one.
 pub fn parse_strategy(name: &str) -> Result<(Strategy, Option<String>), String> {
-    if let Some((_, s)) = STRATEGIES.iter().find(|(n, _)| *n == name) {
-        return Ok((*s, None));
-    }
-    let mapped = match name {
-        "least-busy" => Strategy::Latency,
-        "usage-based-routing" | "usage-based-routing-v2" => Strategy::SimpleShuffle,
-        _ => {
-            let valid: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
+    match Strategy::parse(name) {
+        Some(parsed) => Ok((
+            parsed.strategy,
+            parsed.mapped_from.map(|from| {
+                format!(
+                    "routing_strategy '{from}' is not implemented by this gateway; using '{}' instead",
+                    parsed.strategy.name()
+                )
+            }),
+        )),
+        None => {
+            let valid = Strategy::names();
             let near = valid
                 .iter()
                 .map(|v| (strsim::jaro_winkler(name, v), *v))
@@ -109,16 +106,9 @@ pub fn parse_strategy(name: &str) -> Result<(Strategy, Option<String>), String> 
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, v)| format!(" (did you mean '{v}'?)"))
                 .unwrap_or_default();
-            return Err(format!("unknown routing_strategy '{name}'{near}; use one of: {}", valid.join(", ")));
+            Err(format!("unknown routing_strategy '{name}'{near}; use one of: {}", valid.join(", ")))
         }
-    };
-    Ok((
-        mapped,
-        Some(format!(
-            "routing_strategy '{name}' is not implemented by this gateway; using '{}' instead",
-            mapped.litellm_name()
-        )),
-    ))
+    }
 }
 
 pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter {

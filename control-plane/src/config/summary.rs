@@ -20,7 +20,7 @@ fn dash(s: &str) -> &str {
 pub fn summary(cfg: &Config) -> String {
     let r = &cfg.router;
     let mut out = String::new();
-    let _ = writeln!(out, "strategy: {}", r.strategy.litellm_name());
+    let _ = writeln!(out, "strategy: {}", r.strategy.name());
     let _ = writeln!(
         out,
         "retries: {}  allowed_fails: {}  cooldown: {}",
@@ -65,7 +65,7 @@ pub fn summary(cfg: &Config) -> String {
             };
             [
                 d.id.clone(),
-                d.provider.clone(),
+                d.provider.to_string(),
                 dash(&d.region).to_string(),
                 dash(&d.zone).to_string(),
                 d.priority.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),

@@ -11,13 +11,17 @@ pub mod error;
 pub mod health;
 pub mod latency;
 pub mod plan;
+pub mod provider;
 pub mod providers;
 pub mod route_plan;
+pub mod strategy;
 pub mod table;
 
 pub use error::RequestError;
 pub use plan::{plan_request, Plan, PlanRequest};
-pub use table::{Deployment, RouterTable, Strategy};
+pub use provider::Provider;
+pub use strategy::Strategy;
+pub use table::{Deployment, RouterTable};
 
 /// Request header carrying the route plan (base64 protobuf `Value`) from the filter to Envoy's
 /// header-to-metadata filter, which turns it into the priority group override. A client never

@@ -4,7 +4,8 @@
 //! the priority group cluster specifier) takes the next one. Residency is applied before
 //! anything else and is never relaxed, so no attempt of a plan can leave the zone.
 
-use crate::table::{Deployment, Group, RouterTable, Strategy};
+use crate::table::{Deployment, Group, RouterTable};
+use crate::Strategy;
 use crate::{RequestError, Rng};
 
 /// What the client asked for, as far as routing goes.
@@ -66,13 +67,10 @@ pub fn plan_request<'t>(
     })?;
     let strategy = match req.strategy {
         None => table.strategy,
-        Some(name) => Strategy::from_name(name).ok_or_else(|| {
+        Some(name) => Strategy::parse(name.trim()).map(|p| p.strategy).ok_or_else(|| {
             RequestError::bad_request(
                 "invalid_routing_strategy",
-                format!(
-                    "x-llm-routing-strategy '{name}' is unknown; use priority-routing, simple-shuffle, \
-                     latency-based-routing or cost-based-routing"
-                ),
+                format!("x-llm-routing-strategy '{name}' is unknown; use {}", Strategy::names().join(", ")),
             )
         })?,
     };

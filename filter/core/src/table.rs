@@ -4,44 +4,7 @@ use std::collections::HashMap;
 
 use llm_router_proto as pb;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    Priority,
-    SimpleShuffle,
-    Latency,
-    Cost,
-}
-
-impl Strategy {
-    /// LiteLLM's names, as used in `routing_strategy` and `x-llm-routing-strategy`.
-    pub fn from_name(name: &str) -> Option<Strategy> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "priority-routing" | "priority" => Some(Strategy::Priority),
-            "simple-shuffle" | "weighted" | "shuffle" => Some(Strategy::SimpleShuffle),
-            "latency-based-routing" | "latency" => Some(Strategy::Latency),
-            "cost-based-routing" | "cost" => Some(Strategy::Cost),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Priority => "priority-routing",
-            Strategy::SimpleShuffle => "simple-shuffle",
-            Strategy::Latency => "latency-based-routing",
-            Strategy::Cost => "cost-based-routing",
-        }
-    }
-
-    fn from_proto(value: i32) -> Strategy {
-        match pb::RoutingStrategy::try_from(value) {
-            Ok(pb::RoutingStrategy::Priority) => Strategy::Priority,
-            Ok(pb::RoutingStrategy::Latency) => Strategy::Latency,
-            Ok(pb::RoutingStrategy::Cost) => Strategy::Cost,
-            _ => Strategy::SimpleShuffle,
-        }
-    }
-}
+use crate::Strategy;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {

@@ -35,11 +35,11 @@ mod usage_scan;
 pub mod vertex_anthropic;
 pub mod vertex_gemini;
 
-use crate::RequestError;
+use crate::{Provider, RequestError};
 
 pub use errors::bedrock_exception_status;
 
-/// The API a deployment speaks, from the prefix of LiteLLM's `model`.
+/// The API a deployment speaks (its dialect), from its [`Provider`] and model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProviderKind {
     /// `openai/…` and every other OpenAI-compatible server.
@@ -53,15 +53,15 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    /// The kind for LiteLLM's provider prefix and the model id after it. Unknown prefixes are
-    /// OpenAI-compatible (interface.md); a `vertex_ai` model that is neither Claude nor Gemini
-    /// has no adapter yet and is an error naming it.
-    pub fn from_provider(provider: &str, model: &str) -> Result<ProviderKind, String> {
+    /// The API that `provider` speaks for `model` (the provider's model id). A `vertex_ai`
+    /// model that is neither Claude nor Gemini has no adapter yet and is an error naming it.
+    pub fn for_provider(provider: &Provider, model: &str) -> Result<ProviderKind, String> {
         Ok(match provider {
-            "bedrock" => ProviderKind::Bedrock,
-            "azure" => ProviderKind::Azure,
-            "anthropic" => ProviderKind::Anthropic,
-            "vertex_ai" => {
+            Provider::Bedrock => ProviderKind::Bedrock,
+            Provider::Azure => ProviderKind::Azure,
+            Provider::Anthropic => ProviderKind::Anthropic,
+            Provider::OpenAi | Provider::OpenAiCompatible(_) => ProviderKind::OpenAi,
+            Provider::VertexAi => {
                 let m = model.rsplit('/').next().unwrap_or(model);
                 if m.starts_with("claude") {
                     ProviderKind::VertexAnthropic
@@ -73,20 +73,14 @@ impl ProviderKind {
                     ));
                 }
             }
-            _ => ProviderKind::OpenAi,
         })
     }
 
     /// Splits LiteLLM's whole `model` (`bedrock/anthropic.claude-…`, `gpt-4o`) into the kind and
-    /// the provider's model id. No prefix means OpenAI; `bedrock/converse/ID` drops `converse/`.
+    /// the provider's model id ([`crate::provider::split_model`]).
     pub fn from_litellm_model(model: &str) -> Result<(ProviderKind, String), String> {
-        match model.split_once('/') {
-            None => Ok((ProviderKind::OpenAi, model.to_owned())),
-            Some((provider, rest)) => {
-                let rest = if provider == "bedrock" { rest.strip_prefix("converse/").unwrap_or(rest) } else { rest };
-                Ok((ProviderKind::from_provider(provider, rest)?, rest.to_owned()))
-            }
-        }
+        let (provider, id) = crate::provider::split_model(model);
+        Ok((ProviderKind::for_provider(&provider, &id)?, id))
     }
 
     /// Human name used in error messages.
