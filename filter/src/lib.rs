@@ -1,27 +1,24 @@
-//! proxy-wasm adapter of the llm-router filter. It moves headers, bodies and shared data
-//! between Envoy and `llm_router_core`, where every decision is made.
+//! proxy-wasm adapter of the llm-router filter: the lifecycle (VM start, configuration, the
+//! tick, one context per stream) and [`host::EnvoyHost`]. Every decision is made in
+//! `llm_router_core::gateway`, which these contexts call with the stream's host.
 //!
 //! One module, two roles chosen by the plugin configuration:
 //! - `router` (downstream, on the gateway listener): reads `model`, plans the deployment order,
 //!   hands it to Envoy's priority group cluster specifier, learns from each request's attempts.
-//! - `upstream` (in a deployment cluster's upstream filter chain, once per attempt): rewrites
-//!   model, path and authority for that deployment.
-//!
-//! Client-controlled bytes are read with the `_bytes` host calls and decoded here, never with
-//! the convenience getters that unwrap UTF-8 (a panic would take down the worker's VM).
+//! - `upstream` (in a deployment cluster's upstream filter chain, once per attempt): speaks that
+//!   deployment's API.
 
-mod metrics;
-mod router;
-mod shared;
-mod upstream;
+mod host;
 
 use std::rc::Rc;
 
+use host::EnvoyHost;
+use llm_router_core::gateway::{self, status, Action as GatewayAction, Host as _};
 use llm_router_core::RouterTable;
 use llm_router_proto as pb;
 use prost::Message;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -31,7 +28,7 @@ proxy_wasm::main! {{
 enum Role {
     Unconfigured,
     Router(Rc<RouterTable>),
-    Upstream(Rc<upstream::UpstreamDeployment>),
+    Upstream(Rc<gateway::UpstreamDeployment>),
 }
 
 struct Root {
@@ -58,10 +55,9 @@ impl RootContext for Root {
         match configure(&bytes) {
             Ok(role) => {
                 if let Role::Router(table) = &role {
-                    // Series exist from the start (at 0), so rate() and increase() see a
-                    // deployment's first error; health is refreshed every second.
-                    metrics::define_deployment_series(table);
-                    metrics::publish_health(table, router::now_ms());
+                    // Series exist from the start (at 0); health is refreshed every second.
+                    status::define_deployment_series(&mut EnvoyHost, table);
+                    status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms());
                     self.set_tick_period(std::time::Duration::from_secs(1));
                 }
                 self.role = role;
@@ -77,16 +73,17 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Role::Router(table) = &self.role {
-            metrics::publish_health(table, router::now_ms());
+            status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms());
         }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         match &self.role {
             Role::Router(table) => {
-                Some(Box::new(router::RouterRequest::new(table.clone(), context_id, self.contexts_created)))
+                let seed = host::now_nanos() ^ (u64::from(context_id) << 32) ^ self.contexts_created;
+                Some(Box::new(RouterContext(gateway::RouterRequest::new(table.clone(), seed))))
             }
-            Role::Upstream(cfg) => Some(Box::new(upstream::UpstreamAttempt::new(cfg.clone()))),
+            Role::Upstream(dep) => Some(Box::new(UpstreamContext(gateway::UpstreamAttempt::new(dep.clone())))),
             Role::Unconfigured => None,
         }
     }
@@ -112,11 +109,59 @@ fn configure(bytes: &[u8]) -> Result<Role, String> {
             Ok(Role::Router(Rc::new(table)))
         }
         Some(pb::plugin_config::Role::Upstream(up)) => {
-            if up.schema_version != llm_router_proto::SCHEMA_VERSION {
-                return Err(format!("upstream schema_version {} is not supported", up.schema_version));
-            }
-            Ok(Role::Upstream(Rc::new(upstream::UpstreamDeployment::compile(up)?)))
+            Ok(Role::Upstream(Rc::new(gateway::UpstreamDeployment::compile(up)?)))
         }
         None => Err("the configuration names no role (router or upstream)".into()),
+    }
+}
+
+fn action(a: GatewayAction) -> Action {
+    match a {
+        GatewayAction::Continue => Action::Continue,
+        GatewayAction::Pause => Action::Pause,
+    }
+}
+
+struct RouterContext(gateway::RouterRequest);
+
+impl Context for RouterContext {}
+
+impl HttpContext for RouterContext {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_request_headers(&mut EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_request_body(&mut EnvoyHost, body_size, end_of_stream))
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        action(self.0.on_response_headers(&mut EnvoyHost))
+    }
+
+    fn on_log(&mut self) {
+        self.0.on_log(&mut EnvoyHost);
+    }
+}
+
+struct UpstreamContext(gateway::UpstreamAttempt);
+
+impl Context for UpstreamContext {}
+
+impl HttpContext for UpstreamContext {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_request_headers(&mut EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_request_body(&mut EnvoyHost, body_size, end_of_stream))
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        action(self.0.on_response_headers(&mut EnvoyHost))
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_response_body(&mut EnvoyHost, body_size, end_of_stream))
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod gateway;
 pub mod health;
 pub mod latency;
 pub mod plan;

@@ -97,12 +97,7 @@ impl RouterTable {
                     cost_per_token: (cost > 0.0).then_some(cost),
                     latency_target_ms: d.latency_target_ms,
                     unavailable: (!d.unavailable.is_empty()).then(|| d.unavailable.clone()),
-                    labels: format!(
-                        "model.{}.deployment.{}.region.{}",
-                        crate::stat_label(&g.name),
-                        crate::stat_label(&d.id),
-                        crate::stat_label(if d.region.is_empty() { "unknown" } else { &d.region })
-                    ),
+                    labels: deployment_labels(&g.name, &d.id, &d.region),
                 });
             }
             let fallbacks = cfg
@@ -141,4 +136,15 @@ impl RouterTable {
     pub fn deployment_by_id(&self, id: &str) -> Option<&Deployment> {
         self.deployments.iter().find(|d| d.id == id)
     }
+}
+
+/// `model.M.deployment.D.region.R`: a deployment's labels as a stat-name suffix, which the
+/// bootstrap's stats tags turn into Prometheus labels (`unknown` when it has no region).
+pub fn deployment_labels(model_group: &str, deployment_id: &str, region: &str) -> String {
+    format!(
+        "model.{}.deployment.{}.region.{}",
+        crate::stat_label(model_group),
+        crate::stat_label(deployment_id),
+        crate::stat_label(if region.is_empty() { "unknown" } else { region })
+    )
 }

@@ -1,0 +1,257 @@
+//! The downstream role: one [`RouterRequest`] per client request. It answers what the gateway
+//! answers itself (`/health`, `/v1/models`, bad requests), plans the order of deployments for
+//! model requests and hands it to Envoy, and learns from each request's attempts.
+
+use std::rc::Rc;
+
+use base64::Engine as _;
+
+use super::{header_lossy, is_region_failure, shared, stat, status, Action, Host};
+use crate::health::Outcome;
+use crate::providers::ClientApi;
+use crate::{body, plan_request, route_plan, PlanRequest, RequestError, Rng, RouterTable};
+
+/// Paths whose JSON body names a model group.
+const MODEL_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/chat/completions",
+    "/v1/completions",
+    "/completions",
+    "/v1/embeddings",
+    "/embeddings",
+    "/v1/messages",
+];
+
+pub struct RouterRequest {
+    table: Rc<RouterTable>,
+    rng: Rng,
+    started_ms: u64,
+    residency: Option<String>,
+    preferred_region: Option<String>,
+    strategy: Option<String>,
+    /// Indices into `table.deployments`, in attempt order; empty until planned.
+    plan: Vec<usize>,
+    status: u32,
+    attempts: u32,
+    client_api: ClientApi,
+}
+
+impl RouterRequest {
+    /// `seed` makes this request's shuffles; the adapter mixes the clock and context id into it.
+    pub fn new(table: Rc<RouterTable>, seed: u64) -> Self {
+        RouterRequest {
+            table,
+            rng: Rng::new(seed),
+            started_ms: 0,
+            residency: None,
+            preferred_region: None,
+            strategy: None,
+            plan: Vec::new(),
+            status: 0,
+            attempts: 0,
+            client_api: ClientApi::OpenAi,
+        }
+    }
+
+    pub fn on_request_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Action {
+        self.started_ms = host.now_ms();
+        match self.read_headers(host, end_of_stream) {
+            Ok(action) => action,
+            Err(e) => self.reject(host, &e),
+        }
+    }
+
+    pub fn on_request_body(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.plan.is_empty() {
+            return Action::Continue;
+        }
+        match self.plan(host, body_size, end_of_stream) {
+            Ok(action) => action,
+            Err(e) => self.reject(host, &e),
+        }
+    }
+
+    /// Notes the status and attempt count, and names the region and deployment that served.
+    pub fn on_response_headers(&mut self, host: &mut impl Host) -> Action {
+        self.status = header_lossy(host.response_header(":status")).and_then(|s| s.parse().ok()).unwrap_or(0);
+        self.attempts =
+            header_lossy(host.response_header("x-envoy-attempt-count")).and_then(|s| s.parse().ok()).unwrap_or(1);
+        if host.response_from_upstream() {
+            if let Some(d) = self.served().and_then(|i| self.table.deployments.get(i)) {
+                host.set_response_header("x-llm-region", Some(&d.region));
+                host.set_response_header("x-llm-deployment", Some(&d.id));
+            }
+        }
+        Action::Continue
+    }
+
+    /// Attributes the request's outcome to each deployment it tried: every attempt before the
+    /// last failed; the last one failed if the final status is a region failure.
+    pub fn on_log(&mut self, host: &mut impl Host) {
+        if self.plan.is_empty() || self.status == 0 {
+            // Answered by the gateway itself, or the client left before any response.
+            return;
+        }
+        let now = host.now_ms();
+        let table = self.table.clone();
+        let tried = (self.attempts.max(1) as usize).min(self.plan.len());
+        for (n, &i) in self.plan.iter().take(tried).enumerate() {
+            let Some(d) = table.deployments.get(i) else { continue };
+            let last = n + 1 == tried;
+            let failed = !last || is_region_failure(self.status);
+            let outcome = if failed { Outcome::Failure } else { Outcome::Success };
+            let sole = table.groups.get(&d.model_group).is_some_and(|g| g.deployments.len() == 1);
+            host.add_counter(&stat("litellm_requests_total", &d.labels), 1);
+            if failed {
+                host.add_counter(&stat("litellm_errors_total", &d.labels), 1);
+            }
+            if shared::record_outcome(host, &d.id, outcome, now, table.allowed_fails, table.cooldown_ms, sole) {
+                host.log_warn(&format!(
+                    "llm-router: deployment {} ({}) cooling down for {} ms",
+                    d.id, d.region, table.cooldown_ms
+                ));
+                host.add_counter(&stat("llm_router_cooldowns_total", &d.labels), 1);
+            }
+            if last {
+                host.record_histogram(
+                    &stat("litellm_request_duration_ms", &d.labels),
+                    now.saturating_sub(self.started_ms),
+                );
+            }
+        }
+    }
+
+    fn reject(&mut self, host: &mut impl Host, err: &RequestError) -> Action {
+        host.add_counter(&format!("llm_router_rejected_requests_total.code.{}", err.code), 1);
+        if err.status == 503 {
+            if let Some(zone) = &self.residency {
+                host.add_counter(
+                    &format!("llm_router_residency_unavailable_total.zone.{}", crate::stat_label(zone)),
+                    1,
+                );
+            }
+        }
+        let body = match self.client_api {
+            ClientApi::Anthropic => crate::providers::anthropic_error_body(err),
+            ClientApi::OpenAi => err.body(),
+        };
+        host.send_json_response(err.status, &body);
+        Action::Pause
+    }
+
+    /// The gateway's key, when the config sets one.
+    fn check_key(&self, host: &impl Host) -> Result<(), RequestError> {
+        match &self.table.master_key_sha256 {
+            None => Ok(()),
+            Some(digest) => crate::auth::check(
+                digest,
+                client_header(host, "authorization")?.as_deref(),
+                client_header(host, "x-api-key")?.as_deref(),
+            ),
+        }
+    }
+
+    fn read_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Result<Action, RequestError> {
+        let path = client_header(host, ":path")?.unwrap_or_default();
+        let method = client_header(host, ":method")?.unwrap_or_default();
+        for internal in [crate::ROUTE_PLAN_HEADER, crate::CLIENT_PATH_HEADER] {
+            if client_header(host, internal)?.is_some() {
+                return Err(RequestError::bad_request(
+                    "internal_header_not_allowed",
+                    format!("header '{internal}' is internal to the gateway and may not be sent by clients"),
+                ));
+            }
+        }
+        for name in crate::ENVOY_CONTROL_HEADERS {
+            host.set_request_header(name, None);
+        }
+        let path_only = path.split('?').next().unwrap_or_default();
+        self.client_api = ClientApi::from_path(path_only);
+        match (method.as_str(), path_only) {
+            ("GET", "/health") => {
+                let body = status::health_json(host, &self.table, host.now_ms());
+                host.send_json_response(200, body.as_bytes());
+                return Ok(Action::Pause);
+            }
+            ("GET", "/v1/models" | "/models") => {
+                self.check_key(host)?;
+                host.send_json_response(200, status::models_json(&self.table).as_bytes());
+                return Ok(Action::Pause);
+            }
+            ("POST", p) if MODEL_PATHS.contains(&p) => {}
+            (_, p) if MODEL_PATHS.contains(&p) => {
+                return Err(RequestError {
+                    status: 405,
+                    kind: "invalid_request_error",
+                    code: "method_not_allowed",
+                    message: format!("{p} takes POST"),
+                    param: None,
+                })
+            }
+            (_, p) => return Err(RequestError::not_found(format!("no route for {method} {p}"))),
+        }
+        self.check_key(host)?;
+        if let Some(len) = client_header(host, "content-length")? {
+            if len.trim().parse::<u64>().map_or(true, |n| n > self.table.max_body_bytes) {
+                return Err(RequestError::too_large(self.table.max_body_bytes));
+            }
+        }
+        if end_of_stream {
+            return Err(RequestError::bad_request("missing_body", "request has no JSON body"));
+        }
+        self.residency = client_header(host, "x-llm-residency")?;
+        self.preferred_region = client_header(host, "x-llm-region")?;
+        self.strategy = client_header(host, "x-llm-routing-strategy")?;
+        host.set_request_header(crate::CLIENT_PATH_HEADER, Some(&path));
+        // Wait for the body: the model is in it.
+        Ok(Action::Pause)
+    }
+
+    /// Reads the model from the whole body and hands Envoy the plan: the route plan header
+    /// for the priority group cluster specifier, one retry per further deployment, and the
+    /// per-attempt first-byte timeout for the request's kind.
+    fn plan(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Result<Action, RequestError> {
+        if body_size as u64 > self.table.max_body_bytes {
+            return Err(RequestError::too_large(self.table.max_body_bytes));
+        }
+        if !end_of_stream {
+            return Ok(Action::Pause);
+        }
+        let bytes = host.request_body(body_size);
+        let facts = body::read_body(&bytes)?;
+        let table = self.table.clone();
+        let req = PlanRequest {
+            model: &facts.model,
+            residency: self.residency.as_deref(),
+            preferred_region: self.preferred_region.as_deref(),
+            strategy: self.strategy.as_deref(),
+        };
+        let view = shared::SharedView { host: &*host, now_ms: host.now_ms() };
+        let plan = plan_request(&table, &req, &view, &mut self.rng)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&plan.attempts));
+        host.set_request_header(crate::ROUTE_PLAN_HEADER, Some(&encoded));
+        host.set_request_header("x-envoy-max-retries", Some(&plan.max_retries().to_string()));
+        let first_byte_ms = if facts.stream { table.stream_first_byte_timeout_ms } else { table.first_byte_timeout_ms };
+        if first_byte_ms > 0 {
+            host.set_request_header("x-envoy-upstream-rq-per-try-timeout-ms", Some(&first_byte_ms.to_string()));
+        }
+        self.plan = plan.attempts.iter().map(|d| d.index).collect();
+        Ok(Action::Continue)
+    }
+
+    /// The deployment that served (or last tried) the request, from Envoy's attempt count.
+    fn served(&self) -> Option<usize> {
+        let i = (self.attempts.max(1) as usize - 1).min(self.plan.len().checked_sub(1)?);
+        self.plan.get(i).copied()
+    }
+}
+
+/// Reads a client header as UTF-8; a header that is not is the client's error.
+fn client_header(host: &impl Host, name: &str) -> Result<Option<String>, RequestError> {
+    match host.request_header(name) {
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| RequestError::bad_request("invalid_header", format!("header '{name}' is not valid UTF-8"))),
+        None => Ok(None),
+    }
+}
