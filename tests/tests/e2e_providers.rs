@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{aws_creds as creds, chat_body, Gateway, AWS_SECRET as SECRET};
-use llm_router_e2e::mock::provider::Provider;
+use llm_router_e2e::mock::Provider;
 use llm_router_e2e::{repo_root, MockRegion, Req};
 use serde_json::json;
 

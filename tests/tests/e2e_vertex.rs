@@ -9,7 +9,7 @@ mod xds_common;
 use std::time::{Duration, Instant};
 
 use llm_router_e2e::mock::google_oauth::{MockTokenEndpoint, TestServiceAccount};
-use llm_router_e2e::mock::provider::{AwsCredentials, Provider};
+use llm_router_e2e::mock::{AwsCredentials, Provider};
 use llm_router_e2e::{free_port, poll_until, repo_root, MockRegion, Req, TempDir};
 use serde_json::{json, Value};
 use xds_common::{chat_body, stream_body, XdsGateway};

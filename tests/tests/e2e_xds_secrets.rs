@@ -4,7 +4,7 @@
 
 mod xds_common;
 
-use llm_router_e2e::mock::provider::{AwsCredentials, Provider};
+use llm_router_e2e::mock::{AwsCredentials, Provider};
 use llm_router_e2e::{MockRegion, Req};
 use serde_json::json;
 use xds_common::XdsGateway;

@@ -76,7 +76,7 @@ struct Args {
 fn main() {
     let args = Args::parse();
     if args.bench_record_stream_times {
-        llm_router_e2e::mock::RECORD_STREAM_TIMES.store(true, std::sync::atomic::Ordering::Relaxed);
+        llm_router_e2e::mock::response::RECORD_STREAM_TIMES.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let aws = match (args.aws_access_key_id, args.aws_secret_access_key) {
         (Some(id), Some(secret)) => {

@@ -10,8 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::json_resp;
-use super::Body;
+use super::response::{json_resp, Body};
 use hyper::Response;
 
 /// GA and preview `api-version`s the data-plane inference API accepts.

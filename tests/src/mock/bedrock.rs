@@ -11,8 +11,10 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::{json, Map, Value};
 
-use super::provider::{tokens_of, tool_input_from_schema};
-use super::{eventstream, json_resp, openai, stream_resp, Body, Mode};
+use super::fake_content::{tokens_of, tool_input_from_schema};
+use super::fault_mode::Mode;
+use super::response::{json_resp, stream_resp, Body, RECORD_STREAM_TIMES};
+use super::{eventstream, openai};
 
 /// Top-level keys of a Converse request body.
 pub const CONVERSE_KEYS: &[&str] = &[
@@ -578,7 +580,7 @@ pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, 
     ));
     // Frames are split across writes as a real connection may split them, except when a
     // benchmark times whole events.
-    let writes: Vec<Bytes> = if super::RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
+    let writes: Vec<Bytes> = if RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
         frames.into_iter().map(Bytes::from).collect()
     } else {
         eventstream::split_writes(&frames).into_iter().map(Bytes::from).collect()

@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::net::TcpListener;
 
+use super::server::serve_on_thread;
+
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -109,7 +111,7 @@ impl MockTokenEndpoint {
             client: reqwest::Client::builder().no_proxy().build().expect("client"),
         });
         let st = state.clone();
-        let (tx, thread) = super::serve_on_thread("mock-google-oauth".into(), std_listener, move |l| serve(l, st))
+        let (tx, thread) = serve_on_thread("mock-google-oauth".into(), std_listener, move |l| serve(l, st))
             .expect("start the token endpoint");
         MockTokenEndpoint { state, shutdown: Some(tx), thread: Some(thread) }
     }

@@ -1,11 +1,19 @@
-//! OpenAI-compatible request validation and response bodies used by the mock.
+//! OpenAI-compatible request validation and response bodies used by the mock (also by the
+//! Azure mock, whose API is OpenAI's), including the streamed SSE answer.
 //!
 //! The validation mirrors what api.openai.com does for the cases the gateway
 //! tests care about (strict top-level keys, required `model`/`messages`), with
 //! OpenAI's error shape:
 //! `{"error":{"message":..,"type":"invalid_request_error","param":..,"code":..}}`.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Response;
 use serde_json::{json, Map, Value};
+
+use super::fault_mode::Mode;
+use super::response::{stream_resp, Body};
 
 /// Top-level keys accepted by `POST /v1/chat/completions`.
 pub const CHAT_KEYS: &[&str] = &[
@@ -336,7 +344,7 @@ fn chat_tool_call(obj: &Map<String, Value>, messages: &[Value]) -> Result<Option
         },
         None => fns[0].clone(),
     };
-    Ok(Some((name, super::provider::tool_input_from_schema(&schema))))
+    Ok(Some((name, super::fake_content::tool_input_from_schema(&schema))))
 }
 
 /// The `tool_calls` entry for a call (OpenAI's shape, arguments as a JSON string).
@@ -496,4 +504,28 @@ pub fn embeddings(model: &str, inputs: usize) -> Value {
         "model": model,
         "usage": {"prompt_tokens": inputs, "total_tokens": inputs},
     })
+}
+
+/// OpenAI's SSE stream of a chat completion (`data: {chunk}` events, then `data: [DONE]`).
+pub fn sse_response(id: &str, created: u64, req: &ChatRequest, content: &str, mode: &Mode) -> Response<Body> {
+    sse_response_with(id, created, req, content, mode, None)
+}
+
+/// OpenAI's SSE stream, optionally preceded by one extra chunk (Azure's prompt filter results).
+pub fn sse_response_with(
+    id: &str,
+    created: u64,
+    req: &ChatRequest,
+    content: &str,
+    mode: &Mode,
+    first: Option<Value>,
+) -> Response<Body> {
+    let pieces = split_text(content, mode.chunks as usize);
+    let mut events: Vec<Bytes> = first
+        .iter()
+        .chain(chat_chunks(id, created, req, &pieces).iter())
+        .map(|c| Bytes::from(format!("data: {c}\n\n")))
+        .collect();
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    stream_resp(events, Duration::from_millis(mode.chunk_delay_ms), "text/event-stream; charset=utf-8")
 }

@@ -18,7 +18,8 @@ use aws_sigv4::sign::v4;
 use hyper::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::provider::{AuthInfo, AwsCredentials};
+use super::auth::{secret_eq, AuthInfo};
+use super::config::AwsCredentials;
 
 /// How far `x-amz-date` may be from the server's clock.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -266,7 +267,7 @@ fn verify_inner(
     }
     match (&creds.session_token, token) {
         (None, None) => {}
-        (Some(want), Some(got)) if super::provider::secret_eq(want, got) => {}
+        (Some(want), Some(got)) if secret_eq(want, got) => {}
         _ => return Err(SigV4Error::UnrecognizedClient(INVALID_TOKEN.into())),
     }
     let Some(when) = parse_amz_date(amz_date) else {
@@ -320,7 +321,7 @@ fn verify_inner(
         }
     }
     let expected = expected_signature(req, creds, &p, when)?;
-    if !super::provider::secret_eq(&expected, &p.signature) {
+    if !secret_eq(&expected, &p.signature) {
         return Err(SigV4Error::InvalidSignature(
             SIGNATURE_MISMATCH.into(),
             format!(

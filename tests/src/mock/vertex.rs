@@ -13,8 +13,10 @@ use hyper::header::HeaderValue;
 use hyper::Response;
 use serde_json::{json, Map, Value};
 
-use super::provider::{tokens_of, tool_input_from_schema};
-use super::{json_resp, openai, stream_resp, Body, Mode};
+use super::fake_content::{tokens_of, tool_input_from_schema};
+use super::fault_mode::Mode;
+use super::openai;
+use super::response::{json_resp, stream_resp, Body};
 
 /// A parsed Vertex model path.
 #[derive(Debug, Clone, PartialEq, Eq)]

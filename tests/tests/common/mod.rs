@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use llm_router_e2e::mock::provider::AwsCredentials;
+use llm_router_e2e::mock::AwsCredentials;
 use llm_router_e2e::{
     filter_wasm, free_port, get, llm_router_bin, poll_until, Envoy, MockRegion, Req, Response, TempDir,
 };

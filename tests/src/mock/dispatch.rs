@@ -1,7 +1,6 @@
-//! Per-provider glue: which operation a request names, its auth check, its answer, and
-//! the provider's shape for injected faults.
-
-use std::time::SystemTime;
+//! Provider dispatch: the mock's one switch on [`Provider`] for a request — which operation
+//! it names (stats), the answer of a healthy deployment, and the provider's shape for an
+//! injected fault. The wire formats themselves live in the per-provider files.
 
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Response};
@@ -10,11 +9,13 @@ use serde_json::{json, Value};
 use super::anthropic::{self, AnthropicError, Flavor};
 use super::azure;
 use super::bedrock::{self, AwsError};
+use super::config::Provider;
+use super::fault_mode::Mode;
+use super::now_secs;
 use super::openai::{self, ApiError};
-use super::provider::{secret_eq, AuthInfo, Provider};
-use super::sigv4::{self, SigV4Error};
+use super::response::{json_resp, Body};
+use super::state::MockState;
 use super::vertex::{self, GoogleError};
-use super::{json_resp, now_secs, Body, MockState, Mode};
 
 /// One LLM request as the providers see it.
 pub struct Call<'a> {
@@ -29,7 +30,7 @@ pub struct Call<'a> {
     pub seq: u64,
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -73,128 +74,32 @@ pub fn classify(state: &MockState, c: &Call<'_>) -> (String, Option<String>) {
     (format!("{}.{op}", p.as_str()), model)
 }
 
-/// Checks the request's credentials as the provider's front door does. `Some(response)`
-/// is the refusal.
-pub fn authenticate(state: &MockState, c: &Call<'_>, now: SystemTime) -> (AuthInfo, Option<Response<Body>>) {
-    let cfg = &state.cfg;
-    match cfg.provider {
-        Provider::OpenAi => {
-            let Some(key) = cfg.api_key.as_deref() else {
-                return (AuthInfo::none(), None);
-            };
-            let mut info = AuthInfo { scheme: "bearer", against_secret: true, ..Default::default() };
-            let got = header(c.headers, "authorization").and_then(|a| a.strip_prefix("Bearer "));
-            let err = match got {
-                None => Some(ApiError {
-                    status: 401,
-                    message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.".into(),
-                    kind: "invalid_request_error",
-                    param: None,
-                    code: None,
-                }),
-                Some(k) if secret_eq(k.trim(), key) => None,
-                Some(k) => Some(ApiError {
-                    status: 401,
-                    message: format!(
-                        "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
-                        redact(k)
-                    ),
-                    kind: "invalid_request_error",
-                    param: None,
-                    code: Some("invalid_api_key".into()),
-                }),
-            };
-            finish(
-                info_with(&mut info, err.as_ref().map(|e| e.message.clone())),
-                err.map(|e| json_resp(e.status, &e.body())),
-            )
-        }
-        Provider::Azure => {
-            let mut info = AuthInfo { scheme: "api-key", against_secret: cfg.api_key.is_some(), ..Default::default() };
-            let ok = match (header(c.headers, "api-key"), cfg.api_key.as_deref()) {
-                (None, _) => false,
-                (Some(got), Some(want)) => secret_eq(got, want),
-                (Some(got), None) => !got.is_empty(),
-            };
-            let err = (!ok).then(|| "missing or wrong api-key".to_string());
-            finish(info_with(&mut info, err.clone()), err.map(|_| azure::unauthorized()))
-        }
-        Provider::Anthropic => {
-            let mut info =
-                AuthInfo { scheme: "x-api-key", against_secret: cfg.api_key.is_some(), ..Default::default() };
-            let err = match (header(c.headers, "x-api-key"), cfg.api_key.as_deref()) {
-                (None, _) => Some("x-api-key header is required"),
-                (Some(got), Some(want)) if !secret_eq(got, want) => Some("invalid x-api-key"),
-                (Some(""), None) => Some("invalid x-api-key"),
-                _ => None,
-            };
-            finish(
-                info_with(&mut info, err.map(str::to_string)),
-                err.map(|m| AnthropicError::new(401, "authentication_error", m).response(c.seq)),
-            )
-        }
-        Provider::Bedrock if cfg.skip_signature_check => (AuthInfo { scheme: "none", ..Default::default() }, None),
-        Provider::Bedrock => {
-            let req = sigv4::Incoming {
-                method: c.method.as_str(),
-                path_and_query: c.path_and_query,
-                authority: c.authority,
-                headers: c.headers,
-                body: c.body,
-            };
-            let (info, res) = sigv4::verify(&req, cfg.aws.as_ref(), &cfg.region, "bedrock", now);
-            let err = res.err().map(|e: SigV4Error| AwsError::auth(e.error_type(), e.message()).response(c.seq));
-            (info, err)
-        }
-        Provider::Vertex => {
-            let mut info = AuthInfo { scheme: "bearer", ..Default::default() };
-            let tokens = state.tokens();
-            info.against_secret = !tokens.is_empty();
-            let got = header(c.headers, "authorization")
-                .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")));
-            let reason = match got.map(str::trim) {
-                None | Some("") => Some("CREDENTIALS_MISSING"),
-                Some(_) if tokens.is_empty() => None,
-                Some(t) => match tokens.iter().find(|k| secret_eq(&k.token, t)) {
-                    None => Some("ACCESS_TOKEN_TYPE_UNSUPPORTED"),
-                    Some(k) if k.expires.is_some_and(|e| e <= now_secs()) => Some("ACCESS_TOKEN_EXPIRED"),
-                    Some(_) => None,
-                },
-            };
-            finish(
-                info_with(&mut info, reason.map(str::to_string)),
-                reason.map(|r| GoogleError::unauthenticated(r).response()),
-            )
-        }
-    }
-}
-
-fn info_with(info: &mut AuthInfo, err: Option<String>) -> AuthInfo {
-    info.verified = err.is_none();
-    info.error = err;
-    info.clone()
-}
-
-fn finish(info: AuthInfo, err: Option<Response<Body>>) -> (AuthInfo, Option<Response<Body>>) {
-    (info, err)
-}
-
-/// `sk-ab***...***yz` as OpenAI shows a wrong key.
-fn redact(k: &str) -> String {
-    let chars: Vec<char> = k.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
-}
-
 /// The provider-shaped answer to an injected `error` (HTTP `status`) or `rate_limit`.
 pub fn fault_response(state: &MockState, rate_limit: bool, status: u16, c: &Call<'_>) -> Response<Body> {
     let status = if rate_limit { 429 } else { status };
     match state.cfg.provider {
-        Provider::OpenAi => unreachable!("OpenAI faults are answered by the caller"),
+        Provider::OpenAi if rate_limit => {
+            let mut r = json_resp(
+                429,
+                &openai::error_body(
+                    &format!("mock-region {}: rate limit reached, retry after 1s", state.cfg.region),
+                    "requests",
+                    None,
+                    Some("rate_limit_exceeded"),
+                ),
+            );
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+        Provider::OpenAi => json_resp(
+            status,
+            &openai::error_body(
+                &format!("mock-region {}: injected error {}", state.cfg.region, status),
+                if status >= 500 { "server_error" } else { "invalid_request_error" },
+                None,
+                None,
+            ),
+        ),
         Provider::Azure => {
             let mut r = if status == 429 {
                 azure::error(
@@ -237,12 +142,65 @@ pub fn fault_response(state: &MockState, rate_limit: bool, status: u16, c: &Call
 pub fn answer(state: &MockState, mode: &Mode, c: &Call<'_>) -> Response<Body> {
     let text = format!("hello from {}", state.cfg.region);
     match state.cfg.provider {
-        Provider::OpenAi => super::llm(state, mode, c.method, c.path, c.body, c.seq),
+        Provider::OpenAi => openai_answer(state, mode, c),
         Provider::Azure => azure_answer(state, mode, c, &text),
         Provider::Bedrock => bedrock_answer(state, mode, c, &text),
         Provider::Anthropic => anthropic_answer(state, mode, c, &text),
         Provider::Vertex => vertex_answer(state, mode, c, &text),
     }
+}
+
+fn api_error(e: &ApiError) -> Response<Body> {
+    json_resp(e.status, &e.body())
+}
+
+/// The OpenAI-compatible API (request `seq`).
+fn openai_answer(state: &MockState, mode: &Mode, c: &Call<'_>) -> Response<Body> {
+    let (method, path, body, seq) = (c.method, c.path, c.body, c.seq);
+    let route = path.strip_prefix("/v1").unwrap_or(path);
+    let expect = state.cfg.expect_model.as_deref();
+    let created = now_secs();
+    let content = format!("hello from {}", state.cfg.region);
+    let result = match (method, route) {
+        (&Method::POST, "/chat/completions") => {
+            openai::parse_object(body).and_then(|obj| openai::validate_chat(&obj, expect)).map(|req| {
+                let id = format!("chatcmpl-mock-{}-{seq}", state.cfg.region);
+                if req.stream {
+                    openai::sse_response(&id, created, &req, &content, mode)
+                } else {
+                    json_resp(200, &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64))
+                }
+            })
+        }
+        (&Method::POST, "/completions") => {
+            openai::parse_object(body).and_then(|obj| openai::validate_completion(&obj, expect)).map(|model| {
+                let id = format!("cmpl-mock-{}-{seq}", state.cfg.region);
+                json_resp(200, &openai::text_completion(&id, created, &model, &content, mode.chunks as u64))
+            })
+        }
+        (&Method::POST, "/embeddings") => openai::parse_object(body)
+            .and_then(|obj| openai::validate_embeddings(&obj, expect))
+            .map(|(model, n)| json_resp(200, &openai::embeddings(&model, n))),
+        (&Method::GET, "/models") => {
+            let id = state.cfg.expect_model.clone().unwrap_or_else(|| "mock-model".into());
+            Ok(json_resp(
+                200,
+                &json!({"object": "list", "data": [{"id": id, "object": "model", "created": 0, "owned_by": "mock"}]}),
+            ))
+        }
+        _ => Err(ApiError {
+            status: 404,
+            message: format!("Invalid URL ({method} {path})"),
+            kind: "invalid_request_error",
+            param: None,
+            code: None,
+        }),
+    };
+    let mut resp = result.unwrap_or_else(|e| api_error(&e));
+    if let Ok(v) = HeaderValue::from_str(&format!("req_mock_{seq}")) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
 }
 
 fn azure_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Response<Body> {
@@ -261,7 +219,7 @@ fn azure_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Res
             openai::parse_object(c.body).and_then(|obj| openai::validate_chat_opts(&obj, None, false)).map(|mut req| {
                 req.model = model.clone();
                 if req.stream {
-                    super::sse_response_with(&id, created, &req, text, mode, Some(azure::prompt_filter_chunk()))
+                    openai::sse_response_with(&id, created, &req, text, mode, Some(azure::prompt_filter_chunk()))
                 } else {
                     let mut v = openai::chat_completion(&id, created, &req, text, mode.chunks as u64);
                     azure::annotate_completion(&mut v);
