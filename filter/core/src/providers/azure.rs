@@ -4,7 +4,8 @@
 //! through by [`super::openai::PassThrough`]. Anthropic-form clients are translated as for
 //! OpenAI-compatible servers ([`super::openai`]).
 
-use super::{openai, split_client_path, uri_encode, Endpoint, Target, UpstreamRequest};
+use super::client::{split_client_path, Endpoint};
+use super::{openai, uri_encode, Target, UpstreamRequest};
 use crate::RequestError;
 
 /// `api-version` when the deployment gives none: the latest GA version when this was written.

@@ -1,43 +1,47 @@
-//! Provider adapters: the per-attempt translation between the client's OpenAI chat API and the
-//! API of the deployment that serves the attempt.
+//! Provider adapters: the per-attempt translation between the API the client speaks (OpenAI's
+//! chat completions or Anthropic's Messages) and the API of the deployment that serves the
+//! attempt.
 //!
 //! Three steps over plain bytes, with no host in sight:
 //! - [`translate_request`]: the client's path and JSON body become the provider's path, body and
 //!   the headers the provider needs (the adapter adds auth, `:authority`, signing).
 //! - [`ResponseTranslator::on_headers`]: the provider's status and headers become the client's
 //!   (errors mapped so that only 408/429/5xx count as region failures).
-//! - [`ResponseTranslator::on_body`]: the provider's body, chunk by chunk, becomes OpenAI's
-//!   `chat.completion` (at the end) or `chat.completion.chunk` SSE events (as soon as each
-//!   provider frame is complete; a partial frame waits for the next chunk).
+//! - [`ResponseTranslator::on_body`]: the provider's body, chunk by chunk, becomes the client's
+//!   answer: whole at the end, or as SSE events as soon as each provider frame is complete (a
+//!   partial frame waits for the next chunk).
 //!
 //! Clients speak OpenAI (`/v1/chat/completions`, and for OpenAI-shaped providers
 //! `/v1/completions`, `/v1/embeddings`) or Anthropic (`/v1/messages`, [`ClientApi`]); answers
 //! and errors come back in the client's API.
 //!
-//! One module per provider: [`bedrock`], [`anthropic`], [`vertex_anthropic`], [`vertex_gemini`],
-//! [`azure`], [`openai`]. Shared pieces: the parsed request (`openai_in`, `anthropic_in`), the
-//! response writers (`openai_out`, `anthropic_out`), the SSE and AWS event-stream decoders,
-//! error mapping.
+//! Laid out by job:
+//! - this module: the public types and the dispatch on the deployment's [`ProviderKind`];
+//! - `chat`: the neutral request and answer every translation goes through;
+//! - `client`: the client's side, one module per client API (parse its request, write its
+//!   answers, stream events and errors);
+//! - one module per provider API, each with its request writer, response reader and error
+//!   parser: [`openai`] (and [`azure`], its path), [`anthropic`], [`bedrock`], [`vertex`]
+//!   (Claude and Gemini on Vertex AI, and what they share);
+//! - `translated`: the response driver every translating provider plugs its dialect into;
+//! - [`codec`]: the wire codecs (SSE, AWS event stream, usage read on the side);
+//! - `error`: the provider error every provider's parser produces.
 
 pub mod anthropic;
-mod anthropic_in;
-mod anthropic_out;
 pub mod azure;
 pub mod bedrock;
-mod errors;
-pub mod eventstream;
+mod chat;
+mod client;
+pub mod codec;
+mod error;
 pub mod openai;
-mod openai_in;
-mod openai_out;
-pub mod sse;
 mod translated;
-mod usage_scan;
-pub mod vertex_anthropic;
-pub mod vertex_gemini;
+pub mod vertex;
 
 use crate::{Provider, RequestError};
 
-pub use errors::bedrock_exception_status;
+pub use bedrock::bedrock_exception_status;
+pub use client::{anthropic_error_body, ClientApi};
 
 /// The API a deployment speaks (its dialect), from its [`Provider`] and model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -163,23 +167,6 @@ pub struct ResponseOptions {
     pub client_api: ClientApi,
 }
 
-/// The API a client speaks, from its path: Anthropic's for `/v1/messages`, else OpenAI's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClientApi {
-    #[default]
-    OpenAi,
-    Anthropic,
-}
-
-impl ClientApi {
-    pub fn from_path(client_path: &str) -> ClientApi {
-        match split_client_path(client_path).0 {
-            Endpoint::Messages => ClientApi::Anthropic,
-            _ => ClientApi::OpenAi,
-        }
-    }
-}
-
 /// Status and header changes for the response the client gets.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResponseHead {
@@ -208,67 +195,6 @@ pub trait ResponseTranslator {
     fn usage(&self) -> Option<Usage>;
 }
 
-/// The client endpoint a request came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    Chat,
-    Completions,
-    Embeddings,
-    /// Anthropic's `/v1/messages`.
-    Messages,
-    Other,
-}
-
-/// `(endpoint, path without /v1 prefix and query, query with its '?')`.
-pub(crate) fn split_client_path(client_path: &str) -> (Endpoint, &str, &str) {
-    let (path, query) = match client_path.find('?') {
-        Some(i) => client_path.split_at(i),
-        None => (client_path, ""),
-    };
-    let rest = path.strip_prefix("/v1").filter(|r| r.starts_with('/')).unwrap_or(path);
-    let endpoint = match rest.trim_end_matches('/') {
-        "/chat/completions" => Endpoint::Chat,
-        "/completions" => Endpoint::Completions,
-        "/embeddings" => Endpoint::Embeddings,
-        "/messages" => Endpoint::Messages,
-        _ => Endpoint::Other,
-    };
-    (endpoint, rest, query)
-}
-
-/// Only chat completions (OpenAI's or Anthropic's) are translated for providers that are not
-/// OpenAI-shaped.
-pub(crate) fn require_chat(target: &Target, client_path: &str) -> Result<ClientApi, RequestError> {
-    match split_client_path(client_path).0 {
-        Endpoint::Chat => Ok(ClientApi::OpenAi),
-        Endpoint::Messages => Ok(ClientApi::Anthropic),
-        _ => {
-            let path = client_path.split('?').next().unwrap_or(client_path);
-            Err(RequestError::bad_request(
-                "unsupported_endpoint",
-                format!(
-                    "{path} is not supported for {} deployments: the gateway translates only /v1/chat/completions and /v1/messages for them",
-                    target.kind.display_name()
-                ),
-            ))
-        }
-    }
-}
-
-/// The client's chat request (OpenAI's or Anthropic's form, from its path), parsed for `target`.
-pub(crate) fn parse_chat(
-    target: &Target,
-    client_path: &str,
-    body: &[u8],
-) -> Result<(ClientApi, openai_in::ChatRequest), RequestError> {
-    let api = require_chat(target, client_path)?;
-    let req = match api {
-        ClientApi::OpenAi => openai_in::parse(body, target.kind)?,
-        ClientApi::Anthropic => anthropic_in::parse(body, target.kind)?,
-    };
-    Ok((api, req))
-}
-
 /// Translates the client's request for one attempt at `target`.
 pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Result<UpstreamRequest, RequestError> {
     match target.kind {
@@ -276,8 +202,8 @@ pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Res
         ProviderKind::Azure => azure::translate_request(target, client_path, body),
         ProviderKind::Bedrock => bedrock::translate_request(target, client_path, body),
         ProviderKind::Anthropic => anthropic::translate_request(target, client_path, body),
-        ProviderKind::VertexAnthropic => vertex_anthropic::translate_request(target, client_path, body),
-        ProviderKind::VertexGemini => vertex_gemini::translate_request(target, client_path, body),
+        ProviderKind::VertexAnthropic => vertex::claude::translate_request(target, client_path, body),
+        ProviderKind::VertexGemini => vertex::gemini::translate_request(target, client_path, body),
     }
 }
 
@@ -295,15 +221,8 @@ pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn Re
             Box::new(anthropic::response_translator(target, opts))
         }
         (ProviderKind::Bedrock, _) => Box::new(bedrock::response_translator(target, opts)),
-        (ProviderKind::VertexGemini, _) => Box::new(vertex_gemini::response_translator(target, opts)),
+        (ProviderKind::VertexGemini, _) => Box::new(vertex::gemini::response_translator(target, opts)),
     }
-}
-
-/// The gateway's own error in Anthropic's shape, for Anthropic-form clients
-/// (`{"type":"error","error":{"type","message"}}`).
-pub fn anthropic_error_body(e: &RequestError) -> Vec<u8> {
-    let status = u16::try_from(e.status).unwrap_or(500);
-    errors::ProviderError::new(status, Some(e.code.to_owned()), e.message.clone()).anthropic_body()
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (AWS's `UriEncode`, so a
@@ -320,10 +239,13 @@ pub(crate) fn uri_encode(s: &str) -> String {
     out
 }
 
+/// A header's value, its name matched in any case.
 pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// The headers of a JSON request: `accept` is `stream_accept` when given, and the answer must
+/// come back uncompressed (it is read).
 pub(crate) fn json_headers(stream_accept: Option<&str>) -> Vec<(String, String)> {
     let mut h = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
@@ -335,6 +257,7 @@ pub(crate) fn json_headers(stream_accept: Option<&str>) -> Vec<(String, String)>
 
 #[cfg(test)]
 mod tests {
+    use super::client::{split_client_path, Endpoint};
     use super::*;
 
     #[test]

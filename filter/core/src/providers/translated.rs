@@ -1,49 +1,22 @@
 //! The response side shared by every translating provider: the provider-specific parts (its
 //! error shape, its whole-answer shape, its stream decoder) sit behind [`Dialect`]; this module
 //! decides between error, JSON and SSE, buffers only what must be whole (errors and
-//! non-streaming answers) and writes the client's shapes (OpenAI's or Anthropic's).
+//! non-streaming answers) and hands the result to the client's writers ([`super::client`]).
+//! It is the one response path every provider but the pass-throughs takes, so it sits beside
+//! them rather than in any one provider.
 
-use super::anthropic_out::{message_json, MessageWriter};
-use super::errors::{self, ProviderError};
-use super::openai_out::{completion_json, ChunkWriter, Ev, Ident, Reply};
-use super::sse::{SseDecoder, SseEvent};
-use super::{ClientApi, ResponseHead, ResponseOptions, ResponseTranslator, Usage};
-
-/// The client's stream writer.
-pub(crate) enum Writer {
-    OpenAi(ChunkWriter),
-    Anthropic(MessageWriter),
-}
-
-impl Writer {
-    fn event(&mut self, out: &mut Vec<u8>, ev: Ev) {
-        match self {
-            Writer::OpenAi(w) => w.event(out, ev),
-            Writer::Anthropic(w) => w.event(out, ev),
-        }
-    }
-
-    fn end(&mut self, out: &mut Vec<u8>) {
-        match self {
-            Writer::OpenAi(w) => w.end(out),
-            Writer::Anthropic(w) => w.end(out),
-        }
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        match self {
-            Writer::OpenAi(w) => w.usage(),
-            Writer::Anthropic(w) => w.usage(),
-        }
-    }
-}
+use super::chat::{Ev, Ident, Reply};
+use super::client::StreamWriter;
+use super::codec::sse::{SseDecoder, SseEvent};
+use super::error::{self, ProviderError};
+use super::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 pub(crate) trait Dialect {
     /// Sees the response headers first (for a request id, an error type header, ...).
     fn on_headers(&mut self, _headers: &[(String, String)]) {}
     /// The status the client gets for a provider error status (before its body is read).
     fn error_status(&self, status: u16) -> u16 {
-        errors::error_status(status)
+        error::error_status(status)
     }
     /// An error response body, whole.
     fn error(&self, status: u16, body: &[u8]) -> ProviderError;
@@ -100,7 +73,7 @@ pub(crate) struct Translated {
     model: String,
     mode: Option<Mode>,
     buf: Vec<u8>,
-    writer: Option<Writer>,
+    writer: Option<StreamWriter>,
     usage: Option<Usage>,
     done: bool,
 }
@@ -120,22 +93,12 @@ impl Translated {
     }
 
     fn ident(&self) -> Ident {
-        let prefix = match self.opts.client_api {
-            ClientApi::OpenAi => "chatcmpl-",
-            ClientApi::Anthropic => "msg_",
-        };
+        let prefix = self.opts.client_api.id_prefix();
         let id = self.dialect.id().unwrap_or_else(|| match self.opts.request_id {
             0 => format!("{prefix}{}", self.opts.created),
             n => format!("{prefix}{n:016x}"),
         });
         Ident { id, model: self.model.clone(), created: self.opts.created }
-    }
-
-    fn error_body(&self, e: &ProviderError) -> Vec<u8> {
-        match self.opts.client_api {
-            ClientApi::OpenAi => e.body(),
-            ClientApi::Anthropic => e.anthropic_body(),
-        }
     }
 
     fn start_mode(&mut self, status: u16) -> (u16, &'static str) {
@@ -144,10 +107,7 @@ impl Translated {
             self.mode = Some(Mode::Error(status));
             (s, "application/json")
         } else if self.opts.stream {
-            self.writer = Some(match self.opts.client_api {
-                ClientApi::OpenAi => Writer::OpenAi(ChunkWriter::new(self.ident(), self.opts.include_usage)),
-                ClientApi::Anthropic => Writer::Anthropic(MessageWriter::new(self.ident())),
-            });
+            self.writer = Some(StreamWriter::new(self.opts.client_api, self.ident(), self.opts.include_usage));
             self.mode = Some(Mode::Stream);
             (200, "text/event-stream")
         } else {
@@ -186,7 +146,7 @@ impl ResponseTranslator for Translated {
                 self.buf.extend_from_slice(chunk);
                 if end_of_stream {
                     let e = self.dialect.error(status, &self.buf);
-                    out = self.error_body(&e);
+                    out = self.opts.client_api.error_body(&e);
                 }
             }
             Some(Mode::Json) | None => {
@@ -195,12 +155,9 @@ impl ResponseTranslator for Translated {
                     out = match self.dialect.complete(&self.buf) {
                         Ok(reply) => {
                             self.usage = reply.usage;
-                            match self.opts.client_api {
-                                ClientApi::OpenAi => completion_json(&self.ident(), &reply),
-                                ClientApi::Anthropic => message_json(&self.ident(), &reply),
-                            }
+                            self.opts.client_api.answer_body(&self.ident(), &reply)
                         }
-                        Err(e) => self.error_body(&e),
+                        Err(e) => self.opts.client_api.error_body(&e),
                     };
                 }
             }

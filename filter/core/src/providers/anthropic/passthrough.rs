@@ -5,9 +5,11 @@
 
 use serde_json::Value;
 
+use super::error::anthropic_error;
 use super::response::input_tokens;
-use crate::providers::errors::{self, ProviderError};
-use crate::providers::usage_scan::UsageScan;
+use crate::providers::codec::usage::UsageScan;
+use crate::providers::error::{error_status, ProviderError};
+use crate::providers::vertex::google_error;
 use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 pub struct PassThrough {
@@ -46,9 +48,9 @@ fn error_body(status: u16, body: &[u8]) -> Vec<u8> {
         return body.to_vec();
     }
     let e: ProviderError = if v.is_array() || v.pointer("/error/status").is_some() {
-        errors::google(status, body)
+        google_error(status, body)
     } else {
-        errors::anthropic(status, body)
+        anthropic_error(status, body)
     };
     e.anthropic_body()
 }
@@ -56,7 +58,7 @@ fn error_body(status: u16, body: &[u8]) -> Vec<u8> {
 impl ResponseTranslator for PassThrough {
     fn on_headers(&mut self, status: u16, _headers: &[(String, String)]) -> ResponseHead {
         if !(200..300).contains(&status) {
-            let status = errors::error_status(status);
+            let status = error_status(status);
             self.error = Some(status);
             return ResponseHead {
                 status,

@@ -8,9 +8,11 @@
 
 use serde_json::Value;
 
-use crate::providers::errors::{self, ProviderError};
-use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
+use super::error::{anthropic_error, anthropic_error_value};
+use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::error::ProviderError;
 use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
+use crate::providers::vertex::google_error;
 use crate::providers::{ProviderKind, ResponseOptions, Target, Usage};
 
 pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Translated {
@@ -117,7 +119,7 @@ impl SseDialect for AnthropicDialect {
             }
             "message_stop" => out.push(Ev::End),
             "error" => {
-                let e = errors::anthropic_value(200, &v)
+                let e = anthropic_error_value(200, &v)
                     .unwrap_or_else(|| ProviderError::new(500, None, "error event in the provider's stream".into()));
                 out.push(Ev::Error(e));
             }
@@ -132,9 +134,9 @@ impl Dialect for AnthropicDialect {
         // Vertex answers its own failures (quota, auth) in Google's shape.
         let google = v.is_array() || (v.get("type").is_none() && v.pointer("/error/status").is_some());
         if google {
-            errors::google(status, body)
+            google_error(status, body)
         } else {
-            errors::anthropic(status, body)
+            anthropic_error(status, body)
         }
     }
 

@@ -6,15 +6,18 @@
 //!   `contentBlockDelta` (text, toolUse.input fragments), `contentBlockStop`, `messageStop`
 //!   (stopReason), `metadata` (usage); an `exception` message becomes an OpenAI error event.
 //! - Errors: `x-amzn-ErrorType` (or the body's `__type`) names the exception, which sets the
-//!   status (see [`super::super::bedrock_exception_status`]).
+//!   status (see [`super::bedrock_exception_status`]).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::providers::errors::{self, ProviderError};
-use crate::providers::eventstream::{EventStreamDecoder, Frame};
-use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
+use super::error::{
+    bedrock_error, bedrock_error_name, bedrock_error_status, bedrock_exception_status, bedrock_stream_exception,
+};
+use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::codec::eventstream::{EventStreamDecoder, Frame};
+use crate::providers::error::ProviderError;
 use crate::providers::translated::{Dialect, Translated};
 use crate::providers::{header, ResponseOptions, Target, Usage};
 
@@ -55,13 +58,11 @@ impl Dialect for BedrockDialect {
     }
 
     fn error_status(&self, status: u16) -> u16 {
-        let named =
-            self.error_type.as_deref().map(errors::bedrock_error_name).and_then(errors::bedrock_exception_status);
-        named.unwrap_or(if status == 424 { 502 } else { errors::error_status(status) })
+        bedrock_error_status(status, self.error_type.as_deref().map(bedrock_error_name))
     }
 
     fn error(&self, status: u16, body: &[u8]) -> ProviderError {
-        let mut e = errors::bedrock(status, self.error_type.as_deref(), body);
+        let mut e = bedrock_error(status, self.error_type.as_deref(), body);
         e.status = self.error_status(status);
         e
     }
@@ -144,13 +145,13 @@ fn frame_events(frame: &Frame, out: &mut Vec<Ev>) {
     match frame.header_str(":message-type").unwrap_or("event") {
         "exception" => {
             let name = frame.header_str(":exception-type").unwrap_or("");
-            out.push(Ev::Error(errors::bedrock_stream_exception(name, &frame.payload)));
+            out.push(Ev::Error(bedrock_stream_exception(name, &frame.payload)));
             return;
         }
         "error" => {
             let code = frame.header_str(":error-code").unwrap_or("InternalServerException");
             let msg = frame.header_str(":error-message").unwrap_or("error in Bedrock's stream");
-            let status = errors::bedrock_exception_status(code).unwrap_or(500);
+            let status = bedrock_exception_status(code).unwrap_or(500);
             out.push(Ev::Error(ProviderError::new(status, Some(code.to_owned()), msg.to_owned())));
             return;
         }

@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use crate::providers::usage_scan::UsageScan;
-pub use crate::providers::usage_scan::MAX_USAGE_SCAN;
+use crate::providers::codec::usage::UsageScan;
+pub use crate::providers::codec::usage::MAX_USAGE_SCAN;
 use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 #[derive(Deserialize)]

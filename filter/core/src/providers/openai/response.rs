@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-use crate::providers::errors::{self, ProviderError};
-use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
+use super::error::openai_error;
+use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::error::ProviderError;
 use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
 use crate::providers::{ResponseOptions, Target, Usage};
 
@@ -55,7 +56,7 @@ impl SseDialect for OpenAiDialect {
             return;
         };
         if v.get("error").is_some() {
-            out.push(Ev::Error(errors::openai(500, data.as_bytes())));
+            out.push(Ev::Error(openai_error(500, data.as_bytes())));
             return;
         }
         if !self.started {
@@ -93,7 +94,7 @@ impl SseDialect for OpenAiDialect {
 
 impl Dialect for OpenAiDialect {
     fn error(&self, status: u16, body: &[u8]) -> ProviderError {
-        errors::openai(status, body)
+        openai_error(status, body)
     }
 
     fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {

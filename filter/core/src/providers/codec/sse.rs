@@ -1,6 +1,10 @@
-//! A server-sent events decoder that keeps the partial line and event for the next chunk.
-//! Lines end in `\n`, `\r\n` or `\r` (a `\r\n` split across chunks counts once), as the SSE
-//! specification says; comments (`:`) and unknown fields are skipped.
+//! Server-sent events: a decoder that keeps the partial line and event for the next chunk, and
+//! the two writers of the events the gateway sends clients.
+//!
+//! Decoding: lines end in `\n`, `\r\n` or `\r` (a `\r\n` split across chunks counts once), as
+//! the SSE specification says; comments (`:`) and unknown fields are skipped.
+
+use serde_json::Value;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +102,22 @@ impl SseDecoder {
             out.push(SseEvent { event, data });
         }
     }
+}
+
+/// Writes an event that is only `data: {json}` (OpenAI's chunks).
+pub(crate) fn write_data(out: &mut Vec<u8>, v: &Value) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Writes a named event: `event: {event}` and `data: {json}` (Anthropic's Messages stream).
+pub(crate) fn write_event(out: &mut Vec<u8>, event: &str, data: &Value) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(data.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

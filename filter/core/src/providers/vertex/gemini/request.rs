@@ -1,26 +1,20 @@
-//! Gemini on Vertex AI: `…/publishers/google/models/{m}:generateContent` and
-//! `:streamGenerateContent?alt=sse`.
-//!
-//! Request: system messages → `systemInstruction`; turns → `contents[{role: user|model,
-//! parts}]` (`text`, `inlineData` for data: URLs, `fileData` for gs:// URLs, `functionCall`,
-//! tool messages → user `functionResponse` named after the call they answer, a non-object
-//! result under `output`); sampling and
-//! `stop`, `seed`, `top_k`, the penalties, `response_format` (json_object / json_schema) →
-//! `generationConfig`; tools → `tools[{functionDeclarations}]` (schemas stripped of the JSON
-//! Schema keys Vertex's OpenAPI subset refuses); `tool_choice` → `toolConfig.functionCallingConfig`.
-//!
-//! Response: see [`response`].
-
-mod response;
+//! The Gemini request (`…/publishers/google/models/{m}:generateContent` or
+//! `:streamGenerateContent?alt=sse`) from the neutral request: system messages →
+//! `systemInstruction`; turns → `contents[{role: user|model, parts}]` (`text`, `inlineData` for
+//! data: URLs, `fileData` for gs:// URLs, `functionCall`, tool messages → user
+//! `functionResponse` named after the call they answer, a non-object result under `output`);
+//! sampling and `stop`, `seed`, `top_k`, the penalties, `response_format` (json_object /
+//! json_schema) → `generationConfig`; tools → `tools[{functionDeclarations}]` (schemas stripped
+//! of the JSON Schema keys Vertex's OpenAPI subset refuses); `tool_choice` →
+//! `toolConfig.functionCallingConfig`.
 
 use serde_json::{json, Map, Value};
 
-use super::openai_in::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
-use super::vertex_anthropic::model_path;
-use super::{json_headers, parse_chat, ProviderKind, Target, UpstreamRequest};
+use crate::providers::chat::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use crate::providers::client::parse_chat;
+use crate::providers::vertex::model_path;
+use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
-
-pub(crate) use response::response_translator;
 
 const KIND: ProviderKind = ProviderKind::VertexGemini;
 
@@ -168,7 +162,7 @@ pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
             }
         }
     }
-    openai_in::reject_extras(&extras, KIND)?;
+    chat::reject_extras(&extras, KIND)?;
     if !gen.is_empty() {
         body.insert("generationConfig".into(), Value::Object(gen));
     }
@@ -207,7 +201,7 @@ mod tests {
     use super::*;
 
     fn body(json: &str) -> Result<Value, RequestError> {
-        generate_body(&openai_in::parse(json.as_bytes(), KIND)?)
+        generate_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?)
     }
 
     #[test]

@@ -1,36 +1,18 @@
 //! Claude on Vertex AI: the Anthropic Messages body with `anthropic_version: vertex-2023-10-16`
 //! and no `model` (it is in the path), posted to
 //! `/v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` or
-//! `:streamRawPredict`. Responses are Anthropic's, so [`super::anthropic`] translates them.
+//! `:streamRawPredict`. Responses are Anthropic's, so [`crate::providers::anthropic`] translates
+//! them (and its request writer makes the body for OpenAI-form clients).
 
 use serde_json::{Map, Value};
 
-use super::openai_in;
-use super::{anthropic, json_headers, require_chat, ClientApi, ProviderKind, Target, UpstreamRequest};
+use super::model_path;
+use crate::providers::anthropic;
+use crate::providers::client::{openai, require_chat, ClientApi};
+use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
 pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
-
-/// A deployment whose configuration cannot make a request (the control plane should have
-/// refused it): answered as the gateway's own 500, which no retry will fix.
-pub(crate) fn misconfigured(target: &Target, what: &str) -> RequestError {
-    RequestError {
-        status: 500,
-        kind: "api_error",
-        code: "deployment_misconfigured",
-        message: format!("the {} deployment of '{}' has no {what}", target.kind.display_name(), target.model),
-        param: None,
-    }
-}
-
-/// `/v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}`.
-pub(crate) fn model_path(target: &Target, publisher: &str) -> Result<String, RequestError> {
-    let project = target.vertex_project.as_deref().filter(|p| !p.is_empty());
-    let project = project.ok_or_else(|| misconfigured(target, "vertex_project"))?;
-    let location = target.vertex_location.as_deref().filter(|l| !l.is_empty());
-    let location = location.ok_or_else(|| misconfigured(target, "vertex_location"))?;
-    Ok(format!("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{}", target.model))
-}
 
 pub(crate) fn translate_request(
     target: &Target,
@@ -50,7 +32,7 @@ pub(crate) fn translate_request(
             (m, stream, true)
         }
         ClientApi::OpenAi => {
-            let req = openai_in::parse(body, kind)?;
+            let req = openai::parse(body, kind)?;
             (anthropic::messages_body(&req, kind)?, req.stream, req.include_usage)
         }
     };

@@ -1,7 +1,9 @@
-//! The client's OpenAI chat request, parsed once into what the translating providers need.
+//! OpenAI-form clients (`/v1/chat/completions`): their request parsed into the neutral
+//! [`ChatRequest`], and answers written back in OpenAI's shapes (`chat.completion`,
+//! `chat.completion.chunk` SSE events, `data: [DONE]`, and errors).
 //!
-//! Every top-level key is accounted for; nothing is dropped silently unless it is on the
-//! harmless list below:
+//! The request: every top-level key is accounted for; nothing is dropped silently unless it is
+//! on the harmless list below:
 //! - translated: `model`, `messages`, `stream`, `stream_options.include_usage`, `max_tokens`,
 //!   `max_completion_tokens`, `temperature`, `top_p`, `stop`, `tools`, `tool_choice`,
 //!   `parallel_tool_calls`, `user`, `seed` (each provider uses what it can express);
@@ -15,10 +17,20 @@
 //!
 //! A key whose value is `null` counts as absent.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-use super::ProviderKind;
+use serde_json::{json, Map, Value};
+
+use super::{fields, image, number, strings};
+use crate::providers::chat::{
+    bad, invalid, short, ChatRequest, Ev, Finish, Ident, Msg, Part, Reply, ToolCall, ToolChoice, ToolDef,
+};
+use crate::providers::codec::sse;
+use crate::providers::error::ProviderError;
+use crate::providers::{ProviderKind, Usage};
 use crate::RequestError;
+
+// --- The request ---
 
 const HARMLESS: &[&str] =
     &["metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "stream_options"];
@@ -45,157 +57,6 @@ fn is_neutral(key: &str, v: &Value) -> bool {
         "modalities" => v.as_array().is_some_and(|a| a.iter().all(|m| m.as_str() == Some("text"))),
         _ => false,
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct ChatRequest {
-    /// `system` and `developer` messages, in order (providers take them apart from the turns).
-    pub system: Vec<String>,
-    pub messages: Vec<Msg>,
-    pub max_tokens: Option<u64>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Vec<String>,
-    pub tools: Vec<ToolDef>,
-    pub tool_choice: Option<ToolChoice>,
-    pub parallel_tool_calls: Option<bool>,
-    pub user: Option<String>,
-    pub seed: Option<i64>,
-    pub stream: bool,
-    pub include_usage: bool,
-    /// Keys with an effect that only some providers can express.
-    pub extras: Map<String, Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Msg {
-    User(Vec<Part>),
-    Assistant {
-        text: Vec<String>,
-        tool_calls: Vec<ToolCall>,
-    },
-    /// A tool's answer; `is_error` from Anthropic clients' `tool_result.is_error`.
-    Tool {
-        tool_call_id: String,
-        content: String,
-        is_error: bool,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Part {
-    Text(String),
-    Image(Image),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Image {
-    /// A `data:` URL: media type and base64 data, as sent.
-    Inline { media_type: String, data: String },
-    /// A remote URL (http, https, gs).
-    Url(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ToolCall {
-    pub id: String,
-    pub name: String,
-    /// `function.arguments`, parsed (`""` is `{}`).
-    pub arguments: Value,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ToolDef {
-    pub name: String,
-    pub description: Option<String>,
-    /// JSON schema of the arguments (`{"type":"object","properties":{}}` when absent).
-    pub parameters: Value,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ToolChoice {
-    Auto,
-    None,
-    Required,
-    Function(String),
-}
-
-pub(crate) fn bad(code: &'static str, msg: String) -> RequestError {
-    RequestError::bad_request(code, msg)
-}
-
-pub(crate) fn invalid(msg: String) -> RequestError {
-    bad("invalid_request", msg)
-}
-
-/// 400 for content or a parameter the provider cannot express.
-pub(crate) fn unsupported(msg: String) -> RequestError {
-    bad("unsupported_content", msg)
-}
-
-impl ChatRequest {
-    /// Answers 400 naming the first key in `extras` (the provider took those it can express).
-    pub fn reject_extras(&self, kind: ProviderKind) -> Result<(), RequestError> {
-        reject_extras(&self.extras, kind)
-    }
-
-    /// The name of the tool a tool call id belongs to, from earlier assistant turns.
-    pub fn tool_name_for(&self, id: &str) -> Option<&str> {
-        self.messages.iter().find_map(|m| match m {
-            Msg::Assistant { tool_calls, .. } => tool_calls.iter().find(|c| c.id == id).map(|c| c.name.as_str()),
-            _ => None,
-        })
-    }
-
-    /// Whether there are tools to send; without them, a `tool_choice` that demands one is a 400.
-    pub fn has_tools(&self) -> Result<bool, RequestError> {
-        if !self.tools.is_empty() {
-            return Ok(true);
-        }
-        if matches!(self.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_))) {
-            return Err(RequestError::bad_request("invalid_request", "'tool_choice' requires 'tools'")
-                .with_param("tool_choice"));
-        }
-        Ok(false)
-    }
-
-    pub fn has_tool_history(&self) -> bool {
-        self.messages.iter().any(|m| {
-            matches!(m, Msg::Tool { .. }) || matches!(m, Msg::Assistant { tool_calls, .. } if !tool_calls.is_empty())
-        })
-    }
-}
-
-/// 400 naming the first key of `extras` (what is left after a provider took what it can express).
-pub(crate) fn reject_extras(extras: &Map<String, Value>, kind: ProviderKind) -> Result<(), RequestError> {
-    match extras.iter().next() {
-        None => Ok(()),
-        Some((k, v)) => Err(bad(
-            "unsupported_parameter",
-            format!("parameter '{k}' (value {}) cannot be expressed for {} deployments", short(v), kind.display_name()),
-        )),
-    }
-}
-
-pub(crate) fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() <= 60 {
-        s
-    } else {
-        let mut end = 57;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &s[..end])
-    }
-}
-
-/// The keys of a request body, which must be a JSON object; a key whose value is `null` counts
-/// as absent.
-pub(crate) fn fields(body: &[u8]) -> Result<impl Iterator<Item = (String, Value)>, RequestError> {
-    let top: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("request body is not a JSON object: {e}")))?;
-    Ok(top.into_iter().filter(|(_, value)| !value.is_null()))
 }
 
 /// Parses an OpenAI chat request for a `kind` deployment (named in the errors).
@@ -243,21 +104,6 @@ pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, Requ
         parse_message(&mut req, i, m, kind)?;
     }
     Ok(req)
-}
-
-pub(crate) fn number(key: &str, v: &Value) -> Result<f64, RequestError> {
-    v.as_f64().ok_or_else(|| invalid(format!("'{key}' must be a number")))
-}
-
-pub(crate) fn strings(key: &str, v: &Value) -> Result<Vec<String>, RequestError> {
-    match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(a) => a
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned).ok_or_else(|| invalid(format!("'{key}' must hold strings"))))
-            .collect(),
-        _ => Err(invalid(format!("'{key}' must be a string or an array of strings"))),
-    }
 }
 
 fn tools(v: &Value) -> Result<Vec<ToolDef>, RequestError> {
@@ -434,32 +280,242 @@ fn parts(i: usize, content: Option<&Value>, kind: ProviderKind) -> Result<Vec<Pa
     Ok(out)
 }
 
-pub(crate) fn image(i: usize, j: usize, url: &str) -> Result<Image, RequestError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest.split_once(',').unwrap_or((rest, ""));
-        let media_type = meta.strip_suffix(";base64").filter(|m| !m.is_empty() && !data.is_empty());
-        let media_type = media_type.ok_or_else(|| {
-            invalid(format!(
-                "messages[{i}].content[{j}].image_url is a data: URL that is not 'data:<type>;base64,<data>'"
-            ))
-        })?;
-        return Ok(Image::Inline { media_type: media_type.to_ascii_lowercase(), data: data.to_owned() });
-    }
-    Ok(Image::Url(url.to_owned()))
-}
+// --- The answer ---
 
-/// Copies `src` into `dst[key]` when present (helper for the provider writers).
-/// Adds a message's blocks to the provider's turns: a message of the same role as the turn before
-/// it joins that turn, so that roles alternate (consecutive tool results make one user turn).
-pub(crate) fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, blocks: Vec<Value>) {
-    match turns.last_mut() {
-        Some((r, b)) if *r == role => b.extend(blocks),
-        _ => turns.push((role, blocks)),
+/// OpenAI's error `type` for a status.
+pub(crate) fn openai_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 => "timeout_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        503 | 529 => "service_unavailable_error",
+        _ => "api_error",
     }
 }
 
-pub(crate) fn put<T: Into<Value>>(dst: &mut Map<String, Value>, key: &str, src: Option<T>) {
-    if let Some(v) = src {
-        dst.insert(key.to_owned(), v.into());
+/// OpenAI's error shape.
+impl ProviderError {
+    pub fn openai_json(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": self.code}})
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        self.openai_json().to_string().into_bytes()
+    }
+}
+
+fn usage_json(u: Usage) -> Value {
+    json!({
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens.saturating_add(u.output_tokens),
+    })
+}
+
+/// `chat.completion`, written straight from typed fields: it is on every translated answer's
+/// path, and building a `serde_json::Value` first cost more than the rest of the translation.
+pub(crate) fn completion_json(ident: &Ident, r: &Reply) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Completion<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        model: &'a str,
+        choices: [Choice<'a>; 1],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<UsageOut>,
+    }
+    #[derive(serde::Serialize)]
+    struct Choice<'a> {
+        index: u32,
+        message: Message<'a>,
+        finish_reason: &'static str,
+        logprobs: Option<()>,
+    }
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        role: &'static str,
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tool_calls: Vec<CallOut<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct CallOut<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: FunctionOut<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct FunctionOut<'a> {
+        name: &'a str,
+        arguments: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct UsageOut {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        total_tokens: u64,
+    }
+    let completion = Completion {
+        id: r.id.as_deref().unwrap_or(&ident.id),
+        object: "chat.completion",
+        created: ident.created,
+        model: &ident.model,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: r.text.as_deref(),
+                tool_calls: r
+                    .tool_calls
+                    .iter()
+                    .map(|c| CallOut {
+                        id: &c.id,
+                        kind: "function",
+                        function: FunctionOut { name: &c.name, arguments: &c.arguments },
+                    })
+                    .collect(),
+            },
+            finish_reason: r.finish.as_str(),
+            logprobs: None,
+        }],
+        usage: r.usage.map(|u| UsageOut {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.input_tokens.saturating_add(u.output_tokens),
+        }),
+    };
+    serde_json::to_vec(&completion).unwrap_or_default()
+}
+
+/// Turns [`Ev`]s into `chat.completion.chunk` SSE events.
+pub(crate) struct ChunkWriter {
+    ident: Ident,
+    include_usage: bool,
+    started: bool,
+    finished: bool,
+    usage: Option<Usage>,
+    usage_sent: bool,
+    failed: bool,
+    /// Provider block → OpenAI tool call index.
+    tools: BTreeMap<u64, u64>,
+}
+
+impl ChunkWriter {
+    pub fn new(ident: Ident, include_usage: bool) -> Self {
+        ChunkWriter {
+            ident,
+            include_usage,
+            started: false,
+            finished: false,
+            usage: None,
+            usage_sent: false,
+            failed: false,
+            tools: BTreeMap::new(),
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, delta: Value, finish: Option<Finish>) {
+        let c = json!({
+            "id": self.ident.id,
+            "object": "chat.completion.chunk",
+            "created": self.ident.created,
+            "model": self.ident.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish.map(Finish::as_str), "logprobs": null}],
+        });
+        sse::write_data(out, &c);
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            self.chunk(out, json!({"role": "assistant", "content": ""}), None);
+        }
+    }
+
+    pub fn event(&mut self, out: &mut Vec<u8>, ev: Ev) {
+        if self.failed {
+            return;
+        }
+        match ev {
+            Ev::Start { id } => {
+                if let Some(id) = id.filter(|_| !self.started) {
+                    self.ident.id = id;
+                }
+                self.start(out);
+            }
+            Ev::Text(t) => {
+                self.start(out);
+                if !t.is_empty() {
+                    self.chunk(out, json!({"content": t}), None);
+                }
+            }
+            Ev::ToolStart { block, id, name, arguments } => {
+                self.start(out);
+                let index = self.tools.len() as u64;
+                self.tools.insert(block, index);
+                let call = json!({"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
+                self.chunk(out, json!({"tool_calls": [call]}), None);
+            }
+            Ev::ToolArgs { block, fragment } => {
+                if let Some(&index) = self.tools.get(&block) {
+                    if !fragment.is_empty() {
+                        let call = json!({"index": index, "function": {"arguments": fragment}});
+                        self.chunk(out, json!({"tool_calls": [call]}), None);
+                    }
+                }
+            }
+            Ev::Finish(f) => {
+                if !self.finished {
+                    self.start(out);
+                    self.finished = true;
+                    self.chunk(out, json!({}), Some(f));
+                }
+            }
+            Ev::Usage(u) => self.usage = Some(u),
+            Ev::End => self.send_usage(out),
+            Ev::Error(e) => {
+                self.failed = true;
+                sse::write_data(out, &e.openai_json());
+            }
+        }
+    }
+
+    fn send_usage(&mut self, out: &mut Vec<u8>) {
+        if let (true, false, Some(u)) = (self.include_usage, self.usage_sent, self.usage) {
+            self.usage_sent = true;
+            let c = json!({
+                "id": self.ident.id,
+                "object": "chat.completion.chunk",
+                "created": self.ident.created,
+                "model": self.ident.model,
+                "choices": [],
+                "usage": usage_json(u),
+            });
+            sse::write_data(out, &c);
+        }
+    }
+
+    /// The provider's body ended: the usage chunk if still owed, then `[DONE]`; a stream that
+    /// stopped before the provider finished gets an error event instead, so the client knows.
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        if self.failed {
+            return;
+        }
+        if !self.finished {
+            let e = ProviderError::truncated();
+            self.event(out, Ev::Error(e));
+            return;
+        }
+        self.send_usage(out);
+        out.extend_from_slice(b"data: [DONE]\n\n");
     }
 }

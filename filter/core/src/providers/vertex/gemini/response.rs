@@ -10,9 +10,10 @@
 
 use serde_json::Value;
 
-use crate::providers::errors::{self, ProviderError};
-use crate::providers::openai_out::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::error::ProviderError;
 use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
+use crate::providers::vertex::google_error;
 use crate::providers::{ResponseOptions, Target, Usage};
 
 const NAME: &str = "Vertex AI (Gemini)";
@@ -83,7 +84,7 @@ impl SseDialect for GeminiDialect {
         };
         if let Some(e) = v.get("error") {
             let status = e.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(500);
-            out.push(Ev::Error(errors::google(status, data.as_bytes())));
+            out.push(Ev::Error(google_error(status, data.as_bytes())));
             return;
         }
         if !self.started {
@@ -114,7 +115,7 @@ impl SseDialect for GeminiDialect {
 
 impl Dialect for GeminiDialect {
     fn error(&self, status: u16, body: &[u8]) -> ProviderError {
-        errors::google(status, body)
+        google_error(status, body)
     }
 
     fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {
