@@ -1,17 +1,16 @@
 //! `llm-router`: the command line. Parsing arguments and printing live here; the work is in
-//! the library (`config`, `translate`, `serve`, `bootstrap`, `up`).
+//! the library (`config`, `servable`, `translate`, `serve`, `bootstrap`, `up`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 use llm_router::bootstrap::{xds_bootstrap_yaml, BootstrapOptions, ClientTls};
-use llm_router::config::Provider;
 use llm_router::serve::{ServeOptions, DEFAULT_DEBOUNCE};
 use llm_router::xds::server::TlsFiles;
-use llm_router::{config, telemetry, translate};
+use llm_router::{config, servable, telemetry, translate};
 
 #[derive(Parser)]
 #[command(name = "llm-router", version, about = "LiteLLM model YAML -> Envoy with the llm-router filter")]
@@ -203,49 +202,10 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Validate { config } => {
-            let Some(loaded) = load(&config) else { return ExitCode::from(1) };
-            print!("{}", config::summary(&loaded.config));
-            ExitCode::SUCCESS
-        }
+        Command::Validate { config } => validate(&config),
         Command::Render { config, filter_wasm, port, admin_port, listen_address, region, ca_file } => {
-            let Some(loaded) = load(&config) else { return ExitCode::from(1) };
-            if let Some(key) = loaded.config.master_key.as_ref().filter(|k| k.resolve().is_none()) {
-                eprintln!(
-                    "{}: general_settings.master_key is {key:?}, which is not set in this environment; \
-                     set it before rendering (a gateway without its key would refuse every request)",
-                    config.display()
-                );
-                return ExitCode::from(1);
-            }
-            let wasm = absolute_wasm(filter_wasm);
-            let opts = translate::Options {
-                filter_wasm: wasm.display().to_string(),
-                port,
-                listen_address,
-                admin_port,
-                region,
-                ca_file,
-                ..Default::default()
-            };
-            let problems = translate::secret_problems(&loaded.config, &opts);
-            if !problems.is_empty() {
-                for p in &problems {
-                    eprintln!("{}: {p}", config.display());
-                }
-                return ExitCode::from(1);
-            }
-            for d in loaded.config.deployments.iter().filter(|d| d.provider == Provider::VertexAi) {
-                if let Some(why) = llm_router::upstream_auth::unavailable_reason(d, opts.secret_mode, None) {
-                    eprintln!(
-                        "{}: warning: deployment '{}' takes no traffic in this config: {why}",
-                        config.display(),
-                        d.id
-                    );
-                }
-            }
-            print!("{}", translate::render_yaml(&loaded.config, &opts));
-            ExitCode::SUCCESS
+            let opts = translate::Options { port, listen_address, admin_port, region, ca_file, ..Default::default() };
+            render(&config, filter_wasm, opts)
         }
         Command::Serve { config, filter_wasm, gateway, cp, xds_tls_cert, xds_tls_key, xds_client_ca } => {
             telemetry::init_logging();
@@ -263,9 +223,8 @@ fn main() -> ExitCode {
                 (Some(cert), Some(key)) => Some(TlsFiles { cert, key, client_ca: xds_client_ca }),
                 _ => None,
             };
-            let Some(rt) = runtime() else { return ExitCode::from(1) };
             let serve = serve_options(config, opts, &cp, tls);
-            report(rt.block_on(llm_router::serve::run(serve, llm_router::up::shutdown_signal(), |_| {})))
+            block_on(llm_router::serve::run(serve, llm_router::up::shutdown_signal(), |_| {}))
         }
         Command::Bootstrap {
             xds_addr,
@@ -284,30 +243,12 @@ fn main() -> ExitCode {
                     llm_router::bootstrap::split_host_port(&xds_addr).map(|(h, _)| h).unwrap_or_default()
                 }),
             });
-            let b = BootstrapOptions { xds_addr, node_id, admin_port, delta, tls };
-            match xds_bootstrap_yaml(&b) {
-                Ok(yaml) => {
-                    print!("{yaml}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            print_bootstrap(&BootstrapOptions { xds_addr, node_id, admin_port, delta, tls })
         }
         Command::Drift { files } => llm_router::drift::run(&files),
         Command::Up { config, filter_wasm, admin_port, port, listen_address, region, ca_file, cp, node_id, delta } => {
             telemetry::init_logging();
-            let wasm = match filter_wasm.or_else(llm_router::up::default_filter_wasm) {
-                Some(w) => absolute_wasm(w),
-                None => {
-                    eprintln!(
-                        "error: no --filter-wasm given and the filter is not built; build it with `cargo build -p llm-router-filter --target wasm32-wasip1 --profile wasm` (or run ./scripts/setup.sh)"
-                    );
-                    return ExitCode::from(1);
-                }
-            };
+            let Some(wasm) = up_filter_wasm(filter_wasm) else { return ExitCode::from(1) };
             let opts = translate::Options {
                 filter_wasm: wasm.display().to_string(),
                 port,
@@ -318,12 +259,71 @@ fn main() -> ExitCode {
                 secret_mode: translate::SecretMode::Inline,
                 ..Default::default()
             };
-            let Some(rt) = runtime() else { return ExitCode::from(1) };
             let up =
                 llm_router::up::UpOptions { serve: serve_options(config, opts, &cp, None), admin_port, node_id, delta };
-            report(rt.block_on(llm_router::up::run(up)))
+            block_on(llm_router::up::run(up))
         }
     }
+}
+
+/// `validate`: the summary, or every problem (exit 1).
+fn validate(config: &Path) -> ExitCode {
+    let Some(loaded) = load(config) else { return ExitCode::from(1) };
+    print!("{}", config::summary(&loaded.config));
+    ExitCode::SUCCESS
+}
+
+/// `render`: the static config on stdout; or, when it cannot be served, why (exit 1).
+/// `opts.filter_wasm` is set from `filter_wasm` once the config has loaded.
+fn render(config: &Path, filter_wasm: PathBuf, mut opts: translate::Options) -> ExitCode {
+    let Some(loaded) = load(config) else { return ExitCode::from(1) };
+    opts.filter_wasm = absolute_wasm(filter_wasm).display().to_string();
+    let servable = servable::check(&loaded.config, &opts);
+    for p in &servable.problems {
+        eprintln!("{}: {p}", config.display());
+    }
+    if !servable.is_servable() {
+        return ExitCode::from(1);
+    }
+    for w in &servable.warnings {
+        eprintln!("{}: warning: {w}", config.display());
+    }
+    print!("{}", translate::render_yaml(&loaded.config, &opts));
+    ExitCode::SUCCESS
+}
+
+/// `bootstrap`: the YAML, or why not (exit 2).
+fn print_bootstrap(b: &BootstrapOptions) -> ExitCode {
+    match xds_bootstrap_yaml(b) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `up`'s filter: `--filter-wasm`, else the workspace's build output; None (said why) when
+/// neither exists.
+fn up_filter_wasm(filter_wasm: Option<PathBuf>) -> Option<PathBuf> {
+    match filter_wasm.or_else(llm_router::up::default_filter_wasm) {
+        Some(w) => Some(absolute_wasm(w)),
+        None => {
+            eprintln!(
+                "error: no --filter-wasm given and the filter is not built; build it with `cargo build -p llm-router-filter --target wasm32-wasip1 --profile wasm` (or run ./scripts/setup.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// Runs a command's future on a new runtime; its error, if any, on stderr (exit 1).
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let Some(rt) = runtime() else { return ExitCode::from(1) };
+    report(rt.block_on(command))
 }
 
 fn serve_options(
@@ -343,7 +343,7 @@ fn serve_options(
 }
 
 /// Loads a config; prints warnings, or every error, to stderr.
-fn load(path: &std::path::Path) -> Option<config::Loaded> {
+fn load(path: &Path) -> Option<config::Loaded> {
     match config::load(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {

@@ -3,8 +3,9 @@
 use super::endpoint::{self, is_aws_region, is_gcp_region};
 use super::fields::{self, Fields, Keys};
 use super::keys::*;
+use super::vertex_credentials::service_account_for;
 use super::yaml::{Node, Pos};
-use super::{Credentials, Ctx, Deployment, Provider};
+use super::{Credentials, Ctx, Deployment, Provider, Secret};
 
 /// Where a deployment's facts came from, for later checks.
 pub(crate) struct Meta {
@@ -53,13 +54,77 @@ pub(crate) fn parse_list(
     (out, groups)
 }
 
-/// What one entry's `litellm_params` / deployment keys say about its region.
-struct Region {
-    region: String,
-    pos: Option<Pos>,
+fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
+    let entry = read_entry(ctx, i, item)?;
+    let (at, f) = (&entry.at, &entry.fields);
+    let (params_key, p) = read_params(ctx, at, item, f)?;
+    let model = read_model(ctx, at, params_key.pos, &p)?;
+    let settings = read_settings(ctx, at, &p);
+    let region = region(ctx, at, params_key.pos, &p, &model, &settings);
+    let location = Location::of(&settings, &region);
+    let endpoint = endpoint::build(
+        ctx,
+        at,
+        &model.provider,
+        params_key.pos,
+        settings.api_base.clone(),
+        &location.aws_region_name,
+        &location.vertex_location,
+    );
+    warn_missing_provider_settings(ctx, at, params_key.pos, &model.provider, &settings);
+    // Priority and weight, in either dialect.
+    let priority = either(ctx, at, f, "priority", &p, "order", 0);
+    let weight = either(ctx, at, f, "weight", &p, "weight", 1).unwrap_or(1);
+    let (api_key, credentials) = secrets(ctx, at, &p);
+    let limits = limits(ctx, at, &p);
+    let info = model_info(ctx, at, f, &p);
+
+    let model_name = entry.model_name?;
+    let deployment = Deployment {
+        id: info.id,
+        model_name,
+        provider: model.provider,
+        provider_model: model.provider_model,
+        region: region.region,
+        zone: String::new(),
+        priority,
+        weight,
+        endpoint,
+        api_key,
+        rpm: limits.rpm,
+        tpm: limits.tpm,
+        timeout_s: limits.timeout_s,
+        stream_timeout_s: limits.stream_timeout_s,
+        latency_target_ms: settings.metadata.latency_target,
+        input_cost_per_token: info.costs[0],
+        output_cost_per_token: info.costs[1],
+        api_version: settings.api_version,
+        aws_region_name: location.aws_region_name,
+        vertex_project: settings.vertex_project,
+        vertex_location: location.vertex_location,
+        credentials,
+    };
+    check_vertex_credentials(ctx, at, &deployment, &p, params_key.pos);
+    let meta = Meta {
+        index: i,
+        entry_pos: item.pos,
+        params_pos: params_key.pos,
+        region_pos: region.pos,
+        explicit_id: info.explicit_id,
+    };
+    Some((deployment, meta))
 }
 
-fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
+/// One `model_list` entry's keys, its model_name (None when missing or malformed, reported),
+/// and how messages name it.
+struct Entry<'a> {
+    fields: Fields<'a>,
+    model_name: Option<String>,
+    /// `model_list[i]`, with `('name')` when the entry has a model_name.
+    at: String,
+}
+
+fn read_entry<'a>(ctx: &mut Ctx, i: usize, item: &'a Node) -> Option<Entry<'a>> {
     let at = format!("model_list[{i}]");
     let keys = Keys { section: &at, known: DEPLOYMENT_KEYS, accepted: &[], ignored: &[], hints: DEPLOYMENT_HINTS };
     let f = fields::read_map(ctx, item, &keys)?;
@@ -78,6 +143,11 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     };
     let name = model_name.clone().unwrap_or_default();
     let at = if name.is_empty() { at } else { format!("{at} ('{name}')") };
+    Some(Entry { fields: f, model_name, at })
+}
+
+/// The entry's `litellm_params`: its key and its fields.
+fn read_params<'a>(ctx: &mut Ctx, at: &str, item: &Node, f: &Fields<'a>) -> Option<(&'a Node, Fields<'a>)> {
     let Some((params_key, params_node)) = f.get("litellm_params") else {
         ctx.error(item.pos, format!("{at} has no litellm_params; add litellm_params with model: PROVIDER/MODEL"));
         return None;
@@ -90,13 +160,27 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         hints: PARAMS_HINTS,
     };
     let p = fields::read_map(ctx, params_node, &pk)?;
-    let p_path = |k: &str| format!("{at}: litellm_params.{k}");
+    Some((params_key, p))
+}
 
-    // Model and provider.
+fn param_path(at: &str, key: &str) -> String {
+    format!("{at}: litellm_params.{key}")
+}
+
+/// `litellm_params.model` and the provider it names.
+struct Model<'a> {
+    text: String,
+    node: &'a Node,
+    provider: Provider,
+    provider_model: String,
+}
+
+fn read_model<'a>(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'a>) -> Option<Model<'a>> {
     let model_node = p.value("model");
-    let model = model_node.and_then(|v| fields::string(ctx, &p_path("model"), v)).filter(|m| !m.trim().is_empty());
+    let model =
+        model_node.and_then(|v| fields::string(ctx, &param_path(at, "model"), v)).filter(|m| !m.trim().is_empty());
     let Some(model) = model else {
-        ctx.error(params_key.pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
+        ctx.error(params_pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
         return None;
     };
     let model_node = model_node?;
@@ -104,75 +188,112 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     if !provider.is_known() {
         ctx.warn(model_node.pos, format!("unknown provider '{provider}' in model '{model}'; treating it as OpenAI-compatible (known: bedrock, vertex_ai, azure, openai, anthropic, gemini, mistral, groq, ...)"));
     }
+    Some(Model { text: model, node: model_node, provider, provider_model })
+}
 
-    // Plain settings (os.environ/VAR allowed).
-    let mut text = |k: &str| p.value(k).and_then(|v| fields::env_string(ctx, &p_path(k), v).map(|s| (s, v.pos)));
+/// Plain settings (os.environ/VAR allowed), with the positions of those that give a region.
+struct Settings {
+    api_base: Option<(String, Pos)>,
+    api_version: Option<String>,
+    aws_region: Option<(String, Pos)>,
+    vertex_project: Option<String>,
+    vertex_location: Option<(String, Pos)>,
+    region_name: Option<(String, Pos)>,
+    metadata: Metadata,
+}
+
+fn read_settings(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Settings {
+    let mut text =
+        |k: &str| p.value(k).and_then(|v| fields::env_string(ctx, &param_path(at, k), v).map(|s| (s, v.pos)));
     let api_base = text("api_base").or_else(|| text("aws_bedrock_runtime_endpoint"));
     let api_version = text("api_version").map(|(s, _)| s);
     let aws_region = text("aws_region_name");
     let vertex_project = text("vertex_project").map(|(s, _)| s);
-    let vertex_loc = text("vertex_location");
+    let vertex_location = text("vertex_location");
     let region_name = text("region_name");
-    let metadata = metadata(ctx, &at, &p);
+    let metadata = metadata(ctx, at, p);
+    Settings { api_base, api_version, aws_region, vertex_project, vertex_location, region_name, metadata }
+}
 
-    // Region: metadata.region, region_name, aws_region_name, vertex_location, model name.
+/// What one entry's `litellm_params` / deployment keys say about its region.
+struct Region {
+    region: String,
+    /// The key that gave the region (the model value when taken from the model name).
+    pos: Option<Pos>,
+    /// The region the model name ends in (`bedrock/us-west-2/...`), if any.
+    inferred: Option<String>,
+}
+
+/// Region: metadata.region, region_name, aws_region_name, vertex_location, model name.
+fn region(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'_>, model: &Model<'_>, s: &Settings) -> Region {
     let from_key = |v: &Option<(String, Pos)>, key_of: &str| {
         v.as_ref().map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)))
     };
-    let explicit = metadata
+    let explicit = s
+        .metadata
         .region
         .clone()
-        .or_else(|| from_key(&region_name, "region_name"))
-        .or_else(|| from_key(&aws_region, "aws_region_name"))
-        .or_else(|| from_key(&vertex_loc, "vertex_location"));
-    let last_segment = model.rsplit('/').next().unwrap_or("");
-    let inferred = (model.contains('/') && endpoint::looks_like_region(last_segment)).then(|| last_segment.to_string());
-    let region = match (explicit, &inferred) {
-        (Some((region, pos)), _) => Region { region, pos },
+        .or_else(|| from_key(&s.region_name, "region_name"))
+        .or_else(|| from_key(&s.aws_region, "aws_region_name"))
+        .or_else(|| from_key(&s.vertex_location, "vertex_location"));
+    let last_segment = model.text.rsplit('/').next().unwrap_or("");
+    let inferred =
+        (model.text.contains('/') && endpoint::looks_like_region(last_segment)).then(|| last_segment.to_string());
+    match (explicit, &inferred) {
+        (Some((region, pos)), _) => Region { region, pos, inferred },
         (None, Some(r)) => {
-            ctx.warn(model_node.pos, format!("{at} has no region key; using '{r}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)"));
-            Region { region: r.clone(), pos: Some(model_node.pos) }
+            ctx.warn(model.node.pos, format!("{at} has no region key; using '{r}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)"));
+            Region { region: r.clone(), pos: Some(model.node.pos), inferred }
         }
         (None, None) => {
-            ctx.warn(params_key.pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
-            Region { region: String::new(), pos: None }
+            ctx.warn(params_pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
+            Region { region: String::new(), pos: None, inferred }
         }
+    }
+}
+
+/// The provider location actually called: the AWS region / Vertex location.
+struct Location {
+    aws_region_name: Option<String>,
+    vertex_location: Option<String>,
+}
+
+impl Location {
+    /// The key that names it, else the first AWS- / GCP-shaped region among region_name,
+    /// metadata.region and the model name's.
+    fn of(s: &Settings, region: &Region) -> Location {
+        let candidates = [
+            s.region_name.as_ref().map(|(r, _)| r.clone()),
+            s.metadata.region.as_ref().map(|(r, _)| r.clone()),
+            region.inferred.clone(),
+        ];
+        let first = |shaped: fn(&str) -> bool| candidates.iter().flatten().find(|r| shaped(r)).cloned();
+        Location {
+            aws_region_name: s.aws_region.as_ref().map(|(r, _)| r.clone()).or_else(|| first(is_aws_region)),
+            vertex_location: s.vertex_location.as_ref().map(|(r, _)| r.clone()).or_else(|| first(is_gcp_region)),
+        }
+    }
+}
+
+/// A setting the provider's requests need that the entry lacks.
+fn warn_missing_provider_settings(ctx: &mut Ctx, at: &str, params_pos: Pos, provider: &Provider, s: &Settings) {
+    let missing = match provider {
+        Provider::Azure => s.api_version.is_none().then(|| {
+            format!("{at} is an azure deployment without litellm_params.api_version; add api_version (e.g. 2024-10-21)")
+        }),
+        Provider::VertexAi => s.vertex_project.is_none().then(|| {
+            format!("{at} is a vertex_ai deployment without litellm_params.vertex_project; add it (the project in the Vertex URL)")
+        }),
+        Provider::Bedrock | Provider::OpenAi | Provider::Anthropic | Provider::OpenAiCompatible(_) => None,
     };
-
-    // Provider location: the AWS region / Vertex location actually called.
-    let candidates = [
-        region_name.as_ref().map(|(s, _)| s.clone()),
-        metadata.region.as_ref().map(|(s, _)| s.clone()),
-        inferred.clone(),
-    ];
-    let aws_region_name = aws_region
-        .as_ref()
-        .map(|(s, _)| s.clone())
-        .or_else(|| candidates.iter().flatten().find(|r| is_aws_region(r)).cloned());
-    let vertex_location = vertex_loc
-        .as_ref()
-        .map(|(s, _)| s.clone())
-        .or_else(|| candidates.iter().flatten().find(|r| is_gcp_region(r)).cloned());
-
-    let endpoint = endpoint::build(ctx, &at, &provider, params_key.pos, api_base, &aws_region_name, &vertex_location);
-    if provider == Provider::Azure && api_version.is_none() {
-        ctx.warn(
-            params_key.pos,
-            format!(
-                "{at} is an azure deployment without litellm_params.api_version; add api_version (e.g. 2024-10-21)"
-            ),
-        );
+    if let Some(message) = missing {
+        ctx.warn(params_pos, message);
     }
-    if provider == Provider::VertexAi && vertex_project.is_none() {
-        ctx.warn(params_key.pos, format!("{at} is a vertex_ai deployment without litellm_params.vertex_project; add it (the project in the Vertex URL)"));
-    }
+}
 
-    // Priority and weight, in either dialect.
-    let priority = either(ctx, &at, &f, "priority", &p, "order", 0);
-    let weight = either(ctx, &at, &f, "weight", &p, "weight", 1).unwrap_or(1);
-
-    // Secrets.
-    let mut secret = |k: &str| p.value(k).and_then(|v| fields::secret(ctx, &p_path(k), v));
+/// `api_key` and LiteLLM's credential keys.
+fn secrets(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> (Option<Secret>, Credentials) {
+    let mut secret = |k: &str| p.value(k).and_then(|v| fields::secret(ctx, &param_path(at, k), v));
     let api_key = secret("api_key");
     let credentials = Credentials {
         aws_access_key_id: secret("aws_access_key_id"),
@@ -182,19 +303,43 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         aws_role_name: secret("aws_role_name"),
         vertex_credentials: secret("vertex_credentials"),
     };
+    (api_key, credentials)
+}
 
-    let count = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &p_path(k), v, 0, u64::MAX));
-    let rpm = count(ctx, "rpm");
-    let tpm = count(ctx, "tpm");
-    let seconds = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, true));
-    let timeout_s = seconds(ctx, "timeout");
-    let stream_timeout_s = seconds(ctx, "stream_timeout");
+/// Rate limits and timeouts.
+struct Limits {
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    timeout_s: Option<f64>,
+    stream_timeout_s: Option<f64>,
+}
 
-    // model_info (costs may also sit in litellm_params, as LiteLLM allows).
-    let mut explicit_id = None;
-    let mut id = String::new();
-    let mut costs = [None, None];
-    if let Some(info) = f.value("model_info") {
+fn limits(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Limits {
+    let count =
+        |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &param_path(at, k), v, 0, u64::MAX));
+    let seconds =
+        |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::number(ctx, &param_path(at, k), v, 0.0, true));
+    Limits {
+        rpm: count(ctx, "rpm"),
+        tpm: count(ctx, "tpm"),
+        timeout_s: seconds(ctx, "timeout"),
+        stream_timeout_s: seconds(ctx, "stream_timeout"),
+    }
+}
+
+/// `model_info`: the id, and the costs (which may also sit in litellm_params, as LiteLLM allows).
+struct ModelInfo {
+    /// Empty when not given (an id is assigned later).
+    id: String,
+    explicit_id: Option<Pos>,
+    /// Input and output cost per token.
+    costs: [Option<f64>; 2],
+}
+
+fn model_info(ctx: &mut Ctx, at: &str, f: &Fields<'_>, p: &Fields<'_>) -> ModelInfo {
+    const COSTS: [&str; 2] = ["input_cost_per_token", "output_cost_per_token"];
+    let mut info = ModelInfo { id: String::new(), explicit_id: None, costs: [None, None] };
+    if let Some(node) = f.value("model_info") {
         let mk = Keys {
             section: "model_info",
             known: MODEL_INFO_KEYS,
@@ -202,57 +347,35 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
             ignored: &[],
             hints: &[],
         };
-        if let Some(mi) = fields::read_map(ctx, info, &mk) {
+        if let Some(mi) = fields::read_map(ctx, node, &mk) {
             if let Some(v) = mi.value("id") {
                 if let Some(s) = fields::string(ctx, &format!("{at}: model_info.id"), v) {
-                    id = s;
-                    explicit_id = Some(v.pos);
+                    info.id = s;
+                    info.explicit_id = Some(v.pos);
                 }
             }
-            for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
+            for (slot, k) in info.costs.iter_mut().zip(COSTS) {
                 *slot = mi.value(k).and_then(|v| fields::number(ctx, &format!("{at}: model_info.{k}"), v, 0.0, false));
             }
         }
     }
-    for (slot, k) in costs.iter_mut().zip(["input_cost_per_token", "output_cost_per_token"]) {
+    for (slot, k) in info.costs.iter_mut().zip(COSTS) {
         if slot.is_none() {
-            *slot = p.value(k).and_then(|v| fields::number(ctx, &p_path(k), v, 0.0, false));
+            *slot = p.value(k).and_then(|v| fields::number(ctx, &param_path(at, k), v, 0.0, false));
         }
     }
+    info
+}
 
-    let model_name = model_name?;
-    let deployment = Deployment {
-        id,
-        model_name,
-        provider,
-        provider_model,
-        region: region.region,
-        zone: String::new(),
-        priority,
-        weight,
-        endpoint,
-        api_key,
-        rpm,
-        tpm,
-        timeout_s,
-        stream_timeout_s,
-        latency_target_ms: metadata.latency_target,
-        input_cost_per_token: costs[0],
-        output_cost_per_token: costs[1],
-        api_version,
-        aws_region_name,
-        vertex_project,
-        vertex_location,
-        credentials,
-    };
-    if deployment.provider == Provider::VertexAi {
-        if let Err(why) = crate::vertex_auth::service_account_for(&deployment) {
-            let pos = p.value("vertex_credentials").map_or(params_key.pos, |v| v.pos);
-            ctx.warn(pos, format!("{at} has no usable Vertex credentials: {why}. It is reported unhealthy and takes no traffic until they are fixed"));
-        }
+/// A Vertex deployment whose key cannot be used is served, but takes no traffic: say so now.
+fn check_vertex_credentials(ctx: &mut Ctx, at: &str, d: &Deployment, p: &Fields<'_>, params_pos: Pos) {
+    if d.provider != Provider::VertexAi {
+        return;
     }
-    let meta = Meta { index: i, entry_pos: item.pos, params_pos: params_key.pos, region_pos: region.pos, explicit_id };
-    Some((deployment, meta))
+    if let Err(why) = service_account_for(d) {
+        let pos = p.value("vertex_credentials").map_or(params_pos, |v| v.pos);
+        ctx.warn(pos, format!("{at} has no usable Vertex credentials: {why}. It is reported unhealthy and takes no traffic until they are fixed"));
+    }
 }
 
 struct Metadata {

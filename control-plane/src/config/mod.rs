@@ -7,9 +7,13 @@
 //! Reading goes through a small position-keeping YAML tree ([`yaml`]), built from
 //! yaml-rust2's event parser, so that every diagnostic points at the key or value at fault
 //! and duplicate keys are caught.
+//!
+//! [`vertex_credentials`] holds Vertex service-account keys and tokens as plain data: load
+//! checks a deployment's key with it; translation and the token store use the rest.
 
 pub mod model;
 pub use model::*;
+pub mod vertex_credentials;
 
 mod deployment;
 mod endpoint;

@@ -2,13 +2,16 @@
 //!
 //! - [`encode`]: canonical JSON -> protobuf bytes through Envoy's descriptors.
 //! - [`snapshot`]: immutable, content-hashed, consistency-checked resource sets.
+//! - [`assemble`]: canonical JSON resources -> a snapshot, re-encoding only what changed.
 //! - [`cache`]: the one writer, the readers, and what each proxy ACKed or NACKed.
 //! - [`sotw`] and [`delta`]: one ADS stream as a sans-IO state machine each.
 //! - [`server`]: the thin tonic glue (and optional mTLS).
 //!
-//! This module does not import `config` or `translate`: the composition root (`serve`)
-//! turns a config into a [`snapshot::Snapshot`] and hands it to [`cache::SnapshotCache`].
+//! This module does not import `config` or `translate`: `translate` lays a config out as
+//! JSON resources by type for [`assemble`], and the composition root (`serve`) hands the
+//! [`snapshot::Snapshot`] to [`cache::SnapshotCache`].
 
+pub mod assemble;
 pub mod cache;
 pub mod delta;
 pub mod encode;

@@ -9,8 +9,9 @@
 
 use serde_json::{json, Value};
 
+use super::ads_config_source;
+use crate::config::vertex_credentials::VertexAuth;
 use crate::config::{Deployment, Provider, Secret};
-use crate::vertex_auth::VertexAuth;
 
 /// How secret values reach Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub fn key_secret_name(d: &Deployment) -> String {
     format!("llm-router-key-{}", d.id)
 }
 
-/// `vertex` is the deployment's Vertex credential state (serve only; see [`crate::vertex_auth`]).
+/// `vertex` is the deployment's Vertex credential state (serve only; see [`crate::vertex_tokens`]).
 pub fn upstream_auth(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth {
     match d.provider {
         Provider::Bedrock => bedrock_signing(d, mode),
@@ -66,7 +67,7 @@ fn api_key(d: &Deployment, mode: SecretMode, header: &str, prefix: &str) -> Upst
             }
         }
         (SecretMode::Inline, key) => match key.resolve() {
-            Some(value) => (json!({"inline_string": value}), Some(json!({"ads": {}, "resource_api_version": "V3"}))),
+            Some(value) => (json!({"inline_string": value}), Some(ads_config_source())),
             None => {
                 return UpstreamAuth {
                     problems: vec![format!("deployment '{}': api_key {key:?} is not set in this environment", d.id)],
@@ -116,7 +117,7 @@ fn vertex_bearer(mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth 
     match (mode, vertex) {
         (SecretMode::Inline, Some(VertexAuth::Account { secret_name, token, .. })) => {
             let value = token.as_ref().map_or(NO_TOKEN_YET, |t| t.value());
-            let sds = json!({"ads": {}, "resource_api_version": "V3"});
+            let sds = ads_config_source();
             let (filter, secret) =
                 injected_secret(secret_name, json!({"inline_string": value}), Some(sds), "Authorization", "Bearer ");
             UpstreamAuth { filters: vec![filter], secrets: vec![secret], problems: Vec::new() }
@@ -157,9 +158,9 @@ fn local_chain() -> Value {
 
 /// SigV4 for the deployment's own region, over the translated body (payload signed).
 fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
-    let c = &d.credentials;
     let region = d.aws_region_name.clone().unwrap_or_else(|| d.region.clone());
-    let mut signing = json!({
+    let (credential_provider, problems) = aws_credential_provider(d, mode);
+    let signing = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_request_signing.v3.AwsRequestSigning",
         "service_name": "bedrock",
         "region": region,
@@ -167,53 +168,70 @@ fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
         // Envoy's and the gateway's own headers are not the provider's business, and may
         // differ between attempts: signing fewer headers is also less work per attempt.
         "match_excluded_headers": [{"prefix": "x-envoy-"}, {"prefix": "x-llm-"}],
+        "credential_provider": credential_provider,
     });
+    UpstreamAuth {
+        filters: vec![json!({"name": "envoy.filters.http.aws_request_signing", "typed_config": signing})],
+        secrets: Vec::new(),
+        problems: problems.into_iter().collect(),
+    }
+}
+
+/// Where Envoy gets the deployment's AWS credentials: its keys, its profile, or the local
+/// chain; and why its keys cannot be used in this mode, if they cannot.
+fn aws_credential_provider(d: &Deployment, mode: SecretMode) -> (Value, Option<String>) {
+    let c = &d.credentials;
+    if c.aws_access_key_id.is_some() || c.aws_secret_access_key.is_some() {
+        return aws_keys(d, mode);
+    }
+    match c.aws_profile_name.as_ref().and_then(Secret::resolve) {
+        Some(profile) => {
+            (json!({"custom_credential_provider_chain": true, "credentials_file_provider": {"profile": profile}}), None)
+        }
+        None => (local_chain(), None),
+    }
+}
+
+/// The deployment's own AWS keys: by Envoy's standard variables, or (xDS) their values. When
+/// they cannot be used, the local chain and why.
+fn aws_keys(d: &Deployment, mode: SecretMode) -> (Value, Option<String>) {
+    let c = &d.credentials;
     let standard = |s: &Option<Secret>, var: &str| matches!(s, Some(Secret::Env(v)) if v == var);
-    let mut problems = Vec::new();
-    let provider = if c.aws_access_key_id.is_some() || c.aws_secret_access_key.is_some() {
-        let env_chain = standard(&c.aws_access_key_id, "AWS_ACCESS_KEY_ID")
-            && standard(&c.aws_secret_access_key, "AWS_SECRET_ACCESS_KEY")
-            && (c.aws_session_token.is_none() || standard(&c.aws_session_token, "AWS_SESSION_TOKEN"));
-        if env_chain {
-            Some(json!({"custom_credential_provider_chain": true, "environment_credential_provider": {}}))
-        } else if mode == SecretMode::Inline {
-            let value = |s: &Option<Secret>| s.as_ref().and_then(Secret::resolve);
-            match (value(&c.aws_access_key_id), value(&c.aws_secret_access_key)) {
-                (Some(id), Some(secret)) => {
-                    let mut inline = json!({"access_key_id": id, "secret_access_key": secret});
-                    if let Some(token) = value(&c.aws_session_token) {
-                        inline["session_token"] = json!(token);
-                    }
-                    Some(json!({"custom_credential_provider_chain": true, "inline_credential": inline}))
-                }
-                _ => {
-                    problems.push(format!(
-                        "deployment '{}': aws_access_key_id and aws_secret_access_key must both be set",
-                        d.id
-                    ));
-                    Some(local_chain())
-                }
-            }
-        } else {
-            problems.push(format!(
+    let env_chain = standard(&c.aws_access_key_id, "AWS_ACCESS_KEY_ID")
+        && standard(&c.aws_secret_access_key, "AWS_SECRET_ACCESS_KEY")
+        && (c.aws_session_token.is_none() || standard(&c.aws_session_token, "AWS_SESSION_TOKEN"));
+    if env_chain {
+        return (json!({"custom_credential_provider_chain": true, "environment_credential_provider": {}}), None);
+    }
+    match mode {
+        SecretMode::Reference => (
+            local_chain(),
+            Some(format!(
                 "deployment '{}': a rendered config holds no secrets, and Envoy reads AWS keys only from \
                  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; use those names \
                  (os.environ/AWS_ACCESS_KEY_ID, ...), aws_profile_name, or `llm-router serve` for per-deployment keys",
                 d.id
-            ));
-            Some(local_chain())
-        }
-    } else if let Some(profile) = c.aws_profile_name.as_ref().and_then(Secret::resolve) {
-        Some(json!({"custom_credential_provider_chain": true, "credentials_file_provider": {"profile": profile}}))
-    } else {
-        Some(local_chain())
-    };
-    if let Some(p) = provider {
-        signing["credential_provider"] = p;
+            )),
+        ),
+        SecretMode::Inline => inline_aws_keys(d),
     }
-    UpstreamAuth {
-        filters: vec![json!({"name": "envoy.filters.http.aws_request_signing", "typed_config": signing})],
-        secrets: Vec::new(),
-        problems,
+}
+
+/// The deployment's AWS keys as values (xDS); the local chain and why when they are not set.
+fn inline_aws_keys(d: &Deployment) -> (Value, Option<String>) {
+    let c = &d.credentials;
+    let value = |s: &Option<Secret>| s.as_ref().and_then(Secret::resolve);
+    match (value(&c.aws_access_key_id), value(&c.aws_secret_access_key)) {
+        (Some(id), Some(secret)) => {
+            let mut inline = json!({"access_key_id": id, "secret_access_key": secret});
+            if let Some(token) = value(&c.aws_session_token) {
+                inline["session_token"] = json!(token);
+            }
+            (json!({"custom_credential_provider_chain": true, "inline_credential": inline}), None)
+        }
+        _ => (
+            local_chain(),
+            Some(format!("deployment '{}': aws_access_key_id and aws_secret_access_key must both be set", d.id)),
+        ),
     }
 }

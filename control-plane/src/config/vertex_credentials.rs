@@ -1,28 +1,24 @@
-//! Vertex AI access tokens from a service-account key.
+//! Vertex AI credentials as plain data: the service-account key a deployment names in
+//! `vertex_credentials` (or `GOOGLE_APPLICATION_CREDENTIALS`), the signed assertion it is
+//! traded for, the token endpoint's answer, the refresh schedule, and [`VertexAuth`], what
+//! translation needs about a deployment's credentials.
 //!
 //! Google's front door wants `Authorization: Bearer ACCESS_TOKEN`, and access tokens expire
 //! (an hour by default). Envoy cannot mint them (`gcp_authn` fetches identity tokens, the
-//! credential injector's `oauth2` does only client-credentials), so the control plane does:
-//! it signs a JWT with the service account's key (RS256), trades it at the key's `token_uri`
-//! (the JWT-bearer grant, RFC 7523), and refreshes it well before it expires. `serve` hands
-//! the token to Envoy as an SDS secret that a credential injector puts on each Vertex attempt;
-//! `/config_dump` shows it redacted.
+//! credential injector's `oauth2` does only client-credentials), so `serve` does (see
+//! `crate::vertex_tokens`): it signs a JWT with the account's key (RS256) and trades it at the
+//! key's `token_uri` (the JWT-bearer grant, RFC 7523).
 //!
-//! The pure parts (key loading, the assertion, the token endpoint's answer, the refresh
-//! schedule) are plain functions; [`TokenStore`] runs one refresher task per service account.
+//! Everything here is synchronous and runtime-free, so that `config` (which checks keys at
+//! load) and the pure `translate` can use it; the refreshing lives in `crate::vertex_tokens`.
 //! A token value is never logged, printed or put in an error (its `Debug` is redacted).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
-use tracing::{error, info, warn};
 
-use crate::config::{Deployment, Provider, Secret};
-use crate::telemetry::Metrics;
+use super::{Deployment, Secret};
 
 /// The scope Vertex AI accepts.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -247,7 +243,7 @@ pub fn retry_after(failures: u32) -> Duration {
 }
 
 /// `http(s)://127.0.0.1...`, `[::1]` or `localhost`: a token endpoint on this machine.
-fn is_loopback_url(url: &str) -> bool {
+pub fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host = rest.split(['/', '?']).next().unwrap_or("");
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
@@ -256,40 +252,6 @@ fn is_loopback_url(url: &str) -> bool {
         None => host.split(':').next().unwrap_or(""),
     };
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Asks the account's token endpoint for a token.
-pub async fn fetch_token(client: &reqwest::Client, sa: &ServiceAccount) -> Result<AccessToken, String> {
-    let asked_at = SystemTime::now();
-    let assertion = sa.assertion(unix_now())?;
-    let response = client
-        .post(&sa.token_uri)
-        .form(&[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())])
-        .send()
-        .await
-        .map_err(|e| format!("token endpoint {} unreachable: {}", sa.token_uri, without_url(&e)))?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| format!("token endpoint {}: {}", sa.token_uri, without_url(&e)))?;
-    let (value, lifetime) = parse_token_response(status, &body).map_err(|e| format!("{}: {e}", sa.token_uri))?;
-    // Counted from before the request: the token is never thought fresher than it is.
-    Ok(AccessToken::new(value, asked_at + lifetime, lifetime))
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(&format!(" ({url})"), "").replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s = format!("{s}: {inner}");
-        source = inner.source();
-    }
-    s
 }
 
 /// What translation needs about one Vertex deployment's credentials.
@@ -312,202 +274,12 @@ impl std::fmt::Debug for VertexAuth {
     }
 }
 
-#[derive(Default)]
-struct AccountState {
-    email: String,
-    token: Option<AccessToken>,
-    last_error: Option<String>,
-    task: Option<tokio::task::AbortHandle>,
-}
-
-/// Access tokens of every service account the current config uses, each kept fresh by its
-/// own task. A change (a new token, or one that expired) bumps [`TokenStore::changes`].
-#[derive(Clone)]
-pub struct TokenStore {
-    accounts: Arc<Mutex<HashMap<String, AccountState>>>,
-    changed: Arc<watch::Sender<u64>>,
-    /// Honours HTTP(S)_PROXY / NO_PROXY, as Google's own libraries do.
-    client: reqwest::Client,
-    /// For token endpoints on this machine (a local emulator): never through a proxy.
-    local_client: reqwest::Client,
-    metrics: Arc<Metrics>,
-}
-
-impl TokenStore {
-    pub fn new(metrics: Arc<Metrics>) -> TokenStore {
-        let builder =
-            || reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5));
-        TokenStore {
-            accounts: Arc::new(Mutex::new(HashMap::new())),
-            changed: Arc::new(watch::channel(0).0),
-            client: builder().build().unwrap_or_default(),
-            local_client: builder().no_proxy().build().unwrap_or_default(),
-            metrics,
-        }
-    }
-
-    /// Notified whenever a token arrives or expires.
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AccountState>> {
-        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The Vertex credentials of every Vertex deployment of `deployments`, starting refreshers
-    /// for accounts not seen before and stopping those no longer used. Needs a tokio runtime.
-    pub fn sync<'a>(&self, deployments: impl IntoIterator<Item = &'a Deployment>) -> HashMap<String, VertexAuth> {
-        let keys: Vec<(String, Result<ServiceAccount, String>)> = deployments
-            .into_iter()
-            .filter(|d| d.provider == Provider::VertexAi)
-            .map(|d| (d.id.clone(), service_account_for(d)))
-            .collect();
-        let wanted: HashMap<String, &ServiceAccount> =
-            keys.iter().filter_map(|(_, sa)| sa.as_ref().ok()).map(|sa| (sa.key(), sa)).collect();
-        let mut accounts = self.lock();
-        accounts.retain(|key, state| {
-            let keep = wanted.contains_key(key);
-            if !keep {
-                if let Some(task) = state.task.take() {
-                    task.abort();
-                }
-                let _ = self.metrics.vertex_token_available.remove_label_values(&[&state.email]);
-            }
-            keep
-        });
-        for (key, sa) in &wanted {
-            accounts.entry(key.clone()).or_insert_with(|| {
-                let task = tokio::spawn(self.clone().refresh_forever(key.clone(), (*sa).clone()));
-                AccountState { email: sa.client_email.clone(), task: Some(task.abort_handle()), ..Default::default() }
-            });
-        }
-        let now = SystemTime::now();
-        keys.into_iter()
-            .map(|(id, sa)| {
-                let auth = match sa {
-                    Err(why) => VertexAuth::Unusable(why),
-                    Ok(sa) => {
-                        let state = accounts.get(&sa.key());
-                        let token = state.and_then(|s| s.token.clone()).filter(|t| t.valid_at(now));
-                        let why_no_token = match state.and_then(|s| s.last_error.clone()) {
-                            Some(e) => format!("no Vertex access token: {e}"),
-                            None => "no Vertex access token yet".to_string(),
-                        };
-                        VertexAuth::Account { secret_name: sa.secret_name(), token, why_no_token }
-                    }
-                };
-                (id, auth)
-            })
-            .collect()
-    }
-
-    /// Whether the current config has any Vertex service account.
-    pub fn has_accounts(&self) -> bool {
-        !self.lock().is_empty()
-    }
-
-    /// Waits until every account has a token or has failed once, at most `limit`.
-    pub async fn first_round(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut rx = self.changes();
-        loop {
-            let pending = self.lock().values().any(|s| s.token.is_none() && s.last_error.is_none());
-            if !pending || Instant::now() >= deadline {
-                return;
-            }
-            let _ = tokio::time::timeout_at(deadline.into(), rx.changed()).await;
-        }
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n += 1);
-    }
-
-    async fn refresh_forever(self, key: String, sa: ServiceAccount) {
-        let account = sa.client_email.clone();
-        let mut failures = 0u32;
-        let client = if is_loopback_url(&sa.token_uri) { &self.local_client } else { &self.client };
-        loop {
-            let wait = match fetch_token(client, &sa).await {
-                Ok(token) => {
-                    failures = 0;
-                    let wait = refresh_after(token.lifetime);
-                    self.metrics.vertex_token_refreshes.with_label_values(&[&account, "success"]).inc();
-                    self.metrics
-                        .vertex_token_expiry
-                        .with_label_values(&[&account])
-                        .set(token.expires_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
-                    self.metrics.vertex_token_available.with_label_values(&[&account]).set(1);
-                    info!(
-                        account,
-                        lifetime_s = token.lifetime.as_secs(),
-                        refresh_in_s = wait.as_secs(),
-                        "Vertex access token obtained"
-                    );
-                    if let Some(state) = self.lock().get_mut(&key) {
-                        state.token = Some(token);
-                        state.last_error = None;
-                    }
-                    self.bump();
-                    wait
-                }
-                Err(e) => {
-                    failures += 1;
-                    self.metrics.vertex_token_refreshes.with_label_values(&[&account, "failure"]).inc();
-                    let now = SystemTime::now();
-                    let mut retry = retry_after(failures);
-                    let held = {
-                        let mut accounts = self.lock();
-                        let Some(state) = accounts.get_mut(&key) else { return };
-                        state.last_error = Some(e.clone());
-                        state.token.as_ref().filter(|t| t.valid_at(now)).map(|t| t.expires_at)
-                    };
-                    match held.and_then(|at| at.duration_since(now).ok()) {
-                        Some(left) => {
-                            warn!(account, error = %e, keeps_token_for_s = left.as_secs(), retry_in_s = retry.as_secs(), "Vertex token refresh failed; the current token stays in use until it expires");
-                            // Wake at expiry at the latest, to stop using the token then.
-                            retry = retry.min(left + Duration::from_millis(10));
-                        }
-                        None => {
-                            error!(account, error = %e, retry_in_s = retry.as_secs(), "Vertex token refresh failed and no valid token is held: the account's Vertex deployments take no traffic");
-                        }
-                    }
-                    self.bump(); // the reason shown for a deployment without a token changed
-                    retry
-                }
-            };
-            tokio::time::sleep(wait).await;
-            self.drop_expired(&key, &account);
-        }
-    }
-
-    fn drop_expired(&self, key: &str, account: &str) {
-        let now = SystemTime::now();
-        let expired = {
-            let mut accounts = self.lock();
-            match accounts.get_mut(key) {
-                Some(state) if state.token.as_ref().is_some_and(|t| !t.valid_at(now)) => {
-                    state.token = None;
-                    true
-                }
-                _ => false,
-            }
-        };
-        if expired {
-            self.metrics.vertex_token_available.with_label_values(&[account]).set(0);
-            error!(account, "Vertex access token expired without a replacement: the account's Vertex deployments take no traffic until the token endpoint answers");
-            self.bump();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     // A 2048-bit test key (generated for these tests; it signs nothing real).
-    const TEST_KEY: &str = include_str!("../testdata/test-service-account-key.pem");
+    const TEST_KEY: &str = include_str!("../../testdata/test-service-account-key.pem");
 
     fn key_json(extra: &str) -> String {
         format!(
