@@ -52,6 +52,12 @@ impl Host for EnvoyHost {
         map_value(MapType::HttpRequestHeaders, name)
     }
 
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        // Header names are HTTP tokens (Envoy's codecs reject others), so proxy-wasm's UTF-8
+        // decoding of names cannot fail; values stay bytes.
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
     }

@@ -53,6 +53,21 @@ fn residency_requests_stay_in_their_zone_and_fail_closed() {
     assert_eq!(gw.chat("claude", &[]).status, 200);
     assert!(gw.metric_sum("llm_router_residency_unavailable_total", &["zone=\"eu\""]) >= 1.0);
 
+    // Zones are lower case: `EU` is the eu zone, in the error and in the metric.
+    let r = gw.chat("claude", &[("x-llm-residency", "EU")]);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("zone 'eu'"), "{}", r.text());
+    assert_eq!(gw.metric_sum("llm_router_residency_unavailable_total", &["zone=\"EU\""]), 0.0);
+
+    // Two residency headers (a client's beside a front proxy's): refused, neither one wins.
+    let us_before = us_west.requests();
+    for pair in [["us", "eu"], ["eu", "us"]] {
+        let r = gw.chat("claude", &[("x-llm-residency", pair[0]), ("x-llm-residency", pair[1])]);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "duplicate_header");
+    }
+    assert_eq!(us_west.requests(), us_before);
+
     // Unknown zone: the client's error.
     let r = gw.chat("claude", &[("x-llm-residency", "mars")]);
     assert_eq!(r.status, 400);

@@ -330,3 +330,34 @@ fn a_failed_attempt_is_not_timed_and_an_inexpressible_request_is_a_400_in_the_cl
     let (status, v) = sent_json(&host);
     assert_eq!((status, v["type"].as_str()), (400, Some("error")), "Anthropic's error shape: {v}");
 }
+
+#[test]
+fn two_residency_headers_are_refused_and_zones_are_lower_case() {
+    let t = table();
+    // A client's header beside a front proxy's: neither may win.
+    let mut host = post("/v1/chat/completions", CHAT, &[("x-llm-residency", "eu"), ("x-llm-residency", "us")]);
+    route(&mut host, &t);
+    let (status, v) = sent_json(&host);
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("duplicate_header")));
+    assert_eq!(host.request_header_str(crate::ROUTE_PLAN_HEADER), None, "nothing was planned");
+
+    let mut host = post("/v1/chat/completions", CHAT, &[("x-llm-residency", " EU ")]);
+    for _ in 0..2 {
+        shared::record_outcome(&mut host, "eu", crate::health::Outcome::Failure, 1_000_000, 2, 5_000, false);
+    }
+    route(&mut host, &t);
+    let (status, v) = sent_json(&host);
+    assert_eq!(status, 503);
+    assert!(v["error"]["message"].as_str().unwrap().contains("zone 'eu'"), "{v}");
+    assert_eq!(host.counter("llm_router_residency_unavailable_total.zone.eu"), 1);
+    assert_eq!(host.counter("llm_router_residency_unavailable_total.zone._EU_"), 0);
+}
+
+#[test]
+fn only_the_envoy_control_headers_present_are_removed() {
+    let t = table();
+    let mut host = post("/v1/chat/completions", CHAT, &[("x-envoy-upstream-rq-timeout-ms", "1")]);
+    route(&mut host, &t);
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms"), None);
+    assert_eq!(host.request_header_str("x-envoy-max-retries").as_deref(), Some("2"));
+}

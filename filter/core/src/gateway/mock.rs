@@ -81,6 +81,10 @@ impl Host for MockHost {
         get(&self.request_headers, name)
     }
 
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.request_headers.clone()
+    }
+
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         set(&mut self.request_headers, name, value);
     }

@@ -43,6 +43,8 @@ pub trait Host {
     fn now_ms(&self) -> u64;
 
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+    /// Every request header, in order, repeated names included (names in lower case).
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
     /// The first `size` bytes of the buffered request body.

@@ -140,22 +140,25 @@ impl RouterRequest {
     }
 
     /// The gateway's key, when the config sets one.
-    fn check_key(&self, host: &impl Host) -> Result<(), RequestError> {
+    fn check_key(&self, headers: &ClientHeaders) -> Result<(), RequestError> {
         match &self.table.master_key_sha256 {
             None => Ok(()),
             Some(digest) => crate::auth::check(
                 digest,
-                client_header(host, "authorization")?.as_deref(),
-                client_header(host, "x-api-key")?.as_deref(),
+                headers.get("authorization")?.as_deref(),
+                headers.get("x-api-key")?.as_deref(),
             ),
         }
     }
 
     fn read_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Result<Action, RequestError> {
-        let path = client_header(host, ":path")?.unwrap_or_default();
-        let method = client_header(host, ":method")?.unwrap_or_default();
+        // One read of the whole map: each lookup after it is free, and the headers to remove
+        // are known, so only those present cost a host call.
+        let headers = ClientHeaders(host.request_headers());
+        let path = headers.get(":path")?.unwrap_or_default();
+        let method = headers.get(":method")?.unwrap_or_default();
         for internal in [crate::ROUTE_PLAN_HEADER, crate::CLIENT_PATH_HEADER] {
-            if client_header(host, internal)?.is_some() {
+            if headers.contains(internal) {
                 return Err(RequestError::bad_request(
                     "internal_header_not_allowed",
                     format!("header '{internal}' is internal to the gateway and may not be sent by clients"),
@@ -163,7 +166,9 @@ impl RouterRequest {
             }
         }
         for name in crate::ENVOY_CONTROL_HEADERS {
-            host.set_request_header(name, None);
+            if headers.contains(name) {
+                host.set_request_header(name, None);
+            }
         }
         let path_only = path.split('?').next().unwrap_or_default();
         self.client_api = ClientApi::from_path(path_only);
@@ -174,7 +179,7 @@ impl RouterRequest {
                 return Ok(Action::Pause);
             }
             ("GET", "/v1/models" | "/models") => {
-                self.check_key(host)?;
+                self.check_key(&headers)?;
                 host.send_json_response(200, status::models_json(&self.table).as_bytes());
                 return Ok(Action::Pause);
             }
@@ -190,8 +195,8 @@ impl RouterRequest {
             }
             (_, p) => return Err(RequestError::not_found(format!("no route for {method} {p}"))),
         }
-        self.check_key(host)?;
-        if let Some(len) = client_header(host, "content-length")? {
+        self.check_key(&headers)?;
+        if let Some(len) = headers.get("content-length")? {
             if len.trim().parse::<u64>().map_or(true, |n| n > self.table.max_body_bytes) {
                 return Err(RequestError::too_large(self.table.max_body_bytes));
             }
@@ -199,9 +204,10 @@ impl RouterRequest {
         if end_of_stream {
             return Err(RequestError::bad_request("missing_body", "request has no JSON body"));
         }
-        self.residency = client_header(host, "x-llm-residency")?;
-        self.preferred_region = client_header(host, "x-llm-region")?;
-        self.strategy = client_header(host, "x-llm-routing-strategy")?;
+        // Zones are lower case everywhere (config, metrics, errors): `EU` asks for `eu`.
+        self.residency = headers.only_one("x-llm-residency")?.map(|z| z.trim().to_ascii_lowercase());
+        self.preferred_region = headers.only_one("x-llm-region")?;
+        self.strategy = headers.only_one("x-llm-routing-strategy")?;
         host.set_request_header(crate::CLIENT_PATH_HEADER, Some(&path));
         // Wait for the body: the model is in it.
         Ok(Action::Pause)
@@ -246,12 +252,36 @@ impl RouterRequest {
     }
 }
 
-/// Reads a client header as UTF-8; a header that is not is the client's error.
-fn client_header(host: &impl Host, name: &str) -> Result<Option<String>, RequestError> {
-    match host.request_header(name) {
-        Some(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| RequestError::bad_request("invalid_header", format!("header '{name}' is not valid UTF-8"))),
-        None => Ok(None),
+/// The client's request headers, read once.
+struct ClientHeaders(Vec<(String, Vec<u8>)>);
+
+impl ClientHeaders {
+    fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
     }
+
+    /// The first value, as UTF-8; a value that is not is the client's error.
+    fn get(&self, name: &str) -> Result<Option<String>, RequestError> {
+        match self.0.iter().find(|(k, _)| k == name) {
+            Some((_, bytes)) => utf8(name, bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The gateway's own headers may appear once: with two (a client's beside a front proxy's)
+    /// neither may silently win, least of all for residency.
+    fn only_one(&self, name: &str) -> Result<Option<String>, RequestError> {
+        if self.0.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(RequestError::bad_request(
+                "duplicate_header",
+                format!("header '{name}' appears more than once; send it once"),
+            ));
+        }
+        self.get(name)
+    }
+}
+
+fn utf8(name: &str, bytes: &[u8]) -> Result<String, RequestError> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| RequestError::bad_request("invalid_header", format!("header '{name}' is not valid UTF-8")))
 }
