@@ -119,10 +119,10 @@ fn weight_must_be_at_least_one() {
       weight: -3
 ";
     let e = errors(yaml);
-    assert_eq!(e[0], "t.yaml:6:13: model_list[0] ('claude'): weight must be a whole number >= 1, got '0'");
+    assert_eq!(e[0], "t.yaml:6:13: model_list[0] ('claude'): weight must be a whole number from 1 to 1000000, got '0'");
     assert_eq!(
         e[1],
-        "t.yaml:11:15: model_list[1] ('claude'): litellm_params.weight must be a whole number >= 1, got '-3'"
+        "t.yaml:11:15: model_list[1] ('claude'): litellm_params.weight must be a whole number from 1 to 1000000, got '-3'"
     );
 }
 
@@ -262,11 +262,11 @@ fn router_numbers_are_checked() {
     let e = errors(&format!(
         "{ONE}router_settings:\n  num_retries: -1\n  allowed_fails: 1.5\n  cooldown_time: -5\n  timeout: 0\n  health_check_interval: abc\n"
     ));
-    assert_has(&e, "t.yaml:6:16: router_settings.num_retries must be a whole number >= 0, got '-1'");
-    assert_has(&e, "t.yaml:7:18: router_settings.allowed_fails must be a whole number >= 0, got '1.5'");
-    assert_has(&e, "t.yaml:8:18: router_settings.cooldown_time must be a number >= 0, got '-5'");
-    assert_has(&e, "t.yaml:9:12: router_settings.timeout must be a number greater than 0, got '0'");
-    assert_has(&e, "t.yaml:10:26: router_settings.health_check_interval must be a number greater than 0, got 'abc'");
+    assert_has(&e, "t.yaml:6:16: router_settings.num_retries must be a whole number from 0 to 100, got '-1'");
+    assert_has(&e, "t.yaml:7:18: router_settings.allowed_fails must be a whole number from 0 to 1000000, got '1.5'");
+    assert_has(&e, "t.yaml:8:18: router_settings.cooldown_time must be a number >= 0 and at most 604800, got '-5'");
+    assert_has(&e, "t.yaml:9:12: router_settings.timeout must be a number greater than 0 and at most 604800, got '0'");
+    assert_has(&e, "t.yaml:10:26: router_settings.health_check_interval must be a number greater than 0 and at most 604800, got 'abc'");
 }
 
 #[test]
@@ -331,4 +331,23 @@ fn unset_environment_variable_is_a_warning_naming_it() {
 fn residency_zone_conflicts() {
     let e = errors(&format!("{ONE}router_settings:\n  residency_zones:\n    eu: [eu-west-1]\n    gdpr: [eu-west-1]\n"));
     assert_has(&e, "t.yaml:8:12: region 'eu-west-1' is in residency zones 'eu' and 'gdpr'");
+}
+
+#[test]
+fn numbers_are_range_checked_not_wrapped() {
+    // Each of these was accepted before: u32::MAX retries wrapped the filter's plan to nothing
+    // on wasm32, and durations past a week are typos that Envoy or the arithmetic would trip on.
+    let yaml = "model_list:\n  - model_name: a\n    weight: 4294967295\n    priority: 2000000\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\n      timeout: 1e20\n      metadata: {latency_target: 4294967295}\nrouter_settings:\n  num_retries: 4294967295\n  allowed_fails: 4294967295\n  cooldown_time: 1e300\n  timeout: 604801\n  stream_timeout: 0\n";
+    let e = errors(yaml);
+    assert_has(&e, "t.yaml:3:13: model_list[0] ('a'): weight must be a whole number from 1 to 1000000");
+    assert_has(&e, "t.yaml:4:15: model_list[0] ('a'): priority must be a whole number from 0 to 999999");
+    assert_has(&e, "t.yaml:8:16:");
+    assert_has(&e, "t.yaml:9:34:");
+    assert_has(&e, "t.yaml:11:16: router_settings.num_retries must be a whole number from 0 to 100");
+    assert_has(&e, "t.yaml:12:18: router_settings.allowed_fails must be a whole number from 0 to 1000000");
+    assert_has(&e, "t.yaml:13:18: router_settings.cooldown_time must be a number >= 0 and at most 604800");
+    assert_has(&e, "t.yaml:14:12: router_settings.timeout must be a number greater than 0 and at most 604800");
+    assert_has(&e, "t.yaml:15:19: router_settings.stream_timeout must be a number greater than 0");
+    // The limits themselves are fine.
+    ok("model_list:\n  - model_name: a\n    weight: 1000000\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\nrouter_settings:\n  num_retries: 100\n  cooldown_time: 604800\n");
 }

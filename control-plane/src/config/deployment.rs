@@ -73,8 +73,8 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     );
     warn_missing_provider_settings(ctx, at, params_key.pos, &model.provider, &settings);
     // Priority and weight, in either dialect.
-    let priority = either(ctx, at, f, "priority", &p, "order", 0);
-    let weight = either(ctx, at, f, "weight", &p, "weight", 1).unwrap_or(1);
+    let priority = either(ctx, at, f, "priority", &p, "order", (0, MAX_PRIORITY));
+    let weight = either(ctx, at, f, "weight", &p, "weight", (1, MAX_WEIGHT)).unwrap_or(1);
     let (api_key, credentials) = secrets(ctx, at, &p);
     let limits = limits(ctx, at, &p);
     let info = model_info(ctx, at, f, &p);
@@ -317,8 +317,7 @@ struct Limits {
 fn limits(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Limits {
     let count =
         |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &param_path(at, k), v, 0, u64::MAX));
-    let seconds =
-        |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::number(ctx, &param_path(at, k), v, 0.0, true));
+    let seconds = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::seconds(ctx, &param_path(at, k), v, true));
     Limits {
         rpm: count(ctx, "rpm"),
         tpm: count(ctx, "tpm"),
@@ -400,12 +399,20 @@ fn metadata(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Metadata {
             .map(|s| (s, Some(k.pos)));
     }
     if let Some(v) = m.value("latency_target") {
-        out.latency_target = fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0);
+        out.latency_target =
+            fields::whole(ctx, &format!("{at}: metadata.latency_target (ms)"), v, 0, MAX_LATENCY_TARGET_MS);
     }
     out
 }
 
 /// A value given at deployment level (seed dialect) or in litellm_params (LiteLLM's);
+/// Priorities stay below the ones given to deployments without a priority (which go last).
+const MAX_PRIORITY: u32 = 999_999;
+/// Weights are relative shares; a million to one is already more skew than any config means.
+const MAX_WEIGHT: u32 = 1_000_000;
+/// A latency target of a day is no target.
+const MAX_LATENCY_TARGET_MS: u32 = 86_400_000;
+
 /// both given and different is an error.
 fn either(
     ctx: &mut Ctx,
@@ -414,13 +421,14 @@ fn either(
     dep_key: &str,
     params: &Fields<'_>,
     param_key: &str,
-    min: u32,
+    (min, max): (u32, u32),
 ) -> Option<u32> {
-    let a =
-        dep.value(dep_key).and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min).map(|x| (x, v.pos)));
-    let b = params
-        .value(param_key)
-        .and_then(|v| fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min).map(|x| (x, v.pos)));
+    let a = dep
+        .value(dep_key)
+        .and_then(|v| fields::whole(ctx, &format!("{at}: {dep_key}"), v, min, max).map(|x| (x, v.pos)));
+    let b = params.value(param_key).and_then(|v| {
+        fields::whole(ctx, &format!("{at}: litellm_params.{param_key}"), v, min, max).map(|x| (x, v.pos))
+    });
     match (a, b) {
         (Some((x, xp)), Some((y, yp))) if x != y => {
             ctx.error(

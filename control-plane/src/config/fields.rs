@@ -174,10 +174,25 @@ fn number_text<'n>(ctx: &mut Ctx, path: &str, node: &'n Node, want: &str) -> Opt
 
 /// A finite number >= `min` (or > `min` when `exclusive`).
 pub(crate) fn number(ctx: &mut Ctx, path: &str, node: &Node, min: f64, exclusive: bool) -> Option<f64> {
-    let want = if exclusive { format!("a number greater than {min}") } else { format!("a number >= {min}") };
+    number_in(ctx, path, node, min, exclusive, f64::MAX)
+}
+
+/// Longest time a duration setting may take (a week). More is a typo, not a timeout, and it
+/// keeps Envoy's durations and the filter's millisecond arithmetic far from any overflow.
+pub(crate) const MAX_SECONDS: f64 = 604_800.0;
+
+/// A duration in seconds: above 0 (or at least 0 when `exclusive` is false), at most
+/// [`MAX_SECONDS`].
+pub(crate) fn seconds(ctx: &mut Ctx, path: &str, node: &Node, exclusive: bool) -> Option<f64> {
+    number_in(ctx, path, node, 0.0, exclusive, MAX_SECONDS)
+}
+
+fn number_in(ctx: &mut Ctx, path: &str, node: &Node, min: f64, exclusive: bool, max: f64) -> Option<f64> {
+    let lower = if exclusive { format!("greater than {min}") } else { format!(">= {min}") };
+    let want = if max < f64::MAX { format!("a number {lower} and at most {max}") } else { format!("a number {lower}") };
     let text = number_text(ctx, path, node, &want)?;
     match text.replace('_', "").parse::<f64>() {
-        Ok(v) if v.is_finite() && (v > min || (!exclusive && v == min)) => Some(v),
+        Ok(v) if v.is_finite() && (v > min || (!exclusive && v == min)) && v <= max => Some(v),
         _ => {
             ctx.error(node.pos, format!("{path} must be {want}, got '{text}'"));
             None
@@ -185,13 +200,14 @@ pub(crate) fn number(ctx: &mut Ctx, path: &str, node: &Node, min: f64, exclusive
     }
 }
 
-/// A whole number in `min..=u32::MAX`.
-pub(crate) fn whole(ctx: &mut Ctx, path: &str, node: &Node, min: u32) -> Option<u32> {
-    whole_u64(ctx, path, node, u64::from(min), u64::from(u32::MAX)).map(|v| v as u32)
+/// A whole number in `min..=max`.
+pub(crate) fn whole(ctx: &mut Ctx, path: &str, node: &Node, min: u32, max: u32) -> Option<u32> {
+    whole_u64(ctx, path, node, u64::from(min), u64::from(max)).map(|v| v as u32)
 }
 
 pub(crate) fn whole_u64(ctx: &mut Ctx, path: &str, node: &Node, min: u64, max: u64) -> Option<u64> {
-    let want = format!("a whole number >= {min}");
+    let want =
+        if max < u64::MAX { format!("a whole number from {min} to {max}") } else { format!("a whole number >= {min}") };
     let text = number_text(ctx, path, node, &want)?;
     let parsed = text.replace('_', "").parse::<i128>().ok().or_else(|| {
         // 5.0 is accepted as 5; 5.5 is not.

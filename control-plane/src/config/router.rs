@@ -63,6 +63,12 @@ const IGNORED: &[&str] = &[
     "num_retries_per_request",
 ];
 
+/// More retries than this is a typo: each retry goes to another deployment, and no group is
+/// that large.
+const MAX_RETRIES: u32 = 100;
+/// Failures per minute before a cooldown; more would never trigger one.
+const MAX_ALLOWED_FAILS: u32 = 1_000_000;
+
 /// A fallbacks entry as read: (group, position, [(fallback group, position)]).
 pub(crate) type Fallback = (String, Pos, Vec<(String, Pos)>);
 
@@ -142,19 +148,19 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
     }
     let rs = |k: &str| format!("router_settings.{k}");
     if let Some(v) = f.value("num_retries") {
-        raw.num_retries = fields::whole(ctx, &rs("num_retries"), v, 0);
+        raw.num_retries = fields::whole(ctx, &rs("num_retries"), v, 0, MAX_RETRIES);
     }
     if let Some(v) = f.value("allowed_fails") {
-        raw.allowed_fails = fields::whole(ctx, &rs("allowed_fails"), v, 0);
+        raw.allowed_fails = fields::whole(ctx, &rs("allowed_fails"), v, 0, MAX_ALLOWED_FAILS);
     }
     if let Some(v) = f.value("cooldown_time") {
-        raw.cooldown_time_s = fields::number(ctx, &rs("cooldown_time"), v, 0.0, false);
+        raw.cooldown_time_s = fields::seconds(ctx, &rs("cooldown_time"), v, false);
     }
     if let Some(v) = f.value("health_check_interval") {
-        raw.health_check_interval_s = fields::number(ctx, &rs("health_check_interval"), v, 0.0, true);
+        raw.health_check_interval_s = fields::seconds(ctx, &rs("health_check_interval"), v, true);
     }
     if let Some((k, v)) = f.get("health_check_timeout") {
-        raw.health_check_timeout_s = fields::number(ctx, &rs("health_check_timeout"), v, 0.0, true);
+        raw.health_check_timeout_s = fields::seconds(ctx, &rs("health_check_timeout"), v, true);
         if f.value("health_check_interval").is_none() {
             ctx.warn(k.pos, "health_check_timeout has no effect without health_check_interval; add health_check_interval to turn on active health checks");
             raw.health_check_timeout_s = None;
@@ -162,7 +168,7 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
     }
     for (key, slot) in [("timeout", &mut raw.timeout_s), ("stream_timeout", &mut raw.stream_timeout_s)] {
         if let Some(v) = f.value(key) {
-            *slot = fields::number(ctx, &rs(key), v, 0.0, true);
+            *slot = fields::seconds(ctx, &rs(key), v, true);
         }
     }
     if let Some((k, v)) = f.get("allowed_regions") {

@@ -90,12 +90,12 @@ pub fn plan_request<'t>(
 
     let in_zone = |d: &Deployment| zone.is_none_or(|z| d.zone.eq_ignore_ascii_case(z));
     let mut attempts = ordered_usable(table, group, strategy, &in_zone, view, req.preferred_region, rng);
-    attempts.truncate(table.num_retries as usize + 1);
+    attempts.truncate(max_attempts(table));
     // Fallback groups come after the group's own deployments, within the same residency.
     for name in &group.fallbacks {
         if let Some(fallback) = table.groups.get(name) {
             let mut more = ordered_usable(table, fallback, strategy, &in_zone, view, req.preferred_region, rng);
-            more.truncate(table.num_retries as usize + 1);
+            more.truncate(max_attempts(table));
             attempts.extend(more);
         }
     }
@@ -114,6 +114,12 @@ pub fn plan_request<'t>(
         return Err(RequestError::unavailable(message));
     }
     Ok(Plan { attempts, strategy })
+}
+
+/// Attempts per group: the first and `num_retries` more. Saturating: on wasm32 `usize` is 32
+/// bits, and `u32::MAX + 1` must not wrap to an empty plan.
+fn max_attempts(table: &RouterTable) -> usize {
+    (table.num_retries as usize).saturating_add(1)
 }
 
 fn ordered_usable<'t>(
@@ -266,6 +272,15 @@ mod tests {
             assert_eq!(ids(&p), ["a", "b", "c"]);
             assert_eq!(p.max_retries(), 2);
         }
+    }
+
+    #[test]
+    fn the_largest_retry_count_does_not_wrap_to_an_empty_plan() {
+        let mut t = table(pb::RoutingStrategy::Priority, vec![dep("a", "us-west-2", "us", 1, 1)], 0);
+        t.num_retries = u32::MAX;
+        let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
+        assert_eq!(ids(&p), ["a"]);
+        assert_eq!(max_attempts(&t), u32::MAX as usize + 1);
     }
 
     #[test]

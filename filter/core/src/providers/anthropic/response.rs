@@ -39,7 +39,11 @@ pub(crate) fn finish_reason(stop: &str) -> Finish {
 pub(crate) fn input_tokens(u: &Value) -> Option<u64> {
     let n = |k: &str| u.get(k).and_then(Value::as_u64);
     let base = n("input_tokens")?;
-    Some(base + n("cache_creation_input_tokens").unwrap_or(0) + n("cache_read_input_tokens").unwrap_or(0))
+    // Saturating: the numbers are the provider's, and a wrapped sum would be a wrong bill.
+    Some(
+        base.saturating_add(n("cache_creation_input_tokens").unwrap_or(0))
+            .saturating_add(n("cache_read_input_tokens").unwrap_or(0)),
+    )
 }
 
 impl AnthropicDialect {

@@ -46,7 +46,10 @@ pub(crate) fn finish_reason(stop: &str) -> Finish {
 fn usage(u: &Value) -> Option<Usage> {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     u.is_object().then(|| Usage {
-        input_tokens: n("inputTokens") + n("cacheReadInputTokens") + n("cacheWriteInputTokens"),
+        // Saturating: the numbers are the provider's, and a wrapped sum would be a wrong bill.
+        input_tokens: n("inputTokens")
+            .saturating_add(n("cacheReadInputTokens"))
+            .saturating_add(n("cacheWriteInputTokens")),
         output_tokens: n("outputTokens"),
     })
 }

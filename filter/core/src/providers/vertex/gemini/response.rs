@@ -44,7 +44,7 @@ fn usage(v: &Value) -> Option<Usage> {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     Some(Usage {
         input_tokens: n("promptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+        output_tokens: n("candidatesTokenCount").saturating_add(n("thoughtsTokenCount")),
     })
 }
 
