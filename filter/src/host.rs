@@ -15,18 +15,20 @@ use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 pub struct EnvoyHost;
 
 thread_local! {
-    // The VM is single-threaded; a metric id is defined once per stat name.
-    static METRIC_IDS: RefCell<HashMap<(u8, String), u32>> = RefCell::new(HashMap::new());
+    // The VM is single-threaded; a metric id is defined once per kind and stat name. Looked up
+    // by `&str`, so a hit (every request after the first) allocates nothing.
+    static METRIC_IDS: RefCell<[HashMap<String, u32>; 3]> = RefCell::new(Default::default());
 }
 
 fn metric_id(kind: MetricType, stat: &str) -> Option<u32> {
+    // proxy-wasm's kinds are 0 (counter), 1 (gauge), 2 (histogram): one map each.
+    let slot = kind as usize;
     METRIC_IDS.with(|ids| {
-        let key = (kind as u8, stat.to_owned());
-        if let Some(id) = ids.borrow().get(&key) {
+        if let Some(id) = ids.borrow().get(slot)?.get(stat) {
             return Some(*id);
         }
         let id = hostcalls::define_metric(kind, stat).ok()?;
-        ids.borrow_mut().insert(key, id);
+        ids.borrow_mut().get_mut(slot)?.insert(stat.to_owned(), id);
         Some(id)
     })
 }

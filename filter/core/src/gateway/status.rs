@@ -32,14 +32,15 @@ pub fn publish_health(host: &mut impl Host, table: &RouterTable, now_ms: u64) {
 /// GET /health: the gateway's region and each deployment's state, from the shared view.
 /// `unhealthy` when some group has no deployment left, `degraded` when any is down.
 pub fn health_json(host: &impl Host, table: &RouterTable, now: u64) -> String {
-    let mut down_count = 0;
+    // One shared-data read per deployment serves its entry and its group's verdict.
+    let health: Vec<_> = table.deployments.iter().map(|d| shared::health(host, &d.id)).collect();
+    let down: Vec<bool> =
+        table.deployments.iter().zip(&health).map(|(d, h)| d.unavailable.is_some() || h.is_cooling_down(now)).collect();
     let deployments: Vec<serde_json::Value> = table
         .deployments
         .iter()
-        .map(|d| {
-            let h = shared::health(host, &d.id);
-            let down = shared::is_down(host, d, now);
-            down_count += usize::from(down);
+        .zip(health.iter().zip(&down))
+        .map(|(d, (h, &down))| {
             let mut entry = json!({
                 "id": d.id,
                 "model_name": d.model_group,
@@ -56,13 +57,10 @@ pub fn health_json(host: &impl Host, table: &RouterTable, now: u64) -> String {
             entry
         })
         .collect();
-    let group_down = table
-        .groups
-        .values()
-        .any(|g| g.deployments.iter().filter_map(|&i| table.deployments.get(i)).all(|d| shared::is_down(host, d, now)));
+    let group_down = table.groups.values().any(|g| g.deployments.iter().filter_map(|&i| down.get(i)).all(|&d| d));
     let status = if group_down {
         "unhealthy"
-    } else if down_count > 0 {
+    } else if down.contains(&true) {
         "degraded"
     } else {
         "healthy"
