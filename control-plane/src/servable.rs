@@ -5,7 +5,7 @@
 //! last good config); a warning is printed and the config is served.
 
 use crate::config::Config;
-use crate::translate::upstream_auth::{unavailable_reason, upstream_auth};
+use crate::translate::upstream_auth::{unavailable_reason, unavailable_text, upstream_auth};
 use crate::translate::{Options, SecretMode};
 
 /// What stands in the way of serving a config, and what it will not do once served.
@@ -58,7 +58,7 @@ fn never_routed(cfg: &Config, opts: &Options) -> Vec<String> {
         .iter()
         .filter_map(|d| {
             let why = unavailable_reason(d, opts.secret_mode, opts.vertex.get(&d.id))?;
-            Some(format!("deployment '{}' takes no traffic in this config: {why}", d.id))
+            Some(format!("deployment '{}' takes no traffic in this config: {}", d.id, unavailable_text(why)))
         })
         .collect()
 }

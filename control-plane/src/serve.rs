@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::config::{self, Severity};
-use crate::reload::{Builder, ConfigWatcher, Outcome, Reloader};
+use crate::reload::{Builder, Built, ConfigWatcher, Outcome, Reloader, Shape};
 use crate::servable;
 use crate::telemetry::{self, ConfigStatus, Metrics};
 use crate::translate;
@@ -63,7 +63,7 @@ pub fn snapshot_builder(file: String, opts: translate::Options, tokens: Option<T
             translate::build_snapshot_cached(&loaded.config, &opts, &mut cache).map_err(|e| refused(e.to_string()))?;
         let warnings = loaded.warnings.iter().map(|w| w.to_string());
         let warnings = warnings.chain(servable.warnings.iter().map(|w| format!("{file}:1:1: warning: {w}")));
-        Ok((snapshot, warnings.collect()))
+        Ok(Built { snapshot, warnings: warnings.collect(), shape: Shape::of(&loaded.config) })
     })
 }
 
@@ -83,6 +83,7 @@ pub async fn run(
     let builder = snapshot_builder(file.clone(), opts.translate.clone(), Some(tokens.clone()));
     let mut reloader =
         Reloader::new(opts.config.clone(), builder, cache, reader.clone(), metrics.clone(), status.clone());
+    reloader.stable_window = opts.debounce;
     // Watch before the first read, so an edit made in between is not missed.
     let mut watcher = ConfigWatcher::new(&opts.config, opts.debounce)?;
     first_load(&mut reloader, &file).await?;
@@ -112,7 +113,7 @@ async fn first_load(reloader: &mut Reloader, file: &str) -> anyhow::Result<()> {
             "{file}: {} error(s); fix the config and start again (`llm-router validate --config {file}` lists them)",
             errors.len()
         ),
-        Outcome::Unchanged => anyhow::bail!("{file}: not loaded"),
+        Outcome::Unchanged | Outcome::Deferred(_) => anyhow::bail!("{file}: not loaded"),
     }
 }
 
@@ -150,7 +151,9 @@ async fn follow_changes(
                     error!("the config watcher stopped; edits are no longer picked up");
                     return None;
                 }
-                reloader.reload().await;
+                if let Outcome::Deferred(_) = reloader.reload().await {
+                    watcher.recheck(); // read it again once the file has been stable for a window
+                }
             }
             changed = token_changes.changed() => {
                 if changed.is_ok() {

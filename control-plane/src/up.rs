@@ -115,10 +115,23 @@ async fn stop_envoy(child: &mut tokio::process::Child) {
     }
 }
 
+/// Where `up` writes Envoy's bootstrap: a fresh directory only this user can enter (mode 0700,
+/// an unpredictable name), so another local user can neither read the bootstrap nor plant one
+/// for Envoy to run. Removed when dropped.
+pub fn private_workdir() -> anyhow::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("llm-router-up-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir().context("create a private temporary directory for Envoy's bootstrap")
+}
+
 pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let envoy = find_envoy()?;
-    let workdir = std::env::temp_dir().join(format!("llm-router-up-{}", std::process::id()));
-    std::fs::create_dir_all(&workdir).with_context(|| format!("create {}", workdir.display()))?;
+    let workdir = private_workdir()?;
 
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -146,7 +159,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         delta: opts.delta,
         tls: None,
     };
-    let boot_path = workdir.join("envoy-bootstrap.yaml");
+    let boot_path = workdir.path().join("envoy-bootstrap.yaml");
     std::fs::write(&boot_path, xds_bootstrap_yaml(&boot)?).with_context(|| format!("write {}", boot_path.display()))?;
     let mut child = tokio::process::Command::new(&envoy)
         .arg("-c")
@@ -187,7 +200,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         }
         Err(_) => warn!("the control plane did not stop within 5 s"),
     }
-    let _ = std::fs::remove_dir_all(&workdir);
+    drop(workdir);
     outcome
 }
 
@@ -202,5 +215,28 @@ fn join_error(res: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow
     match flatten(res) {
         Ok(()) => anyhow::anyhow!("the control plane stopped before it was ready"),
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workdir_is_private_unpredictable_and_removed() {
+        let a = private_workdir().expect("a");
+        let b = private_workdir().expect("b");
+        assert_ne!(a.path(), b.path());
+        let name = a.path().file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        assert_ne!(name, format!("llm-router-up-{}", std::process::id()), "not derived from the pid");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(a.path()).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        }
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists());
     }
 }

@@ -254,7 +254,7 @@ impl TokenStore {
 }
 
 /// What translation needs about one deployment: its key's account, and that account's token
-/// when one is held (else why not).
+/// when one is held (else the last refresh's error, which the refresher has logged).
 fn auth_of(
     accounts: &HashMap<String, AccountState>,
     sa: Result<ServiceAccount, String>,
@@ -265,11 +265,8 @@ fn auth_of(
         Ok(sa) => {
             let state = accounts.get(&sa.key());
             let token = state.and_then(|s| s.token.clone()).filter(|t| t.valid_at(now));
-            let why_no_token = match state.and_then(|s| s.last_error.clone()) {
-                Some(e) => format!("no Vertex access token: {e}"),
-                None => "no Vertex access token yet".to_string(),
-            };
-            VertexAuth::Account { secret_name: sa.secret_name(), token, why_no_token }
+            let refresh_error = state.and_then(|s| s.last_error.clone());
+            VertexAuth::Account { secret_name: sa.secret_name(), token, refresh_error }
         }
     }
 }

@@ -64,13 +64,13 @@ fn region_sources_in_order() {
     litellm_params:
       model: bedrock/anthropic.claude-3
       aws_region_name: us-west-2
-      region_name: us-east-1
+      region_name: us-west-2
       metadata: {region: us-west, latency_target: 50}
   - model_name: m
     litellm_params:
       model: bedrock/anthropic.claude-3
       aws_region_name: us-west-2
-      region_name: us-east-1
+      region_name: us
   - model_name: m
     litellm_params:
       model: vertex_ai/claude-3-5-sonnet@20241022
@@ -88,7 +88,9 @@ fn region_sources_in_order() {
     // metadata.region names the region; the AWS region called is still aws_region_name.
     assert_eq!(d[0].aws_region_name.as_deref(), Some("us-west-2"));
     assert_eq!(d[0].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
-    assert_eq!(d[1].region, "us-east-1");
+    // region_name labels it too (a label must agree with the region called: the same or
+    // coarser); it never moves the endpoint.
+    assert_eq!(d[1].region, "us");
     assert_eq!(d[1].endpoint.host, "bedrock-runtime.us-west-2.amazonaws.com");
     assert_eq!((d[2].region.as_str(), d[2].zone.as_str()), ("europe-west1", "eu"));
     assert_eq!(

@@ -64,6 +64,16 @@ impl Host for EnvoyHost {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value);
     }
 
+    fn set_request_headers(&mut self, headers: &[(String, Vec<u8>)]) {
+        let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let _ = hostcalls::set_map_bytes(MapType::HttpRequestHeaders, pairs);
+    }
+
+    fn request_metadata(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
+        // Envoy serialises a string leaf of the dynamic metadata as its bytes.
+        hostcalls::get_property(vec!["metadata", "filter_metadata", namespace, key]).ok().flatten()
+    }
+
     fn request_body(&self, size: usize) -> Vec<u8> {
         buffer(BufferType::HttpRequestBody, size)
     }

@@ -157,8 +157,8 @@ impl HttpContext for UpstreamContext {
         action(self.0.on_request_body(&mut EnvoyHost, body_size, end_of_stream))
     }
 
-    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        action(self.0.on_response_headers(&mut EnvoyHost))
+    fn on_http_response_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_response_headers(&mut EnvoyHost, end_of_stream))
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

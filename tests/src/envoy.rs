@@ -76,6 +76,9 @@ impl Envoy {
             .arg(&level)
             .arg("--log-path")
             .arg(dir.path().join("envoy.log"))
+            // Tests read the log as they go: Envoy would otherwise write it every 10 s.
+            .arg("--file-flush-interval-msec")
+            .arg("100")
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -96,3 +96,68 @@ fn validate_rejects_deployments_outside_allowed_regions() {
     assert!(stderr.contains(&expected), "FILE:LINE:COL at the region key: {stderr}");
     assert!(stderr.contains("allowed_regions"), "{stderr}");
 }
+
+/// Residency follows the endpoint called: a Bedrock `global.` inference profile sent to
+/// eu-west-1 (and labelled so) may run anywhere, so EU-pinned requests never use it.
+#[test]
+fn a_global_profile_in_an_eu_region_never_serves_eu_pinned_requests() {
+    let eu_west = bedrock_region("eu-west-1");
+    let eu_central = bedrock_region("eu-central-1");
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  routing_strategy: priority-routing\n",
+        deployment(
+            "claude",
+            "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            &eu_west,
+            "      metadata: {region: eu-west-1}\n    priority: 1\n"
+        ),
+        deployment("claude", "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", &eu_central, "    priority: 2\n"),
+    );
+    let gw = Gateway::start(&yaml);
+    // Unpinned requests may use it: it is the first priority.
+    assert_eq!(gw.chat("claude", &[]).header("x-llm-region").as_deref(), Some("eu-west-1"));
+    let global_before = eu_west.requests();
+    for _ in 0..20 {
+        let r = gw.chat("claude", &[("x-llm-residency", "eu")]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-llm-region").as_deref(), Some("eu-central-1"));
+    }
+    assert_eq!(eu_west.requests(), global_before, "no EU-pinned request went to the global profile");
+}
+
+/// `validate` names a label that disagrees with the region called, and an EU profile whose
+/// destinations the zone does not list, at their keys.
+#[test]
+fn validate_rejects_labels_and_profiles_that_leave_their_zone() {
+    let dir = TempDir::new("residency-validate-endpoint");
+    let path = dir.path().join("eu.yaml");
+    std::fs::write(
+        &path,
+        "model_list:
+  - model_name: claude
+    litellm_params:
+      model: bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0
+      aws_region_name: us-east-1
+      metadata: {region: eu-west-1}
+  - model_name: claude
+    litellm_params:
+      model: bedrock/eu.anthropic.claude-3-5-sonnet-20241022-v2:0
+      aws_region_name: eu-west-1
+router_settings:
+  residency_zones: {eu: [eu-west-1, eu-central-1], us: [us-east-1]}
+",
+    )
+    .expect("write");
+    let out = Command::new(llm_router_bin()).args(["validate", "--config"]).arg(&path).output().expect("run validate");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(
+        stderr.contains(&format!("{p}:6:18: model_list[0] ('claude'): metadata.region 'eu-west-1' disagrees with where its requests go, aws_region_name 'us-east-1'")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{p}:9:7: deployment 'claude-eu-west-1-2' calls Bedrock cross-region inference profile 'eu.anthropic.claude-3-5-sonnet-20241022-v2:0' from 'eu-west-1' (zone 'eu'), but AWS may route it to eu-central-2, eu-north-1, eu-south-1, eu-south-2, eu-west-2, eu-west-3, which router_settings.residency_zones.eu does not list")),
+        "{stderr}"
+    );
+}

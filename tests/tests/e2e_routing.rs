@@ -101,5 +101,5 @@ fn health_models_and_per_region_metrics() {
     assert_eq!(gw.metric_sum("llm_router_deployment_healthy", &[]), 2.0, "both deployments healthy");
     // Envoy's own per-region clusters are on the admin page.
     let clusters = gw.envoy.admin_get("/clusters");
-    assert!(clusters.contains("llm-claude-us-west-2::"), "{clusters}");
+    assert!(clusters.contains("llm-claude-us-west-2@us-west-2::"), "{clusters}");
 }

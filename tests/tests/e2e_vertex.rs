@@ -325,7 +325,9 @@ fn without_a_token_vertex_takes_no_traffic_and_comes_back_with_one() {
         vertex_entry(&health()).filter(|d| d["healthy"] == false && d["unavailable"].is_string())
     });
     let entry = vertex_entry(&health()).expect("vertex in /health");
-    assert!(entry["unavailable"].as_str().unwrap_or("").contains("token endpoint answered 500"), "{entry}");
+    // /health carries a code; the endpoint's answer goes to serve's log only.
+    assert_eq!(entry["unavailable"], "vertex_token_refresh_failed", "{entry}");
+    assert!(gw.cp.log_text().contains("token endpoint answered 500"), "the log says why");
     let eu_before = eu.requests();
     for _ in 0..20 {
         let r = Req::post(&gw.chat_url()).json(&chat_body("claude-eu")).send().expect("answer");
@@ -374,7 +376,123 @@ fn validate_reports_vertex_deployments_without_usable_credentials() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = config.display().to_string();
     assert!(stderr.contains(&format!("{file}:7:")) && stderr.contains("'authorized_user' credentials"), "{stderr}");
-    assert!(stderr.contains(&format!("{file}:13:")) && stderr.contains("cannot read key file"), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:13:")) && stderr.contains("cannot read the key file"), "{stderr}");
     assert!(stderr.contains("takes no traffic"), "{stderr}");
     assert!(!stderr.contains("secret-refresh-token"), "{stderr}");
+}
+
+/// Every string of a config dump, and the text inside each base64 value (the filter's
+/// configuration travels as protobuf in a BytesValue there): wherever a secret could hide.
+fn dump_text(dump: &str) -> String {
+    use base64::Engine as _;
+    fn walk(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    out.push('\n');
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = dump.to_string();
+    walk(&serde_json::from_str(dump).unwrap_or(Value::Null), &mut out);
+    out
+}
+
+#[test]
+fn a_malformed_key_is_never_echoed_anywhere_and_a_base64_key_works() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let eu = vertex_region("europe-west1");
+    let dir = TempDir::new("llm-vertex-leak");
+    let g = google(&dir, Duration::from_secs(3600), &[&eu]);
+    // Recognisable secrets, each mangled the way operators mangle keys.
+    let quoted = r#"'{"type": "service_account", "client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----LEAKMARKERQUOTED"}'"#;
+    let no_email = b64(r#"{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----LEAKMARKERB64"}"#);
+    let not_json = b64("LEAKMARKERNOTJSON -----BEGIN PRIVATE KEY----- LEAKMARKERNOTJSON LEAKMARKERNOTJSON");
+    let inline = r#"'{"private_key": "LEAKMARKERINLINE"}'"#;
+    std::env::set_var("VERTEX_LEAK_QUOTED", quoted);
+    std::env::set_var("VERTEX_LEAK_NO_EMAIL", &no_email);
+    std::env::set_var("VERTEX_LEAK_NOT_JSON", &not_json);
+    // The working key, base64-encoded as operators store it in secret managers.
+    std::env::set_var("VERTEX_GOOD_B64", b64(&g.account.key_json));
+    let deployment = |group: &str, creds: &str| {
+        format!(
+            "  - model_name: {group}\n    litellm_params:\n      model: vertex_ai/gemini-2.0-flash\n      vertex_project: {VERTEX_PROJECT}\n      vertex_location: europe-west1\n      api_base: {}\n      vertex_credentials: {creds}\n",
+            eu.url()
+        )
+    };
+    let yaml = format!(
+        "model_list:\n{}{}{}{}{}",
+        deployment("quoted", "os.environ/VERTEX_LEAK_QUOTED"),
+        deployment("no-email", "os.environ/VERTEX_LEAK_NO_EMAIL"),
+        deployment("not-json", "os.environ/VERTEX_LEAK_NOT_JSON"),
+        deployment("inline", &format!("'{}'", inline.replace('\'', "''"))),
+        deployment("good", "os.environ/VERTEX_GOOD_B64"),
+    );
+    let secrets =
+        ["LEAKMARKER", quoted, no_email.as_str(), &no_email[..24], not_json.as_str(), &not_json[..24], inline];
+    let assert_clean = |place: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{place} shows a secret ({}...):\n{text}", &s[..s.len().min(10)]);
+        }
+    };
+
+    // validate and render: each problem names its source and position, never the value.
+    let config = dir.path().join("litellm.yaml");
+    std::fs::write(&config, &yaml).expect("write config");
+    let file = config.display().to_string();
+    for cmd in ["validate", "render"] {
+        let mut c = std::process::Command::new(llm_router_e2e::llm_router_bin());
+        c.arg(cmd).arg("--config").arg(&config);
+        if cmd == "render" {
+            c.arg("--filter-wasm").arg(llm_router_e2e::filter_wasm());
+        }
+        let out = c.output().expect("run llm-router");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_clean(cmd, &dump_text(&text));
+        for (line, says) in [
+            (8, "vertex_credentials (os.environ/VERTEX_LEAK_QUOTED) is not a service-account key"),
+            (15, "vertex_credentials (os.environ/VERTEX_LEAK_NO_EMAIL) (base64-encoded JSON) is not a usable"),
+            (22, "(os.environ/VERTEX_LEAK_NOT_JSON) is not a service-account key"),
+            (29, "vertex_credentials (the value written in the YAML) is not a service-account key"),
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{file}:{line}:")) && l.contains(says)),
+                "{cmd}: line {line}: {says}\n{text}"
+            );
+        }
+    }
+
+    // serve and a real Envoy: the good key works; the others are a code on /health.
+    let gw = XdsGateway::start(&yaml);
+    gw.wait_routed_to("good", "europe-west1");
+    assert_eq!(eu.last_auth()["verified"], true, "{}", eu.last_auth());
+    let health = Req::get(&gw.url("/health")).send().expect("health").json();
+    for group in ["quoted", "no-email", "not-json", "inline"] {
+        let entry = health["deployments"].as_array().and_then(|d| d.iter().find(|d| d["model_name"] == group).cloned());
+        let entry = entry.unwrap_or_else(|| panic!("{group} in /health: {health}"));
+        assert_eq!(
+            (entry["unavailable"].as_str(), entry["healthy"].as_bool()),
+            (Some("vertex_credentials_invalid"), Some(false)),
+            "{entry}"
+        );
+    }
+    let places = [
+        ("/health", health.to_string()),
+        ("/config_dump", dump_text(&gw.envoy.admin_get("/config_dump?include_eds"))),
+        ("serve log", gw.cp.log_text()),
+        ("serve /metrics", gw.cp.metrics()),
+        ("serve /status", gw.cp.status().to_string()),
+    ];
+    for (place, text) in &places {
+        assert_clean(place, text);
+    }
+    assert!(gw.cp.log_text().contains("VERTEX_LEAK_QUOTED"), "the log names the source of the bad key");
 }

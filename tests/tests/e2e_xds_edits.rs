@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use llm_router_e2e::{MockRegion, Req};
+use llm_router_e2e::{poll_until, MockRegion, Req};
 use serde_json::json;
 use xds_common::{chat_body, deployment, envoy_ecds_version, stream_body, XdsGateway, ECDS_TYPE};
 
@@ -164,7 +164,80 @@ fn a_hundred_yaml_edits_under_streaming_load_break_no_stream_and_fail_no_request
     // The third deployment came and went; its cluster is gone again.
     assert!(eu.requests() > 0 || ecds_updates > 0);
     assert!(
-        !gw.envoy.admin_get("/clusters").contains("llm-claude-eu-west-1::"),
+        !gw.envoy.admin_get("/clusters").contains("llm-claude-eu-west-1@eu-west-1::"),
         "eu-west-1 cluster removed at the end"
     );
+}
+
+/// The deployment `claude-moving` (same `model_info.id` throughout) in eu-west-1 or, after
+/// the edit, in us-east-1; eu-central-1 keeps serving the eu zone either way.
+fn moving_config(in_eu: bool, eu_west: &MockRegion, us_east: &MockRegion, eu_central: &MockRegion) -> String {
+    let moving = if in_eu { eu_west } else { us_east };
+    let mut y = String::from("model_list:\n");
+    y += &deployment("claude", moving, 1, "    model_info: {id: claude-moving}\n");
+    y += &deployment("claude", eu_central, 2, "");
+    y + "router_settings:\n  routing_strategy: priority-routing\n  num_retries: 2\n"
+}
+
+#[test]
+fn moving_a_deployment_out_of_the_eu_never_sends_an_eu_request_to_its_new_region() {
+    let eu_west = MockRegion::start("eu-west-1");
+    let us_east = MockRegion::start("us-east-1");
+    let eu_central = MockRegion::start("eu-central-1");
+    let gw = XdsGateway::start(&moving_config(true, &eu_west, &us_east, &eu_central));
+    gw.wait_routed_to("claude", "eu-west-1");
+
+    let stop = AtomicBool::new(false);
+    let ok = AtomicU64::new(0);
+    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let edits = 30;
+    std::thread::scope(|s| {
+        // EU-pinned load only: the US mock must never see a request.
+        for _ in 0..4 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = Req::post(&gw.chat_url())
+                        .header("x-llm-residency", "eu")
+                        .json(&chat_body("claude"))
+                        .timeout(Duration::from_secs(20))
+                        .send();
+                    match r {
+                        Ok(r) if r.status == 200 => match r.header("x-llm-region").as_deref() {
+                            Some("eu-west-1" | "eu-central-1") => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => failures.lock().unwrap().push(format!("served by {other:?}")),
+                        },
+                        Ok(r) => failures.lock().unwrap().push(format!("status {}: {}", r.status, r.text())),
+                        Err(e) => failures.lock().unwrap().push(format!("transport: {e}")),
+                    }
+                }
+            });
+        }
+        // Out of the EU and back, again and again, while the load runs.
+        for i in 1..=edits {
+            gw.edit(&moving_config(i % 2 == 0, &eu_west, &us_east, &eu_central));
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        gw.cp.wait_converged(1, "the Envoy ACKed the last edit");
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failures = failures.into_inner().unwrap();
+    let ok = ok.load(Ordering::Relaxed);
+    eprintln!("{edits} moves: {ok} EU-pinned requests served in the EU, {} failures", failures.len());
+    assert_eq!(us_east.requests(), 0, "an EU-pinned request reached us-east-1 while the deployment moved");
+    assert!(failures.is_empty(), "{} failures, first ones: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(ok >= 200, "too little traffic to mean anything: {ok} requests");
+    assert!(eu_west.requests() > 0 && eu_central.requests() > 0, "both EU regions served while it moved");
+
+    // The moves took effect: the last edit (30) left it in the EU; one more takes it out, and
+    // then it serves unpinned requests from the US under its new cluster.
+    gw.edit(&moving_config(false, &eu_west, &us_east, &eu_central));
+    gw.wait_routed_to("claude", "us-east-1");
+    poll_until(Duration::from_secs(20), "the eu-west-1 cluster removed after the switch", || {
+        let clusters = gw.envoy.admin_get("/clusters");
+        (clusters.contains("llm-claude-moving@us-east-1::") && !clusters.contains("llm-claude-moving@eu-west-1::"))
+            .then_some(())
+    });
 }

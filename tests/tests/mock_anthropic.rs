@@ -1,10 +1,16 @@
 //! The Anthropic mock checks requests as the Messages API does (no Envoy needed): the
-//! `x-api-key`, `anthropic-version`, body rules, the SSE event sequence, tool use and faults.
+//! `x-api-key`, `anthropic-version`, body rules, the SSE event sequence, tool use, faults and
+//! streaming faults.
 
 mod mock_common;
 
+use std::time::Duration;
+
 use llm_router_e2e::{MockRegion, Req};
-use mock_common::{anthropic_post, messages_body, sse_events, start};
+use mock_common::{
+    anthropic_post, arrival_of_text, assert_slow_stream_timing, assert_stalled_between, faults_logged, messages_body,
+    read_until_client_gives_up, slow_stream_mode, sse_events, start, STALL_MS,
+};
 use serde_json::{json, Value};
 
 fn anthropic_mock() -> MockRegion {
@@ -163,4 +169,78 @@ fn anthropic_tool_use_and_faults() {
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+}
+
+// ---------------------------------------------------------------- Streaming faults
+
+fn streamed_req(m: &MockRegion) -> Req {
+    let mut b = messages_body();
+    b["stream"] = json!(true);
+    Req::post(&format!("{}/v1/messages", m.url())).headers(&ANT).json(&b)
+}
+
+fn names(ev: &[(String, Value)]) -> Vec<&str> {
+    ev.iter().map(|e| e.0.as_str()).collect()
+}
+
+#[test]
+fn anthropic_stall_after_headers() {
+    let m = anthropic_mock();
+    m.set_mode(json!({"mode": "stall_after_headers", "count": 1}));
+    let r = read_until_client_gives_up(streamed_req(&m));
+    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(r.header("request-id").is_some());
+    assert!(r.body.is_empty(), "{}", r.text());
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_eq!(sse_events(&r.text()).last().unwrap().0, "message_stop");
+    assert_eq!(faults_logged(&m), ["stall_after_headers", "ok"]);
+}
+
+#[test]
+fn anthropic_error_before_content() {
+    let m = anthropic_mock();
+    m.set_mode(json!({"mode": "error_before_content"}));
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.error.is_none());
+    let ev = sse_events(&r.text());
+    assert_eq!(names(&ev), ["message_start", "content_block_start", "ping", "error"]);
+    assert_eq!(ev[3].1, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+    assert!(r.text().ends_with("\n\n"), "{}", r.text());
+
+    // `status` picks the error, as for the `error` fault.
+    m.set_mode(json!({"mode": "error_before_content", "status": 500}));
+    let r = streamed_req(&m).send_stream().unwrap();
+    let ev = sse_events(&r.text());
+    assert_eq!(ev.last().unwrap().1["error"], json!({"type": "api_error", "message": "Internal server error"}));
+}
+
+#[test]
+fn anthropic_stall_after_content() {
+    let m = anthropic_mock();
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    let r = read_until_client_gives_up(streamed_req(&m));
+    let ev = sse_events(&r.text());
+    assert_eq!(names(&ev), ["message_start", "content_block_start", "ping", "content_block_delta"]);
+    assert_eq!(ev[3].1["delta"], json!({"type": "text_delta", "text": "hell"}));
+
+    m.set_mode(json!({"mode": "stall_after_content", "stall_ms": STALL_MS}));
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_stalled_between(&r, "\"hell\"", "\"o fr\"");
+    assert_eq!(sse_events(&r.text()).last().unwrap().0, "message_stop");
+}
+
+#[test]
+fn anthropic_slow_stream() {
+    let m = anthropic_mock();
+    m.set_mode(slow_stream_mode());
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_slow_stream_timing(&r, "\"hell\"");
+    assert!(arrival_of_text(&r, "message_start") < Duration::from_millis(150));
+    let ev = sse_events(&r.text());
+    assert_eq!(ev.len(), 11, "{}", r.text());
+    let text: String = ev.iter().filter_map(|e| e.1["delta"]["text"].as_str()).collect();
+    assert_eq!(text, "hello from us-east-1");
+    assert_eq!(ev[9].1["usage"]["output_tokens"], 5);
+    assert_eq!(ev[10].0, "message_stop");
 }

@@ -1,10 +1,15 @@
 //! The Azure OpenAI mock checks requests as Azure does (no Envoy needed): the `api-key`,
-//! the `api-version`, the deployment, and streams with Azure's prompt-filter chunk first.
+//! the `api-version`, the deployment, and streams with Azure's prompt-filter chunk first
+//! (also under the streaming faults).
 
 mod mock_common;
 
+use std::time::Duration;
+
 use llm_router_e2e::{MockRegion, Req};
-use mock_common::start;
+use mock_common::{
+    arrival_of_text, assert_slow_stream_timing, faults_logged, read_until_client_gives_up, slow_stream_mode, start,
+};
 use serde_json::{json, Value};
 
 fn chat() -> Value {
@@ -92,5 +97,87 @@ fn azure_streams_with_a_prompt_filter_chunk_first() {
     assert!(chunks[0]["prompt_filter_results"].is_array());
     assert!(r.done());
     let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, "hello from swedencentral");
+}
+
+// ---------------------------------------------------------------- Streaming faults
+
+/// The gateway's streamed request (after issue 14): `stream` and usage included.
+fn streamed_req(m: &MockRegion) -> Req {
+    Req::post(&format!("{}/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21", m.url()))
+        .header("api-key", "azkey-123")
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true,
+                      "stream_options": {"include_usage": true}}))
+}
+
+#[test]
+fn azure_streams_usage_when_asked() {
+    let m = azure_mock();
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    let chunks = r.sse_json();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["model"], "gpt-4o-2024-08-06");
+    let u = &last["usage"];
+    assert_eq!(u["completion_tokens"], 5);
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    );
+    assert!(r.done());
+}
+
+#[test]
+fn azure_stall_after_headers() {
+    let m = azure_mock();
+    m.set_mode(json!({"mode": "stall_after_headers", "count": 1}));
+    let r = read_until_client_gives_up(streamed_req(&m));
+    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(r.header("apim-request-id").is_some());
+    assert!(r.body.is_empty(), "{}", r.text());
+    assert!(streamed_req(&m).send_stream().unwrap().done());
+    assert_eq!(faults_logged(&m), ["stall_after_headers", "ok"]);
+}
+
+#[test]
+fn azure_error_before_content() {
+    let m = azure_mock();
+    m.set_mode(json!({"mode": "error_before_content"}));
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.error.is_none());
+    let data = r.sse_data();
+    assert_eq!(data.len(), 3, "prompt filter chunk, role chunk, error, no [DONE]: {}", r.text());
+    let filter: Value = serde_json::from_str(&data[0]).unwrap();
+    assert!(filter["prompt_filter_results"].is_array());
+    let role: Value = serde_json::from_str(&data[1]).unwrap();
+    assert_eq!(role["choices"][0]["delta"]["role"], "assistant");
+    let err: Value = serde_json::from_str(&data[2]).unwrap();
+    assert_eq!(err["error"]["type"], "server_error");
+    assert!(err["error"]["message"].is_string());
+    assert!(err.get("choices").is_none());
+}
+
+#[test]
+fn azure_stall_after_content() {
+    let m = azure_mock();
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    let r = read_until_client_gives_up(streamed_req(&m));
+    let chunks = r.sse_json();
+    assert_eq!(chunks.len(), 3, "{}", r.text());
+    assert_eq!(chunks[2]["choices"][0]["delta"]["content"], "hell");
+    assert!(!r.done());
+}
+
+#[test]
+fn azure_slow_stream() {
+    let m = azure_mock();
+    m.set_mode(slow_stream_mode());
+    let r = streamed_req(&m).send_stream().unwrap();
+    assert_slow_stream_timing(&r, "\"hell\"");
+    assert!(arrival_of_text(&r, "prompt_filter_results") < Duration::from_millis(150));
+    assert!(r.done());
+    let text: String = r.sse_json().iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "hello from swedencentral");
 }

@@ -1,5 +1,5 @@
 //! The Bedrock mock checks requests as Bedrock does (no Envoy needed): SigV4 signatures,
-//! Converse bodies, the ConverseStream event stream and fault modes.
+//! Converse bodies, the ConverseStream event stream, fault modes and streaming faults.
 //!
 //! Bedrock requests are signed here with the `aws-sigv4` crate (AWS's signer, called
 //! directly), event streams are decoded with `aws-smithy-eventstream` and with a small
@@ -13,7 +13,10 @@ use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use bytes::BytesMut;
 use llm_router_e2e::mock::AwsCredentials;
 use llm_router_e2e::{MockRegion, Req, Response, StreamResponse};
-use mock_common::{converse_body, converse_url, creds, start, Signed, MODEL_ID, MODEL_ID_ENC};
+use mock_common::{
+    arrival_of_text, assert_slow_stream_timing, assert_stalled_between, converse_body, converse_url, creds,
+    faults_logged, read_until_client_gives_up, slow_stream_mode, start, Signed, MODEL_ID, MODEL_ID_ENC, STALL_MS,
+};
 use serde_json::{json, Value};
 
 fn bedrock(region: &str, c: &AwsCredentials, extra: &[&str]) -> MockRegion {
@@ -533,4 +536,115 @@ fn bedrock_fault_modes_answer_like_bedrock() {
     assert_eq!(r.status, 200);
     // Health stays open.
     assert_eq!(Req::get(&format!("{}/health", m.url())).send().unwrap().status, 200);
+}
+
+// ---------------------------------------------------------------- Bedrock: streaming faults
+
+fn stream_req(m: &MockRegion, c: &AwsCredentials) -> Req {
+    Signed::new(&converse_url(m, true), &converse_body(), c, m.region()).req()
+}
+
+fn decoded(r: &StreamResponse) -> Vec<Event> {
+    decode_smithy(&r.body, &r.chunks.iter().map(|c| c.1).collect::<Vec<_>>())
+}
+
+#[test]
+fn bedrock_stall_after_headers() {
+    let c = creds();
+    let m = bedrock("us-west-2", &c, &[]);
+    m.set_mode(json!({"mode": "stall_after_headers", "count": 1}));
+    let r = read_until_client_gives_up(stream_req(&m, &c));
+    assert_eq!(r.header("content-type").as_deref(), Some("application/vnd.amazon.eventstream"));
+    assert!(r.header("x-amzn-requestid").is_some());
+    assert!(r.body.is_empty());
+    let r = stream_req(&m, &c).send_stream().unwrap();
+    assert_eq!(decoded(&r).last().unwrap().1, "metadata");
+    assert_eq!(faults_logged(&m), ["stall_after_headers", "ok"]);
+    assert_eq!(m.recent()[0]["op"], "bedrock.converse-stream");
+}
+
+#[test]
+fn bedrock_error_before_content() {
+    let c = creds();
+    let m = bedrock("us-west-2", &c, &[]);
+    m.set_mode(json!({"mode": "error_before_content"}));
+    let r = stream_req(&m, &c).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type").as_deref(), Some("application/vnd.amazon.eventstream"));
+    assert!(r.error.is_none());
+    let events = decoded(&r);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!((events[0].0.as_str(), events[0].1.as_str()), ("event", "messageStart"));
+    assert_eq!(
+        events[1],
+        (
+            "exception".to_string(),
+            "serviceUnavailableException".to_string(),
+            json!({"message": "Bedrock is unable to process your request."})
+        )
+    );
+    // The independent reader sees an exception frame's three headers.
+    let frames = read_frames(&r.body);
+    let names: Vec<(&str, &str)> = frames[1].2.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (":exception-type", "serviceUnavailableException"),
+            (":content-type", "application/json"),
+            (":message-type", "exception")
+        ]
+    );
+
+    // `error` names the exception.
+    m.set_mode(json!({"mode": "error_before_content", "error": "throttlingException"}));
+    let events = decoded(&stream_req(&m, &c).send_stream().unwrap());
+    assert_eq!(events[1].0, "exception");
+    assert_eq!(events[1].1, "throttlingException");
+    assert_eq!(events[1].2, json!({"message": "Too many requests, please wait before trying again."}));
+    // An unknown name is refused when the mode is set.
+    let r = Req::post(&format!("{}/_mock/mode", m.url()))
+        .json(&json!({"mode": "error_before_content", "error": "ThrottlingException"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("throttlingException"), "{}", r.text());
+    assert_eq!(m.stats()["served_ok"], 0);
+}
+
+#[test]
+fn bedrock_stall_after_content() {
+    let c = creds();
+    let m = bedrock("us-west-2", &c, &[]);
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    let r = read_until_client_gives_up(stream_req(&m, &c));
+    let events = decoded(&r);
+    let names: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(names, ["messageStart", "contentBlockDelta"]);
+    assert_eq!(events[1].2["delta"]["text"], "hell");
+
+    m.set_mode(json!({"mode": "stall_after_content", "stall_ms": STALL_MS}));
+    let r = stream_req(&m, &c).send_stream().unwrap();
+    assert_stalled_between(&r, "\"hell\"", "\"o fr\"");
+    let events = decoded(&r);
+    assert_eq!(events.len(), 9);
+    assert_eq!(events[8].1, "metadata");
+}
+
+#[test]
+fn bedrock_slow_stream() {
+    let c = creds();
+    let m = bedrock("us-west-2", &c, &[]);
+    m.set_mode(slow_stream_mode());
+    let r = stream_req(&m, &c).send_stream().unwrap();
+    assert_slow_stream_timing(&r, "\"hell\"");
+    assert!(arrival_of_text(&r, "messageStart") < Duration::from_millis(150));
+    let events = decoded(&r);
+    let text: String =
+        events.iter().filter(|e| e.1 == "contentBlockDelta").map(|e| e.2["delta"]["text"].as_str().unwrap()).collect();
+    assert_eq!(text, "hello from us-west-2");
+    let last = events.last().unwrap();
+    assert_eq!(last.1, "metadata");
+    assert_eq!(last.2["usage"]["outputTokens"], 5);
+    // The usage comes last, at total_ms.
+    assert!(arrival_of_text(&r, "metadata") >= Duration::from_millis(900));
 }

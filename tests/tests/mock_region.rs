@@ -392,3 +392,54 @@ fn in_process_server() {
     s.stop();
     assert!(Req::get(&url).timeout(Duration::from_secs(2)).send().unwrap_err().is_connect());
 }
+
+#[test]
+fn streaming_faults_on_requests_that_do_not_stream() {
+    let m = mock("sa-east");
+    let url = format!("{}/v1/chat/completions", m.url());
+
+    // error_before_content: the provider's HTTP error for `status`.
+    m.set_mode(json!({"mode": "error_before_content", "status": 503, "count": 1}));
+    let r = post_json(&url, &chat("m"), &[]);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "server_error");
+
+    // stall_after_headers: the JSON headers at once, the body after stall_ms.
+    m.set_mode(json!({"mode": "stall_after_headers", "stall_ms": 1000, "count": 1}));
+    let s = Req::post(&url).json(&chat("m")).send_stream().unwrap();
+    assert_eq!(s.status, 200);
+    assert!(s.headers_at < Duration::from_millis(700), "{:?}", s.headers_at);
+    assert!(s.first_chunk_at.unwrap() >= Duration::from_millis(1000), "{:?}", s.first_chunk_at);
+    let b: Value = serde_json::from_slice(&s.body).unwrap();
+    assert_eq!(b["choices"][0]["message"]["content"], "hello from sa-east");
+
+    // slow_stream: the body at total_ms.
+    m.set_mode(json!({"mode": "slow_stream", "first_token_ms": 50, "total_ms": 300, "count": 1}));
+    let s = Req::post(&url).json(&chat("m")).send_stream().unwrap();
+    assert!(s.first_chunk_at.unwrap() >= Duration::from_millis(300), "{:?}", s.first_chunk_at);
+    assert_eq!(serde_json::from_slice::<Value>(&s.body).unwrap()["object"], "chat.completion");
+
+    // Health stays up under the streaming faults.
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    assert_eq!(get(&format!("{}/health", m.url())).status, 200);
+
+    // The log shows each attempt with its fault and arrival time; served_ok counts good answers.
+    let s = m.stats();
+    let recent = s["recent"].as_array().unwrap();
+    let faults: Vec<&str> = recent.iter().map(|e| e["fault"].as_str().unwrap()).collect();
+    assert_eq!(faults, ["error_before_content", "stall_after_headers", "slow_stream"]);
+    let statuses: Vec<u64> = recent.iter().map(|e| e["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [503, 200, 200]);
+    let at: Vec<u64> = recent.iter().map(|e| e["at_ms"].as_u64().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]) && at[0] > 1_600_000_000_000, "{at:?}");
+    assert_eq!(s["served_ok"], 1, "only slow_stream served a good answer: {s}");
+
+    // The current mode reads back with its stream fields, and can be posted again as is.
+    let mode = m.set_mode(json!({"mode": "stall_after_content", "stall_ms": 250}));
+    assert_eq!(mode["stall_ms"], 250);
+    assert_eq!((mode["first_token_ms"].as_u64(), mode["total_ms"].as_u64()), (Some(100), Some(4000)));
+    assert_eq!(m.set_mode(mode.clone()), mode);
+    let r = post_json(&format!("{}/_mock/mode", m.url()), &json!({"mode": "slow_stream", "total_ms": 10}), &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("first_token_ms"), "{}", r.text());
+}

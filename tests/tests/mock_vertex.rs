@@ -1,11 +1,17 @@
 //! The Vertex AI mock checks requests as Vertex does (no Envoy needed): OAuth bearer tokens
 //! (static and expiring), project and location, Claude (`:rawPredict`) and Gemini bodies,
-//! streaming and faults.
+//! streaming, faults and streaming faults (Gemini `:streamGenerateContent`, Claude
+//! `:streamRawPredict`).
 
 mod mock_common;
 
+use std::time::Duration;
+
 use llm_router_e2e::{MockRegion, Req};
-use mock_common::{sse_events, start};
+use mock_common::{
+    arrival_of_text, assert_slow_stream_timing, assert_stalled_between, faults_logged, read_until_client_gives_up,
+    slow_stream_mode, sse_events, start, STALL_MS,
+};
 use serde_json::{json, Value};
 
 fn vertex_mock() -> MockRegion {
@@ -162,4 +168,140 @@ fn vertex_gemini() {
     let r = Req::post(&url).headers(&auth).json(&body).send().unwrap();
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["error"]["status"], "RESOURCE_EXHAUSTED");
+}
+
+// ---------------------------------------------------------------- Streaming faults
+
+const AUTH: [(&str, &str); 1] = [("authorization", "Bearer ya29.static-token")];
+
+/// The gateway's Gemini request after issue 14: `:streamGenerateContent?alt=sse`.
+fn gemini_stream_req(m: &MockRegion, sse: bool) -> Req {
+    let url = vertex_url(m, "europe-west1", "google", "gemini-2.0-flash-001", "streamGenerateContent");
+    let url = if sse { format!("{url}?alt=sse") } else { url };
+    Req::post(&url).headers(&AUTH).json(&json!({"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}))
+}
+
+/// The gateway's Claude request after issue 14: `:streamRawPredict` with `stream: true`.
+fn claude_stream_req(m: &MockRegion) -> Req {
+    let mut b = claude_vertex_body();
+    b["stream"] = json!(true);
+    let url = vertex_url(m, "europe-west1", "anthropic", "claude-3-5-sonnet-v2@20241022", "streamRawPredict");
+    Req::post(&url).headers(&AUTH).json(&b)
+}
+
+fn gemini_text(r: &llm_router_e2e::StreamResponse) -> String {
+    r.sse_json().iter().filter_map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str()).collect()
+}
+
+#[test]
+fn vertex_gemini_stall_after_headers() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "stall_after_headers", "count": 1}));
+    let r = read_until_client_gives_up(gemini_stream_req(&m, true));
+    assert_eq!(r.header("content-type").as_deref(), Some("text/event-stream"));
+    assert!(r.body.is_empty());
+    let r = gemini_stream_req(&m, true).send_stream().unwrap();
+    assert_eq!(gemini_text(&r), "hello from europe-west1");
+    assert_eq!(faults_logged(&m), ["stall_after_headers", "ok"]);
+    assert_eq!(m.recent()[0]["op"], "vertex.streamGenerateContent");
+}
+
+#[test]
+fn vertex_gemini_error_before_content() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "error_before_content"}));
+    let r = gemini_stream_req(&m, true).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.error.is_none());
+    let error =
+        json!({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}});
+    assert_eq!(r.text(), format!("data: {error}\r\n\r\n"), "one data event, the error, then the end");
+    // Without alt=sse: the JSON array holds the error object.
+    let r = gemini_stream_req(&m, false).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), json!([error]));
+    // `status` picks the error.
+    m.set_mode(json!({"mode": "error_before_content", "status": 429}));
+    let r = gemini_stream_req(&m, true).send_stream().unwrap();
+    assert_eq!(r.sse_json()[0]["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(r.sse_json()[0]["error"]["code"], 429);
+}
+
+#[test]
+fn vertex_gemini_stall_after_content() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    let r = read_until_client_gives_up(gemini_stream_req(&m, true));
+    let chunks = r.sse_json();
+    assert_eq!(chunks.len(), 1, "{}", r.text());
+    assert_eq!(chunks[0]["candidates"][0]["content"]["parts"][0]["text"], "hell");
+    assert!(chunks[0].get("usageMetadata").is_none());
+
+    m.set_mode(json!({"mode": "stall_after_content", "stall_ms": STALL_MS}));
+    let r = gemini_stream_req(&m, true).send_stream().unwrap();
+    assert_stalled_between(&r, "\"hell\"", "\"o fro\"");
+    assert_eq!(gemini_text(&r), "hello from europe-west1");
+}
+
+#[test]
+fn vertex_gemini_slow_stream() {
+    let m = vertex_mock();
+    m.set_mode(slow_stream_mode());
+    let r = gemini_stream_req(&m, true).send_stream().unwrap();
+    assert_slow_stream_timing(&r, "\"hell\"");
+    assert_eq!(gemini_text(&r), "hello from europe-west1");
+    let chunks = r.sse_json();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 5);
+    assert!(arrival_of_text(&r, "usageMetadata") >= Duration::from_millis(900));
+}
+
+#[test]
+fn vertex_claude_stall_after_headers() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "stall_after_headers", "count": 1}));
+    let r = read_until_client_gives_up(claude_stream_req(&m));
+    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(r.body.is_empty());
+    let r = claude_stream_req(&m).send_stream().unwrap();
+    assert_eq!(sse_events(&r.text()).last().unwrap().0, "message_stop");
+    assert_eq!(faults_logged(&m), ["stall_after_headers", "ok"]);
+    assert_eq!(m.recent()[1]["op"], "vertex.streamRawPredict");
+}
+
+#[test]
+fn vertex_claude_error_before_content() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "error_before_content"}));
+    let r = claude_stream_req(&m).send_stream().unwrap();
+    assert_eq!(r.status, 200);
+    let ev = sse_events(&r.text());
+    let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["message_start", "content_block_start", "ping", "error"]);
+    assert_eq!(ev[3].1, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+    assert_eq!(ev[0].1["message"]["model"], "claude-3-5-sonnet-v2@20241022");
+}
+
+#[test]
+fn vertex_claude_stall_after_content() {
+    let m = vertex_mock();
+    m.set_mode(json!({"mode": "stall_after_content"}));
+    let r = read_until_client_gives_up(claude_stream_req(&m));
+    let ev = sse_events(&r.text());
+    assert_eq!(ev.len(), 4, "{}", r.text());
+    assert_eq!(ev[3].1["delta"], json!({"type": "text_delta", "text": "hell"}));
+}
+
+#[test]
+fn vertex_claude_slow_stream() {
+    let m = vertex_mock();
+    m.set_mode(slow_stream_mode());
+    let r = claude_stream_req(&m).send_stream().unwrap();
+    assert_slow_stream_timing(&r, "\"hell\"");
+    let ev = sse_events(&r.text());
+    let text: String = ev.iter().filter_map(|e| e.1["delta"]["text"].as_str()).collect();
+    assert_eq!(text, "hello from europe-west1");
+    assert_eq!(ev[ev.len() - 2].1["usage"]["output_tokens"], 5);
+    assert_eq!(ev.last().unwrap().0, "message_stop");
 }

@@ -1,11 +1,11 @@
 //! `model_list[]` entries: one deployment each, in either dialect.
 
-use super::endpoint::{self, is_aws_region, is_gcp_region};
+use super::endpoint::{self, is_aws_region, is_gcp_region, HostRegion};
 use super::fields::{self, Fields, Keys};
 use super::keys::*;
 use super::vertex_credentials::service_account_for;
 use super::yaml::{Node, Pos};
-use super::{Credentials, Ctx, Deployment, Provider, Secret};
+use super::{Credentials, Ctx, Deployment, Provider, Reach, Secret};
 
 /// Where a deployment's facts came from, for later checks.
 pub(crate) struct Meta {
@@ -14,8 +14,16 @@ pub(crate) struct Meta {
     pub params_pos: Pos,
     /// The key that gave the region (the model value when taken from the model name).
     pub region_pos: Option<Pos>,
+    /// The key that says where requests go (the `model` key for an inference profile).
+    pub reach_pos: Pos,
+    /// How messages name it: `aws_region_name 'eu-west-1'`, `Bedrock cross-region inference
+    /// profile 'eu.…'`; empty when the endpoint names no region.
+    pub reach_from: String,
     /// `model_info.id` value position, when given.
     pub explicit_id: Option<Pos>,
+    /// `litellm_params.timeout` and `stream_timeout` value positions, when given.
+    pub timeout_pos: Option<Pos>,
+    pub stream_timeout_pos: Option<Pos>,
 }
 
 /// Parses every entry; entries with errors are still returned (with placeholders) when
@@ -60,17 +68,20 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
     let (params_key, p) = read_params(ctx, at, item, f)?;
     let model = read_model(ctx, at, params_key.pos, &p)?;
     let settings = read_settings(ctx, at, &p);
-    let region = region(ctx, at, params_key.pos, &p, &model, &settings);
-    let location = Location::of(&settings, &region);
+    let location = Location::of(&p, &settings, &model);
+    let aws_region_name = location.aws.as_ref().map(|n| n.value.clone());
+    let vertex_location = location.vertex.as_ref().map(|n| n.value.clone());
     let endpoint = endpoint::build(
         ctx,
         at,
         &model.provider,
         params_key.pos,
         settings.api_base.clone(),
-        &location.aws_region_name,
-        &location.vertex_location,
+        &aws_region_name,
+        &vertex_location,
     );
+    let called = called(ctx, at, &p, &model, &location);
+    let region = region(ctx, at, params_key.pos, &p, &settings, &location, &called);
     warn_missing_provider_settings(ctx, at, params_key.pos, &model.provider, &settings);
     // Priority and weight, in either dialect.
     let priority = either(ctx, at, f, "priority", &p, "order", (0, MAX_PRIORITY));
@@ -87,30 +98,36 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         provider_model: model.provider_model,
         region: region.region,
         zone: String::new(),
+        reach: called.reach,
         priority,
         weight,
         endpoint,
         api_key,
         rpm: limits.rpm,
         tpm: limits.tpm,
-        timeout_s: limits.timeout_s,
-        stream_timeout_s: limits.stream_timeout_s,
+        timeout_s: limits.timeout.map(|(v, _)| v),
+        stream_timeout_s: limits.stream_timeout.map(|(v, _)| v),
         latency_target_ms: settings.metadata.latency_target,
         input_cost_per_token: info.costs[0],
         output_cost_per_token: info.costs[1],
         api_version: settings.api_version,
-        aws_region_name: location.aws_region_name,
+        aws_region_name,
         vertex_project: settings.vertex_project,
-        vertex_location: location.vertex_location,
+        vertex_location,
         credentials,
     };
     check_vertex_credentials(ctx, at, &deployment, &p, params_key.pos);
+    super::aws_role::check(ctx, at, &deployment, &p);
     let meta = Meta {
         index: i,
         entry_pos: item.pos,
         params_pos: params_key.pos,
         region_pos: region.pos,
+        reach_pos: called.pos.unwrap_or(params_key.pos),
+        reach_from: called.from,
         explicit_id: info.explicit_id,
+        timeout_pos: limits.timeout.map(|(_, pos)| pos),
+        stream_timeout_pos: limits.stream_timeout.map(|(_, pos)| pos),
     };
     Some((deployment, meta))
 }
@@ -215,62 +232,201 @@ fn read_settings(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Settings {
     Settings { api_base, api_version, aws_region, vertex_project, vertex_location, region_name, metadata }
 }
 
-/// What one entry's `litellm_params` / deployment keys say about its region.
-struct Region {
-    region: String,
-    /// The key that gave the region (the model value when taken from the model name).
-    pos: Option<Pos>,
-    /// The region the model name ends in (`bedrock/us-west-2/...`), if any.
-    inferred: Option<String>,
+/// A value and the key that gave it, for messages and positions.
+#[derive(Debug, Clone)]
+struct Named {
+    value: String,
+    /// `aws_region_name`, `api_base`, `metadata.region`, ... or `model` (the model name).
+    key: &'static str,
+    pos: Pos,
 }
 
-/// Region: metadata.region, region_name, aws_region_name, vertex_location, model name.
-fn region(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'_>, model: &Model<'_>, s: &Settings) -> Region {
-    let from_key = |v: &Option<(String, Pos)>, key_of: &str| {
-        v.as_ref().map(|(s, _)| (s.clone(), p.get(key_of).map(|(k, _)| k.pos)))
-    };
-    let explicit = s
-        .metadata
-        .region
-        .clone()
-        .or_else(|| from_key(&s.region_name, "region_name"))
-        .or_else(|| from_key(&s.aws_region, "aws_region_name"))
-        .or_else(|| from_key(&s.vertex_location, "vertex_location"));
-    let last_segment = model.text.rsplit('/').next().unwrap_or("");
-    let inferred =
-        (model.text.contains('/') && endpoint::looks_like_region(last_segment)).then(|| last_segment.to_string());
-    match (explicit, &inferred) {
-        (Some((region, pos)), _) => Region { region, pos, inferred },
-        (None, Some(r)) => {
-            ctx.warn(model.node.pos, format!("{at} has no region key; using '{r}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)"));
-            Region { region: r.clone(), pos: Some(model.node.pos), inferred }
-        }
-        (None, None) => {
-            ctx.warn(params_pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
-            Region { region: String::new(), pos: None, inferred }
+impl Named {
+    /// `aws_region_name 'eu-west-1'`, `the api_base host's region 'eastus'`.
+    fn describe(&self) -> String {
+        match self.key {
+            "api_base" => format!("the api_base host's region '{}'", self.value),
+            key => format!("{key} '{}'", self.value),
         }
     }
 }
 
-/// The provider location actually called: the AWS region / Vertex location.
+/// The position of `key` itself, else `fallback`.
+fn key_pos(p: &Fields<'_>, key: &str, fallback: Pos) -> Pos {
+    p.get(key).map_or(fallback, |(k, _)| k.pos)
+}
+
+/// The region the model name ends in (`bedrock/.../us-west-2`), if any.
+fn model_name_region(model: &Model<'_>) -> Option<Named> {
+    let last_segment = model.text.rsplit('/').next().unwrap_or("");
+    (model.text.contains('/') && endpoint::looks_like_region(last_segment)).then(|| Named {
+        value: last_segment.to_string(),
+        key: "model",
+        pos: model.node.pos,
+    })
+}
+
+/// The declared region labels, in order: `metadata.region`, `region_name`.
+fn labels(p: &Fields<'_>, s: &Settings) -> Vec<Named> {
+    let metadata = s.metadata.region.as_ref().map(|(value, pos)| Named {
+        value: value.clone(),
+        key: "metadata.region",
+        pos: pos.unwrap_or_else(|| key_pos(p, "metadata", Pos { line: 1, col: 1 })),
+    });
+    let region_name = s.region_name.as_ref().map(|(value, pos)| Named {
+        value: value.clone(),
+        key: "region_name",
+        pos: key_pos(p, "region_name", *pos),
+    });
+    metadata.into_iter().chain(region_name).collect()
+}
+
+/// The provider location called: the AWS region (bedrock: host and signature) and the Vertex
+/// location (vertex_ai: host and path); and the region `api_base`'s host names, if any.
 struct Location {
-    aws_region_name: Option<String>,
-    vertex_location: Option<String>,
+    aws: Option<Named>,
+    vertex: Option<Named>,
+    host: Option<Named>,
 }
 
 impl Location {
-    /// The key that names it, else the first AWS- / GCP-shaped region among region_name,
-    /// metadata.region and the model name's.
-    fn of(s: &Settings, region: &Region) -> Location {
-        let candidates = [
-            s.region_name.as_ref().map(|(r, _)| r.clone()),
-            s.metadata.region.as_ref().map(|(r, _)| r.clone()),
-            region.inferred.clone(),
-        ];
-        let first = |shaped: fn(&str) -> bool| candidates.iter().flatten().find(|r| shaped(r)).cloned();
+    /// The key that names it, else the region `api_base`'s host names, else the first AWS- /
+    /// GCP-shaped region among region_name, metadata.region and the model name's.
+    fn of(p: &Fields<'_>, s: &Settings, model: &Model<'_>) -> Location {
+        let host = s.api_base.as_ref().and_then(|(url, pos)| {
+            let value = match endpoint::host_region(&endpoint::parse_url(url).ok()?.host)? {
+                HostRegion::Region(r) => r,
+                HostRegion::Global => "global".to_string(),
+            };
+            Some(Named { value, key: "api_base", pos: key_pos(p, "api_base", *pos) })
+        });
+        let given = |v: &Option<(String, Pos)>, key: &'static str| {
+            v.as_ref().map(|(value, pos)| Named { value: value.clone(), key, pos: key_pos(p, key, *pos) })
+        };
+        let mut candidates = labels(p, s);
+        candidates.reverse(); // region_name first
+        candidates.extend(model_name_region(model));
+        let first = |shaped: fn(&str) -> bool| candidates.iter().find(|n| shaped(&n.value)).cloned();
+        let host_if = |shaped: fn(&str) -> bool| host.clone().filter(|h| shaped(&h.value));
         Location {
-            aws_region_name: s.aws_region.as_ref().map(|(r, _)| r.clone()).or_else(|| first(is_aws_region)),
-            vertex_location: s.vertex_location.as_ref().map(|(r, _)| r.clone()).or_else(|| first(is_gcp_region)),
+            aws: given(&s.aws_region, "aws_region_name")
+                .or_else(|| host_if(is_aws_region))
+                .or_else(|| first(is_aws_region)),
+            vertex: given(&s.vertex_location, "vertex_location")
+                .or_else(|| host_if(is_vertex_location))
+                .or_else(|| first(is_gcp_region)),
+            host,
+        }
+    }
+}
+
+fn is_vertex_location(s: &str) -> bool {
+    s == "global" || is_gcp_region(s)
+}
+
+/// Where the entry's requests go, read from the endpoint called.
+struct Called {
+    reach: Reach,
+    /// The region the endpoint names (a profile's source region; `global`), and its key.
+    region: Option<Named>,
+    /// The key to point at for zone and allowed_regions problems.
+    pos: Option<Pos>,
+    /// How messages name it.
+    from: String,
+}
+
+impl Called {
+    /// One region, `global`, or none, as `region` says.
+    fn of_region(region: Option<Named>) -> Called {
+        let reach = match &region {
+            Some(n) if n.value == "global" => Reach::Global,
+            Some(n) => Reach::Region(n.value.clone()),
+            None => Reach::Unknown,
+        };
+        let from = match &region {
+            Some(n) if n.value == "global" => format!("a global endpoint ({})", n.describe()),
+            Some(n) => n.describe(),
+            None => String::new(),
+        };
+        Called { reach, from, pos: region.as_ref().map(|n| n.pos), region }
+    }
+}
+
+/// The endpoint's region and reach. A host and a region key that name different regions are
+/// an error: the request would go to one region and be signed for (or addressed to) the other.
+fn called(ctx: &mut Ctx, at: &str, p: &Fields<'_>, model: &Model<'_>, loc: &Location) -> Called {
+    let check_host = |ctx: &mut Ctx, key: &Option<Named>| {
+        if let (Some(host), Some(key)) = (&loc.host, key) {
+            if key.key != "api_base" && !key.value.eq_ignore_ascii_case(&host.value) {
+                ctx.error(key.pos, format!("{at}: {} disagrees with {}; requests would go to one region addressed to (or signed for) the other. Make them name the same region, or drop {}", key.describe(), host.describe(), key.key));
+            }
+        }
+    };
+    match model.provider {
+        Provider::Bedrock => {
+            check_host(ctx, &loc.aws);
+            let region = loc.host.clone().filter(|h| is_aws_region(&h.value)).or_else(|| loc.aws.clone());
+            let Some((geography, destinations)) = endpoint::inference_profile(&model.provider_model) else {
+                return Called::of_region(region);
+            };
+            let source = region.as_ref().map(|n| n.value.as_str());
+            Called {
+                reach: endpoint::profile_reach(geography, destinations, source),
+                from: format!("Bedrock cross-region inference profile '{}'", model.provider_model),
+                pos: Some(key_pos(p, "model", model.node.pos)),
+                region,
+            }
+        }
+        Provider::VertexAi => {
+            check_host(ctx, &loc.vertex);
+            Called::of_region(loc.host.clone().filter(|h| is_vertex_location(&h.value)).or_else(|| loc.vertex.clone()))
+        }
+        Provider::Azure | Provider::OpenAi | Provider::Anthropic | Provider::OpenAiCompatible(_) => {
+            Called::of_region(loc.host.clone())
+        }
+    }
+}
+
+/// What the entry's keys say about its region.
+struct Region {
+    region: String,
+    /// The key that gave the region (the model value when taken from the model name).
+    pos: Option<Pos>,
+}
+
+/// The region clients see: metadata.region, else region_name, else the endpoint's region,
+/// else aws_region_name / vertex_location / the model name's. A label that disagrees with
+/// where requests go is an error.
+fn region(
+    ctx: &mut Ctx,
+    at: &str,
+    params_pos: Pos,
+    p: &Fields<'_>,
+    s: &Settings,
+    loc: &Location,
+    called: &Called,
+) -> Region {
+    let labels = labels(p, s);
+    if let Some(endpoint) = &called.region {
+        for label in labels.iter().filter(|l| !endpoint::label_agrees(&l.value, &endpoint.value)) {
+            ctx.error(label.pos, format!("{at}: {} '{}' disagrees with where its requests go, {}; residency follows the endpoint: correct {} or remove it (the region is then '{}')", label.key, label.value, endpoint.describe(), label.key, endpoint.value));
+        }
+    }
+    if let Some(label) = labels.into_iter().next() {
+        return Region { region: label.value, pos: Some(label.pos) };
+    }
+    // Where the endpoint names no region (an OpenAI-compatible host), the region keys still
+    // label the deployment, as LiteLLM reads them.
+    match called.region.clone().or_else(|| loc.aws.clone()).or_else(|| loc.vertex.clone()) {
+        Some(n) => {
+            if n.key == "model" {
+                ctx.warn(n.pos, format!("{at} has no region key; using '{}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)", n.value));
+            }
+            Region { region: n.value, pos: Some(n.pos) }
+        }
+        None => {
+            ctx.warn(params_pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
+            Region { region: String::new(), pos: None }
         }
     }
 }
@@ -301,28 +457,33 @@ fn secrets(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> (Option<Secret>, Credenti
         aws_session_token: secret("aws_session_token"),
         aws_profile_name: secret("aws_profile_name"),
         aws_role_name: secret("aws_role_name"),
+        aws_session_name: secret("aws_session_name"),
+        aws_web_identity_token: secret("aws_web_identity_token"),
+        aws_external_id: secret("aws_external_id"),
         vertex_credentials: secret("vertex_credentials"),
     };
     (api_key, credentials)
 }
 
-/// Rate limits and timeouts.
+/// Rate limits, and timeouts (seconds) with their positions.
 struct Limits {
     rpm: Option<u64>,
     tpm: Option<u64>,
-    timeout_s: Option<f64>,
-    stream_timeout_s: Option<f64>,
+    timeout: Option<(f64, Pos)>,
+    stream_timeout: Option<(f64, Pos)>,
 }
 
 fn limits(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Limits {
     let count =
         |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &param_path(at, k), v, 0, u64::MAX));
-    let seconds = |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::seconds(ctx, &param_path(at, k), v, true));
+    let seconds = |ctx: &mut Ctx, k: &str| {
+        p.value(k).and_then(|v| fields::seconds(ctx, &param_path(at, k), v, true).map(|s| (s, v.pos)))
+    };
     Limits {
         rpm: count(ctx, "rpm"),
         tpm: count(ctx, "tpm"),
-        timeout_s: seconds(ctx, "timeout"),
-        stream_timeout_s: seconds(ctx, "stream_timeout"),
+        timeout: seconds(ctx, "timeout"),
+        stream_timeout: seconds(ctx, "stream_timeout"),
     }
 }
 

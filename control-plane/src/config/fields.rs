@@ -256,6 +256,7 @@ pub(crate) fn general_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option
     for (k, v) in entries {
         if k.as_str() == Some("master_key") {
             master = secret(ctx, "general_settings.master_key", v);
+            warn_short_master_key(ctx, v, master.as_ref());
         } else {
             others = true;
         }
@@ -266,9 +267,48 @@ pub(crate) fn general_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option
     master
 }
 
+/// Shortest master key taken without a warning (characters).
+const MIN_MASTER_KEY_CHARS: usize = 16;
+
+/// Envoy's config holds a salted digest of the master key: whoever reads it (an admin page, a
+/// config dump) can still try guesses offline, so only a long random key is safe.
+fn warn_short_master_key(ctx: &mut Ctx, node: &Node, key: Option<&Secret>) {
+    let Some(len) = key.and_then(Secret::resolve).map(|k| k.chars().count()) else { return };
+    if len < MIN_MASTER_KEY_CHARS {
+        let source = match key {
+            Some(Secret::Env(var)) => format!(" (os.environ/{var})"),
+            _ => String::new(),
+        };
+        ctx.warn(
+            node.pos,
+            format!(
+                "general_settings.master_key{source} is shorter than {MIN_MASTER_KEY_CHARS} characters; a salted \
+                 digest of it reaches Envoy's config, where a short key can be guessed offline: use a long random \
+                 key (e.g. `sk-` and the output of `openssl rand -hex 24`)"
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_master_key_is_a_warning_that_does_not_show_it() {
+        let yaml = |key: &str| {
+            format!(
+                "model_list:\n  - model_name: g\n    litellm_params:\n      model: openai/gpt-4o\n\
+                 general_settings:\n  master_key: {key}\n"
+            )
+        };
+        let loaded = crate::config::load_str(&yaml("sk-short"), "c.yaml").expect("loads");
+        let w: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(w.iter().any(|w| w.starts_with("c.yaml:6:") && w.contains("shorter than 16")), "{w:?}");
+        assert!(w.iter().all(|w| !w.contains("sk-short")), "{w:?}");
+        let loaded = crate::config::load_str(&yaml("sk-0123456789abcdef0123"), "c.yaml").expect("loads");
+        assert!(loaded.warnings.iter().all(|w| !w.message.contains("shorter")), "{:?}", loaded.warnings);
+    }
 
     #[test]
     fn suggestions() {

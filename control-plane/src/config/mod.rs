@@ -15,6 +15,7 @@ pub mod model;
 pub use model::*;
 pub mod vertex_credentials;
 
+mod aws_role;
 mod deployment;
 mod endpoint;
 mod fields;
@@ -24,7 +25,7 @@ mod router;
 mod summary;
 mod yaml;
 
-pub use router::parse_strategy;
+pub use router::{deployment_timeouts, parse_strategy, router_timeouts, Timeouts};
 pub use summary::summary;
 
 use std::fmt;
@@ -110,16 +111,33 @@ impl Ctx {
 /// (errors and warnings, in file order); on success, the config and its warnings.
 pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    let text = read_file(path).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| "cannot read the config file: it is not UTF-8 text".to_string())
+    });
+    match text {
         Ok(text) => load_str(&text, &file),
-        Err(e) => Err(vec![Diagnostic {
-            file,
-            line: 1,
-            col: 1,
-            severity: Severity::Error,
-            message: format!("cannot read the config file: {e}"),
-        }]),
+        Err(message) => Err(vec![Diagnostic { file, line: 1, col: 1, severity: Severity::Error, message }]),
     }
+}
+
+pub use yaml::MAX_FILE_BYTES;
+
+/// Reads a config file's bytes. One larger than [`MAX_FILE_BYTES`] is refused before it is
+/// read (and one that grows past it while being read), so a runaway file never fills memory.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| format!("cannot read the config file: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if size > MAX_FILE_BYTES as u64 {
+        return Err(yaml::too_large_message(usize::try_from(size).unwrap_or(usize::MAX)));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(yaml::too_large_message(bytes.len()));
+    }
+    Ok(bytes)
 }
 
 /// Checks config text; `file_name` is used in diagnostics only.
@@ -178,6 +196,7 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
     let mut model_list = None;
     let mut router_node = None;
     let mut master_key = None;
+    let mut request_timeout = None;
     for (k, v) in entries {
         let name = k.as_str().unwrap_or("");
         match name {
@@ -186,6 +205,7 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
             "general_settings" => {
                 master_key = fields::general_settings(ctx, k, v);
             }
+            "litellm_settings" => request_timeout = router::litellm_settings(ctx, k, v),
             _ if IGNORED_SECTIONS.contains(&name) => {
                 ctx.warn(k.pos, format!("{name} ignored: does not affect routing"));
             }
@@ -196,7 +216,8 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
             }
         }
     }
-    let raw_router = router::parse(ctx, router_node);
+    let mut raw_router = router::parse(ctx, router_node);
+    raw_router.request_timeout = request_timeout;
     let (deployments, groups) = match model_list {
         None => {
             ctx.error(root.pos, "missing model_list: add a model_list with at least one deployment");

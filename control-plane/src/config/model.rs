@@ -17,6 +17,24 @@ pub struct Endpoint {
     pub base_path: String,
 }
 
+/// Where a deployment's requests may be processed, read from the endpoint called (its
+/// regional host, `aws_region_name`, `vertex_location`, a Bedrock inference profile), not
+/// from the declared label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The endpoint names no region (`*.openai.azure.com`, a private host): the declared
+    /// region stands.
+    Unknown,
+    /// One region.
+    Region(String),
+    /// A Bedrock cross-region inference profile (`eu.…`, `global.…`) sent to `source`. AWS may
+    /// process it in any of `regions` (which include `source`); `None` for `global.` and for a
+    /// geography whose destinations are not known: anywhere.
+    Profile { geography: String, source: Option<String>, regions: Option<Vec<String>> },
+    /// A global endpoint (Vertex `global`): any region.
+    Global,
+}
+
 /// A secret value: where it comes from. The value itself is only read where it is used,
 /// and never printed (`Debug` shows the source, not the value).
 #[derive(Clone, PartialEq, Eq)]
@@ -57,12 +75,14 @@ pub struct Deployment {
     pub provider: Provider,
     /// `litellm_params.model` without the provider prefix (`bedrock/converse/` also stripped).
     pub provider_model: String,
-    /// metadata.region, else region_name, else aws_region_name, else vertex_location.
-    /// Empty when none is given.
+    /// The region clients see (`x-llm-region`): metadata.region, else region_name (each must
+    /// agree with the endpoint's region), else the endpoint's region. Empty when none is known.
     pub region: String,
-    /// Residency zone of the region (residency_zones, else the region's prefix); empty when
-    /// unknown.
+    /// Residency zone, from where requests actually go ([`Reach`]): residency_zones, else the
+    /// region's prefix; empty when none (always for a `global` endpoint or profile).
     pub zone: String,
+    /// Where the endpoint called may process a request.
+    pub reach: Reach,
     /// Deployment-level `priority` (seed) or `litellm_params.order` (LiteLLM); lower first.
     pub priority: Option<u32>,
     /// Deployment-level `weight` (seed) or `litellm_params.weight`; default 1.
@@ -81,12 +101,14 @@ pub struct Deployment {
     pub output_cost_per_token: Option<f64>,
     /// `litellm_params.api_version` (Azure's `api-version`).
     pub api_version: Option<String>,
-    /// The AWS region to call and sign for (bedrock): `aws_region_name`, else an AWS-shaped
-    /// `region_name` / `metadata.region` / region taken from the model name.
+    /// The AWS region to call and sign for (bedrock): `aws_region_name`, else the region the
+    /// api_base host names, else an AWS-shaped `region_name` / `metadata.region` / region
+    /// taken from the model name.
     pub aws_region_name: Option<String>,
     /// `litellm_params.vertex_project`.
     pub vertex_project: Option<String>,
-    /// The Vertex location to call (vertex_ai): `vertex_location`, else a GCP-shaped region.
+    /// The Vertex location to call (vertex_ai): `vertex_location`, else the api_base host's,
+    /// else a GCP-shaped region.
     pub vertex_location: Option<String>,
     /// Provider credentials (LiteLLM's keys); all `None` = the provider's standard chain.
     pub credentials: Credentials,
@@ -99,8 +121,16 @@ pub struct Credentials {
     pub aws_secret_access_key: Option<Secret>,
     pub aws_session_token: Option<Secret>,
     pub aws_profile_name: Option<Secret>,
+    /// The ARN of a role Envoy assumes (STS AssumeRole, signed with the credentials above or
+    /// the local chain), or, with `aws_web_identity_token`, AssumeRoleWithWebIdentity.
     pub aws_role_name: Option<Secret>,
-    /// A path to, or the JSON of, a service-account key.
+    /// The role session's name (both kinds of assume-role).
+    pub aws_session_name: Option<Secret>,
+    /// The web identity token (OIDC JWT), or the path of a file holding it.
+    pub aws_web_identity_token: Option<Secret>,
+    /// AssumeRole's external id.
+    pub aws_external_id: Option<Secret>,
+    /// A path to, the JSON of, or the base64 of the JSON of a service-account key.
     pub vertex_credentials: Option<Secret>,
 }
 

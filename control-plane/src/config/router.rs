@@ -11,6 +11,11 @@ pub(crate) const DEFAULT_NUM_RETRIES: u32 = 2;
 pub(crate) const DEFAULT_ALLOWED_FAILS: u32 = 3;
 pub(crate) const DEFAULT_COOLDOWN_S: f64 = 5.0;
 pub(crate) const DEFAULT_HEALTH_CHECK_TIMEOUT_S: f64 = 5.0;
+/// `stream_timeout` when the config gives none (and `timeout` is not shorter): the first stream
+/// event of an attempt must come within it, and no gap between events may be longer.
+pub const DEFAULT_STREAM_TIMEOUT_S: f64 = 30.0;
+/// `timeout` when the config gives none (LiteLLM's): it bounds the whole answer.
+pub const DEFAULT_TIMEOUT_S: f64 = 600.0;
 
 const KNOWN: &[&str] = &[
     "routing_strategy",
@@ -83,11 +88,21 @@ pub(crate) struct RawRouter {
     pub health_check_timeout_s: Option<f64>,
     /// Regions with their positions, and the position of the key.
     pub allowed_regions: Option<(Vec<(String, Pos)>, Pos)>,
-    pub timeout_s: Option<f64>,
-    pub stream_timeout_s: Option<f64>,
+    pub timeout: Option<Setting>,
+    pub stream_timeout: Option<Setting>,
+    /// `litellm_settings.request_timeout`: `timeout` when router_settings gives none.
+    pub request_timeout: Option<Setting>,
     pub fallbacks: Vec<Fallback>,
     pub residency_zones: BTreeMap<String, Vec<String>>,
     pub gateway_region: Option<String>,
+}
+
+/// A duration as read: seconds, where, and the key that gave it (for messages).
+#[derive(Clone, Copy)]
+pub(crate) struct Setting {
+    pub seconds: f64,
+    pub pos: Pos,
+    pub key: &'static str,
 }
 
 /// Reads `routing_strategy` ([`Strategy::parse`]). Returns the strategy and, for LiteLLM names
@@ -166,11 +181,8 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
             raw.health_check_timeout_s = None;
         }
     }
-    for (key, slot) in [("timeout", &mut raw.timeout_s), ("stream_timeout", &mut raw.stream_timeout_s)] {
-        if let Some(v) = f.value(key) {
-            *slot = fields::seconds(ctx, &rs(key), v, true);
-        }
-    }
+    raw.timeout = duration(ctx, f.value("timeout"), "router_settings.timeout");
+    raw.stream_timeout = duration(ctx, f.value("stream_timeout"), "router_settings.stream_timeout");
     if let Some((k, v)) = f.get("allowed_regions") {
         if let Some(list) = fields::string_list(ctx, &rs("allowed_regions"), v) {
             if list.is_empty() {
@@ -189,6 +201,29 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
         raw.fallbacks = fallbacks(ctx, v);
     }
     raw
+}
+
+/// A duration key (`key` names it in messages): more than 0, at most a week.
+fn duration(ctx: &mut Ctx, node: Option<&Node>, key: &'static str) -> Option<Setting> {
+    let v = node?;
+    fields::seconds(ctx, key, v, true).map(|seconds| Setting { seconds, pos: v.pos, key })
+}
+
+/// `litellm_settings`: only `request_timeout` is read, as LiteLLM's default for `timeout`
+/// (after each deployment's and `router_settings.timeout`); the rest does not affect routing.
+pub(crate) fn litellm_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option<Setting> {
+    let entries = node.as_map().unwrap_or_default();
+    let request_timeout = entries.iter().find(|(k, v)| k.as_str() == Some("request_timeout") && !v.is_null());
+    let others = entries.len() - usize::from(request_timeout.is_some());
+    match (request_timeout, others) {
+        (None, _) => ctx.warn(key.pos, "litellm_settings ignored: does not affect routing"),
+        (Some(_), 0) => {}
+        (Some(_), _) => ctx.warn(
+            key.pos,
+            "litellm_settings ignored except request_timeout (the default timeout): its other keys do not affect routing",
+        ),
+    }
+    duration(ctx, request_timeout.map(|(_, v)| v), "litellm_settings.request_timeout")
 }
 
 fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> {
@@ -314,7 +349,8 @@ pub(crate) fn finish(
     let strategy = raw.strategy.unwrap_or(if any_priority { Strategy::Priority } else { Strategy::SimpleShuffle });
     let health_check_timeout_s =
         raw.health_check_interval_s.map(|_| raw.health_check_timeout_s.unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT_S));
-    RouterSettings {
+    let timeout = raw.timeout.or(raw.request_timeout);
+    let settings = RouterSettings {
         strategy,
         num_retries: raw.num_retries.unwrap_or(DEFAULT_NUM_RETRIES),
         allowed_fails: raw.allowed_fails.unwrap_or(DEFAULT_ALLOWED_FAILS),
@@ -322,10 +358,234 @@ pub(crate) fn finish(
         health_check_interval_s: raw.health_check_interval_s,
         health_check_timeout_s,
         allowed_regions: raw.allowed_regions.map(|(list, _)| list.into_iter().map(|(r, _)| r).collect()),
-        timeout_s: raw.timeout_s,
-        stream_timeout_s: raw.stream_timeout_s,
+        timeout_s: timeout.map(|t| t.seconds),
+        stream_timeout_s: raw.stream_timeout.map(|t| t.seconds),
         fallbacks,
         residency_zones: raw.residency_zones,
         gateway_region: raw.gateway_region,
+    };
+    check_timeouts(ctx, &settings, deployments, timeout, raw.stream_timeout);
+    settings
+}
+
+/// A deployment's limits in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// `stream_timeout`: the first stream event of an attempt must come within it, and no gap
+    /// between events may be longer.
+    pub stream_s: f64,
+    /// `timeout`: bounds the whole answer, retries included.
+    pub answer_s: f64,
+}
+
+/// A deployment's limits as LiteLLM resolves them: its own `litellm_params` key, else the
+/// router-wide value ([`router_timeouts`]).
+pub fn deployment_timeouts(r: &RouterSettings, d: &Deployment) -> Timeouts {
+    resolve(r, d.timeout_s, d.stream_timeout_s)
+}
+
+/// The limits of a deployment without keys of its own: router_settings (for `timeout` also
+/// litellm_settings.request_timeout), else the defaults.
+pub fn router_timeouts(r: &RouterSettings) -> Timeouts {
+    resolve(r, None, None)
+}
+
+/// Without any stream_timeout LiteLLM bounds a stream by `timeout`, so the default
+/// stream_timeout is never longer than `timeout`.
+fn resolve(r: &RouterSettings, timeout_s: Option<f64>, stream_timeout_s: Option<f64>) -> Timeouts {
+    let answer_s = timeout_s.or(r.timeout_s).unwrap_or(DEFAULT_TIMEOUT_S);
+    let stream_s = stream_timeout_s.or(r.stream_timeout_s).unwrap_or(DEFAULT_STREAM_TIMEOUT_S.min(answer_s));
+    Timeouts { stream_s, answer_s }
+}
+
+/// Where a deployment's limit comes from, for messages: its own key, a router-wide key, or
+/// the default (no position).
+fn limit_source(own: Option<Pos>, at: &str, key: &str, router: Option<Setting>) -> (Option<Pos>, String) {
+    match (own, router) {
+        (Some(pos), _) => (Some(pos), format!("{at}: litellm_params.{key}")),
+        (None, Some(r)) => (Some(r.pos), r.key.to_string()),
+        (None, None) => (None, format!("the default {key}")),
+    }
+}
+
+/// A model group's stream_timeouts: (seconds, deployment ids, where the first of them got it).
+type StreamTimeouts<'a> = Vec<(f64, Vec<&'a str>, Pos)>;
+
+/// Warns where the limits cannot work as written: a stream_timeout longer than the timeout
+/// that bounds the same answer, and a model group whose deployments have different
+/// stream_timeouts (Envoy takes one per request: see `translate::routes`).
+fn check_timeouts(
+    ctx: &mut Ctx,
+    r: &RouterSettings,
+    deployments: &[(Deployment, Meta)],
+    timeout: Option<Setting>,
+    stream_timeout: Option<Setting>,
+) {
+    let mut warned: Vec<(Option<Pos>, Option<Pos>)> = Vec::new();
+    let mut groups: Vec<(&str, StreamTimeouts)> = Vec::new();
+    for (d, meta) in deployments {
+        let t = deployment_timeouts(r, d);
+        let at = format!("model_list[{}] ('{}')", meta.index, d.model_name);
+        let (stream_pos, stream_name) = limit_source(meta.stream_timeout_pos, &at, "stream_timeout", stream_timeout);
+        let (answer_pos, answer_name) = limit_source(meta.timeout_pos, &at, "timeout", timeout);
+        if t.stream_s > t.answer_s && !warned.contains(&(stream_pos, answer_pos)) {
+            warned.push((stream_pos, answer_pos));
+            let line = answer_pos.map(|p| format!(" (line {})", p.line)).unwrap_or_default();
+            ctx.warn(
+                stream_pos.unwrap_or(meta.params_pos),
+                format!(
+                    "{stream_name} {}s is longer than {answer_name} {}s{line}: timeout bounds the whole answer, so a stalled attempt would end the request before stream_timeout moves it to the next deployment; lower stream_timeout or raise timeout",
+                    t.stream_s, t.answer_s
+                ),
+            );
+        }
+        let group = match groups.iter_mut().position(|(g, _)| *g == d.model_name) {
+            Some(i) => &mut groups[i].1,
+            None => {
+                groups.push((&d.model_name, Vec::new()));
+                &mut groups.last_mut().expect("just pushed").1
+            }
+        };
+        match group.iter_mut().find(|(s, ..)| *s == t.stream_s) {
+            Some((_, ids, _)) => ids.push(&d.id),
+            None => group.push((t.stream_s, vec![&d.id], stream_pos.unwrap_or(meta.params_pos))),
+        }
+    }
+    for (name, mut by_value) in groups {
+        by_value.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let [_, .., (largest, _, pos)] = by_value.as_slice() {
+            let listed: Vec<String> = by_value.iter().map(|(s, ids, _)| format!("{s}s: {}", ids.join(", "))).collect();
+            ctx.warn(
+                *pos,
+                format!(
+                    "model group '{name}' has deployments with different stream_timeouts ({}): Envoy takes one per request, so each attempt of a request to '{name}' waits for its first content, and between events, up to the largest of the deployments it may try ({largest}s)",
+                    listed.join("; ")
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{self, deployment_timeouts, router_timeouts, Loaded, Severity, Timeouts};
+
+    fn load(yaml: &str) -> Loaded {
+        match config::load_str(yaml, "t.yaml") {
+            Ok(l) => l,
+            Err(d) => panic!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")),
+        }
+    }
+
+    /// The warnings about timeouts and litellm_settings.
+    fn warnings(l: &Loaded) -> Vec<String> {
+        l.warnings
+            .iter()
+            .map(|d| d.to_string())
+            .filter(|w| w.contains("timeout") || w.contains("litellm_settings"))
+            .collect()
+    }
+
+    /// (stream, answer) of each deployment, in model_list order.
+    fn limits(l: &Loaded) -> Vec<(f64, f64)> {
+        let c = &l.config;
+        c.deployments.iter().map(|d| deployment_timeouts(&c.router, d)).map(|t| (t.stream_s, t.answer_s)).collect()
+    }
+
+    const TWO: &str = "model_list:
+  - model_name: a
+    litellm_params: {model: openai/gpt-4o, api_base: 'http://127.0.0.1:1/v1', region_name: us-east-1, timeout: 30, stream_timeout: 2.5}
+  - model_name: a
+    litellm_params: {model: openai/gpt-4o, api_base: 'http://127.0.0.1:2/v1', region_name: us-east-1}
+";
+
+    #[test]
+    fn defaults_are_30_s_per_stream_and_600_s_per_answer() {
+        let l = load("model_list:\n  - model_name: a\n    litellm_params: {model: openai/gpt-4o}\n");
+        assert_eq!(limits(&l), [(30.0, 600.0)]);
+        assert_eq!(router_timeouts(&l.config.router), Timeouts { stream_s: 30.0, answer_s: 600.0 });
+    }
+
+    #[test]
+    fn a_deployment_s_own_keys_come_first_then_router_settings() {
+        let l = load(&format!("{TWO}router_settings:\n  timeout: 60\n  stream_timeout: 4\n"));
+        assert_eq!(limits(&l), [(2.5, 30.0), (4.0, 60.0)]);
+        // Without router_settings the second one has the defaults.
+        assert_eq!(limits(&load(TWO)), [(2.5, 30.0), (30.0, 600.0)]);
+    }
+
+    #[test]
+    fn litellm_settings_request_timeout_is_the_default_timeout_after_router_settings() {
+        let l = load(&format!("{TWO}litellm_settings:\n  request_timeout: 20\n"));
+        // As in LiteLLM, a stream without stream_timeout is bounded by the timeout.
+        assert_eq!(limits(&l), [(2.5, 30.0), (20.0, 20.0)]);
+        // The section is read, not reported ignored.
+        assert!(!warnings(&l).iter().any(|w| w.contains("litellm_settings")), "{:?}", warnings(&l));
+        let l = load(&format!("{TWO}litellm_settings:\n  request_timeout: 20\nrouter_settings:\n  timeout: 90\n"));
+        assert_eq!(limits(&l)[1], (30.0, 90.0));
+    }
+
+    #[test]
+    fn litellm_settings_other_keys_are_reported_ignored_and_request_timeout_is_range_checked() {
+        let l = load(&format!("{TWO}litellm_settings:\n  request_timeout: 20\n  drop_params: true\n"));
+        assert!(
+            warnings(&l)
+                .iter()
+                .any(|w| w.starts_with("t.yaml:6:1: warning: litellm_settings ignored except request_timeout")),
+            "{:?}",
+            warnings(&l)
+        );
+        let l = load(&format!("{TWO}litellm_settings:\n  drop_params: true\n"));
+        assert!(warnings(&l).contains(&"t.yaml:6:1: warning: litellm_settings ignored: does not affect routing".into()));
+        let e =
+            config::load_str(&format!("{TWO}litellm_settings:\n  request_timeout: 604801\n"), "t.yaml").unwrap_err();
+        assert_eq!(
+            e.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect::<Vec<_>>(),
+            ["t.yaml:7:20: litellm_settings.request_timeout must be a number greater than 0 and at most 604800, got '604801'"]
+        );
+    }
+
+    #[test]
+    fn a_stream_timeout_longer_than_its_timeout_is_a_warning_at_the_stream_timeout() {
+        let l = load(&format!("{TWO}router_settings:\n  timeout: 10\n  stream_timeout: 40\n"));
+        let w = warnings(&l);
+        assert!(
+            w.contains(&"t.yaml:8:19: warning: router_settings.stream_timeout 40s is longer than router_settings.timeout 10s (line 7): timeout bounds the whole answer, so a stalled attempt would end the request before stream_timeout moves it to the next deployment; lower stream_timeout or raise timeout".into()),
+            "{w:?}"
+        );
+        // The deployment's own keys: 2.5 s within 30 s is fine; one warning only.
+        assert_eq!(w.iter().filter(|w| w.contains("is longer than")).count(), 1, "{w:?}");
+        let l =
+            load("model_list:\n  - model_name: a\n    litellm_params: {model: openai/gpt-4o, stream_timeout: 700}\n");
+        assert!(
+            warnings(&l)[0].starts_with("t.yaml:3:60: warning: model_list[0] ('a'): litellm_params.stream_timeout 700s is longer than the default timeout 600s:"),
+            "{:?}",
+            warnings(&l)
+        );
+    }
+
+    #[test]
+    fn a_timeout_alone_shortens_the_default_stream_timeout_without_a_warning() {
+        let l = load("model_list:\n  - model_name: a\n    litellm_params: {model: openai/gpt-4o, timeout: 5}\n");
+        assert_eq!(limits(&l), [(5.0, 5.0)]);
+        assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+    }
+
+    #[test]
+    fn different_stream_timeouts_in_a_model_group_are_a_warning_that_names_the_deployments() {
+        let l = load(TWO);
+        let w = warnings(&l);
+        let ids: Vec<&str> = l.config.deployments.iter().map(|d| d.id.as_str()).collect();
+        let want = format!(
+            "t.yaml:5:5: warning: model group 'a' has deployments with different stream_timeouts (2.5s: {}; 30s: {}): Envoy takes one per request",
+            ids[0], ids[1]
+        );
+        assert!(w.iter().any(|x| x.starts_with(&want)), "{want}\nnot in {w:?}");
+        assert!(w[0].ends_with("up to the largest of the deployments it may try (30s)"), "{w:?}");
+        // Equal values, or different ones in different groups: each request gets its own.
+        let same = load(&format!("{TWO}router_settings:\n  stream_timeout: 2.5\n"));
+        assert!(!warnings(&same).iter().any(|w| w.contains("different")), "{:?}", warnings(&same));
+        let other_group = load(&TWO.replacen("model_name: a", "model_name: b", 1));
+        assert!(!warnings(&other_group).iter().any(|w| w.contains("different")), "{:?}", warnings(&other_group));
     }
 }

@@ -2,10 +2,23 @@
 
 use std::fmt::Write;
 
-use super::{Config, Secret};
+use super::{deployment_timeouts, router_timeouts, Config, Reach, Secret};
 
 fn secs(v: f64) -> String {
     format!("{v}s")
+}
+
+/// Where requests go, in a few words: `eu-west-1`, `eu. profile (8 regions)`, `any region`.
+fn reach(r: &Reach) -> String {
+    match r {
+        Reach::Unknown => "-".into(),
+        Reach::Region(r) => r.clone(),
+        Reach::Profile { geography, regions: Some(list), .. } => {
+            format!("{geography}. profile ({} regions)", list.len())
+        }
+        Reach::Profile { geography, regions: None, .. } => format!("{geography}. profile: any region"),
+        Reach::Global => "any region".into(),
+    }
 }
 
 fn dash(s: &str) -> &str {
@@ -35,10 +48,13 @@ pub fn summary(cfg: &Config) -> String {
         }
         None => out.push_str("health checks: off\n"),
     }
-    if r.timeout_s.is_some() || r.stream_timeout_s.is_some() {
-        let show = |v: Option<f64>| v.map(secs).unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "timeouts: request {}, first byte {}", show(r.timeout_s), show(r.stream_timeout_s));
-    }
+    let limits = router_timeouts(r);
+    let _ = writeln!(
+        out,
+        "timeouts: stream {} (first event, and each gap), answer {} (whole, retries included)",
+        secs(limits.stream_s),
+        secs(limits.answer_s)
+    );
     if let Some(allowed) = &r.allowed_regions {
         let _ = writeln!(out, "allowed regions: {}", allowed.join(", "));
     }
@@ -53,7 +69,7 @@ pub fn summary(cfg: &Config) -> String {
         None => {}
     }
 
-    let rows: Vec<[String; 7]> = cfg
+    let rows: Vec<[String; 8]> = cfg
         .deployments
         .iter()
         .map(|d| {
@@ -67,6 +83,7 @@ pub fn summary(cfg: &Config) -> String {
                 d.id.clone(),
                 d.provider.to_string(),
                 dash(&d.region).to_string(),
+                reach(&d.reach),
                 dash(&d.zone).to_string(),
                 d.priority.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 d.weight.to_string(),
@@ -74,14 +91,14 @@ pub fn summary(cfg: &Config) -> String {
             ]
         })
         .collect();
-    let header = ["id", "provider", "region", "zone", "priority", "weight", "endpoint"];
+    let header = ["id", "provider", "region", "reaches", "zone", "priority", "weight", "endpoint"];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |cells: [&str; 7]| {
+    let line = |cells: [&str; 8]| {
         let mut s = String::from("    ");
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i + 1 == cells.len() {
@@ -101,9 +118,18 @@ pub fn summary(cfg: &Config) -> String {
         let plural = if members.len() == 1 { "" } else { "s" };
         let _ = writeln!(out, "  {g} ({} deployment{plural})", members.len());
         out.push_str(&line(header));
-        for i in members {
+        for &i in &members {
             let row = &rows[i];
-            out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]]));
+            out.push_str(&line(row.each_ref().map(String::as_str)));
+        }
+        // Deployments with limits of their own.
+        let own = members
+            .iter()
+            .map(|&i| &cfg.deployments[i])
+            .filter(|d| d.timeout_s.is_some() || d.stream_timeout_s.is_some());
+        for d in own {
+            let t = deployment_timeouts(r, d);
+            let _ = writeln!(out, "    timeouts of {}: stream {}, answer {}", d.id, secs(t.stream_s), secs(t.answer_s));
         }
         if let Some((_, to)) = r.fallbacks.iter().find(|(from, _)| from == g) {
             let _ = writeln!(out, "    fallbacks: {}", to.join(", "));

@@ -71,10 +71,19 @@ impl ServiceAccount {
         match key.kind.as_deref() {
             Some("service_account") | None => {}
             Some(other) => {
+                // Google's own credential types are named; anything else is not echoed.
+                let what = match other {
+                    "authorized_user"
+                    | "external_account"
+                    | "external_account_authorized_user"
+                    | "impersonated_service_account"
+                    | "gdch_service_account" => format!("'{other}' credentials"),
+                    _ => "credentials of an unknown 'type'".to_string(),
+                };
                 return Err(format!(
-                    "{source} holds '{other}' credentials; Vertex deployments need a service-account key \
+                    "{source} holds {what}; Vertex deployments need a service-account key \
                      (type 'service_account', from `gcloud iam service-accounts keys create`)"
-                ))
+                ));
             }
         }
         let missing = |field: &str| format!("{source} is not a usable service-account key: '{field}' is missing");
@@ -132,32 +141,151 @@ impl ServiceAccount {
     }
 }
 
-/// The service account a Vertex deployment authenticates with: `vertex_credentials` (a path,
-/// the JSON itself, or `os.environ/VAR` holding either), else `GOOGLE_APPLICATION_CREDENTIALS`.
-/// The error says what is wrong and what to do, without any secret.
+/// The service account a Vertex deployment authenticates with: `vertex_credentials` (the key's
+/// JSON, its base64 encoding, a path to a file holding either, or `os.environ/VAR` holding any of
+/// them), else `GOOGLE_APPLICATION_CREDENTIALS`. The error names where the key came from and
+/// what is wrong with it, never any part of it.
 pub fn service_account_for(d: &Deployment) -> Result<ServiceAccount, String> {
-    let (text_or_path, source) = match &d.credentials.vertex_credentials {
+    let (value, source) = match &d.credentials.vertex_credentials {
         Some(secret @ Secret::Env(var)) => match secret.resolve() {
             Some(v) => (v, format!("vertex_credentials (os.environ/{var})")),
             None => return Err(format!("vertex_credentials refers to environment variable {var}, which is not set")),
         },
-        Some(Secret::Literal(v)) => (v.clone(), "vertex_credentials".to_string()),
+        Some(Secret::Literal(v)) => (v.clone(), "vertex_credentials (the value written in the YAML)".to_string()),
         None => match std::env::var(GOOGLE_APPLICATION_CREDENTIALS).ok().filter(|v| !v.is_empty()) {
             Some(path) => (path, GOOGLE_APPLICATION_CREDENTIALS.to_string()),
             None => {
                 return Err(format!(
                     "no vertex_credentials and {GOOGLE_APPLICATION_CREDENTIALS} is not set; give \
-                     litellm_params.vertex_credentials (a path to, or the JSON of, a service-account key)"
+                     litellm_params.vertex_credentials (a path to a service-account key file, the key's JSON, \
+                     or its base64 encoding)"
                 ))
             }
         },
     };
-    if text_or_path.trim_start().starts_with('{') {
-        return ServiceAccount::from_json(&text_or_path, &format!("{source} (JSON)"));
+    read_key(&value, &source)
+}
+
+/// A service-account key from `value`, which `source` names in messages: the key's JSON, its
+/// base64 encoding (standard or URL-safe, padded or not, line breaks allowed), or the path of a
+/// file holding either. A UTF-8 byte-order mark is ignored. Messages never quote the value.
+pub fn read_key(value: &str, source: &str) -> Result<ServiceAccount, String> {
+    match key_text(value.as_bytes()) {
+        KeyText::Json(json) => ServiceAccount::from_json(&json, &format!("{source} (JSON)")),
+        KeyText::Base64Json(json) => ServiceAccount::from_json(&json, &format!("{source} (base64-encoded JSON)")),
+        KeyText::Other => {
+            let path = value.trim();
+            let shown = looks_like_path(path).then_some(path);
+            let bytes = std::fs::read(path).map_err(|e| match shown {
+                Some(path) => format!("{source}: cannot read the key file {path}: {}", io_reason(&e)),
+                None => not_a_key(source, value),
+            })?;
+            let file = match shown {
+                Some(path) => format!("{source} file {path}"),
+                None => format!("{source} (a file path)"),
+            };
+            match key_text(&bytes) {
+                KeyText::Json(json) => ServiceAccount::from_json(&json, &file),
+                KeyText::Base64Json(json) => ServiceAccount::from_json(&json, &format!("{file} (base64-encoded JSON)")),
+                KeyText::Other => Err(format!(
+                    "{file} holds neither a service-account key's JSON nor its base64 encoding; write the key \
+                     from `gcloud iam service-accounts keys create` there"
+                )),
+            }
+        }
     }
-    let path = text_or_path.trim();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{source}: cannot read key file {path}: {e}"))?;
-    ServiceAccount::from_json(&text, &format!("{source} file {path}"))
+}
+
+/// What a key value (or a key file's content) is.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyText {
+    /// JSON (it starts with `{`), without a byte-order mark.
+    Json(String),
+    /// Base64 whose decoding is JSON: the decoded text.
+    Base64Json(String),
+    /// Neither: a path, or something unusable.
+    Other,
+}
+
+fn key_text(bytes: &[u8]) -> KeyText {
+    let Ok(text) = std::str::from_utf8(bytes) else { return KeyText::Other };
+    if let Some(json) = as_json(text) {
+        return KeyText::Json(json.to_string());
+    }
+    match decode_base64(text).and_then(|decoded| String::from_utf8(decoded).ok()) {
+        Some(decoded) => match as_json(&decoded) {
+            Some(json) => KeyText::Base64Json(json.to_string()),
+            None => KeyText::Other,
+        },
+        None => KeyText::Other,
+    }
+}
+
+/// The text without a byte-order mark and surrounding space, when it is a JSON object.
+fn as_json(text: &str) -> Option<&str> {
+    let t = text.trim().trim_start_matches('\u{feff}').trim();
+    t.starts_with('{').then_some(t)
+}
+
+/// Base64 as operators store keys: standard or URL-safe alphabet, with or without padding,
+/// wrapped over lines or not.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::alphabet;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine as _;
+    const ANY_PADDING: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, ANY_PADDING);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, ANY_PADDING);
+    let compact: String = text.trim_start_matches('\u{feff}').chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.is_empty() {
+        return None;
+    }
+    STANDARD.decode(&compact).or_else(|_| URL_SAFE.decode(&compact)).ok()
+}
+
+/// Whether a value that is not a key can be shown as the path it was meant to be: one short
+/// line without quotes or braces, shaped like a path. Anything else may be a mangled key, and is
+/// described, never shown.
+fn looks_like_path(value: &str) -> bool {
+    let plain =
+        value.len() <= 1024 && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "{}'\"`$".contains(c));
+    let shaped = value.starts_with('/')
+        || value.starts_with("./")
+        || value.starts_with("../")
+        || value.starts_with('~')
+        || value.ends_with(".json");
+    plain && shaped
+}
+
+/// Why a file could not be read, without the path (the caller shows it when it may).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// A value that is no key and no readable path, described by its shape only.
+fn not_a_key(source: &str, value: &str) -> String {
+    let v = value.trim();
+    let quoted =
+        v.len() >= 2 && ((v.starts_with('\'') && v.ends_with('\'')) || (v.starts_with('"') && v.ends_with('"')));
+    let hint = if quoted {
+        " (it is wrapped in quotes: remove the shell quoting)"
+    } else if v.contains('{') {
+        " (it contains JSON but does not start with '{')"
+    } else if v.len() >= 64 && decode_base64(v).is_some() {
+        " (it is base64, but does not decode to a JSON key)"
+    } else {
+        ""
+    };
+    format!(
+        "{source} is not a service-account key: not JSON, not base64-encoded JSON and not the path of a readable \
+         file{hint}; give the key's JSON, its base64 encoding, or the key file's path"
+    )
 }
 
 /// An access token. Its value is shown only to Envoy.
@@ -257,9 +385,11 @@ pub fn is_loopback_url(url: &str) -> bool {
 /// What translation needs about one Vertex deployment's credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub enum VertexAuth {
-    /// A usable key: the account's SDS secret, and its token when one is held.
-    Account { secret_name: String, token: Option<AccessToken>, why_no_token: String },
-    /// No usable key: why (the deployment takes no traffic).
+    /// A usable key: the account's SDS secret, and its token when one is held; without one,
+    /// the last refresh's error (None: the first token is still being asked for). The error is
+    /// for the control plane's log; the gateway sees only a code.
+    Account { secret_name: String, token: Option<AccessToken>, refresh_error: Option<String> },
+    /// No usable key: why (for messages; the deployment takes no traffic).
     Unusable(String),
 }
 
@@ -311,6 +441,75 @@ mod tests {
         assert!(e.contains("client_email"), "{e}");
         let e = ServiceAccount::from_json("{not json", "k").expect_err("refused");
         assert!(e.contains("not a service-account key"), "{e}");
+    }
+
+    fn b64(engine: &impl base64::Engine, text: &str) -> String {
+        engine.encode(text.as_bytes())
+    }
+
+    #[test]
+    fn a_key_is_read_as_json_as_base64_or_from_a_file_with_or_without_a_bom() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let json = key_json("");
+        let wrapped: String =
+            b64(&STANDARD, &json).as_bytes().chunks(76).map(|l| format!("{}\n", String::from_utf8_lossy(l))).collect();
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("sa.b64");
+        std::fs::write(&file, format!("\u{feff}{wrapped}")).expect("write");
+        for (value, source) in [
+            (json.clone(), "(JSON)"),
+            (format!("\u{feff}{json}"), "(JSON)"),
+            (b64(&STANDARD, &json), "(base64-encoded JSON)"),
+            (b64(&URL_SAFE_NO_PAD, &format!("\u{feff}{json}")), "(base64-encoded JSON)"),
+            (wrapped.clone(), "(base64-encoded JSON)"),
+            (file.display().to_string(), "(base64-encoded JSON)"),
+        ] {
+            let sa = read_key(&value, "k").unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(sa.client_email, "gw@p.iam.gserviceaccount.com");
+            assert!(sa.source.ends_with(source), "{}", sa.source);
+        }
+    }
+
+    #[test]
+    fn messages_about_a_key_name_its_source_and_never_its_value() {
+        use base64::engine::general_purpose::STANDARD;
+        const MARKER: &str = "PRIVATE-KEY-MARKER-7f3a9";
+        let no_email = format!(r#"{{"type": "service_account", "private_key": "{MARKER}"}}"#);
+        let cases = [
+            // Shell-quoted JSON (as copied from a `export VAR='...'` line).
+            (format!("'{no_email}'"), "wrapped in quotes"),
+            // Base64 of a JSON key without client_email.
+            (b64(&STANDARD, &no_email), "'client_email' is missing"),
+            // Base64 of something that is no JSON at all.
+            (b64(&STANDARD, &format!("{MARKER} {MARKER} {MARKER} {MARKER}")), "base64, but does not decode"),
+            // JSON after a prefix.
+            (format!("key={no_email}"), "does not start with"),
+            // A secret-looking word.
+            (format!("{MARKER}-sk"), "not the path of a readable file"),
+        ];
+        for (value, says) in cases {
+            let e = read_key(&value, "vertex_credentials (os.environ/VERTEX_SA)").expect_err("refused");
+            assert!(e.starts_with("vertex_credentials (os.environ/VERTEX_SA)"), "{e}");
+            assert!(e.contains(says), "{says}: {e}");
+            assert!(!e.contains(MARKER) && !e.contains(&value) && !e.contains(&value[..8]), "{e}");
+        }
+        let e = ServiceAccount::from_json(r#"{"type": "PRIVATE-KEY-MARKER-7f3a9"}"#, "k").expect_err("refused");
+        assert!(e.contains("unknown 'type'") && !e.contains(MARKER), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_path_is_named_with_why() {
+        let e = read_key("/nonexistent/llm-router/sa.json", "GOOGLE_APPLICATION_CREDENTIALS").expect_err("refused");
+        assert_eq!(
+            e,
+            "GOOGLE_APPLICATION_CREDENTIALS: cannot read the key file /nonexistent/llm-router/sa.json: no such file"
+        );
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("sa.json");
+        std::fs::write(&file, "PRIVATE-KEY-MARKER not a key").expect("write");
+        let e = read_key(&file.display().to_string(), "vertex_credentials").expect_err("refused");
+        assert!(e.contains(&file.display().to_string()) && e.contains("holds neither"), "{e}");
+        assert!(!e.contains("MARKER"), "{e}");
     }
 
     #[test]
@@ -375,7 +574,7 @@ mod tests {
     fn tokens_never_show_in_debug() {
         let t = AccessToken::new("ya29.very-secret".into(), SystemTime::now(), Duration::from_secs(1));
         assert!(!format!("{t:?}").contains("very-secret"));
-        let a = VertexAuth::Account { secret_name: "s".into(), token: Some(t), why_no_token: String::new() };
+        let a = VertexAuth::Account { secret_name: "s".into(), token: Some(t), refresh_error: None };
         assert!(!format!("{a:?}").contains("very-secret"));
     }
 }

@@ -4,7 +4,7 @@
 //! `Yaml` loader, so that we keep positions, see duplicate keys (the loader silently keeps
 //! one), resolve aliases and `<<` merge keys ourselves, and bound alias expansion.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -70,13 +70,6 @@ impl Node {
             Value::Map(_) => "a mapping",
         }
     }
-    fn size(&self) -> usize {
-        match &self.value {
-            Value::Null | Value::Scalar(..) => 1,
-            Value::Seq(s) => 1 + s.iter().map(Node::size).sum::<usize>(),
-            Value::Map(m) => 1 + m.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
-        }
-    }
 }
 
 /// A problem found while reading the YAML text itself.
@@ -85,33 +78,144 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Upper bound on nodes produced by alias expansion ("billion laughs").
-const MAX_NODES: usize = 1_000_000;
+/// Largest config file read at all. LiteLLM configs are kilobytes; this leaves room for
+/// tens of thousands of deployments and keeps a runaway file out of memory.
+pub const MAX_FILE_BYTES: usize = 16 << 20;
 
-enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+/// Estimated memory of one node beyond its text (the node, its slot in its parent, allocator
+/// rounding). Rounded up: the estimate bounds memory.
+const NODE_BYTES: usize = 96;
+
+/// Alias copies may add this much, plus [`ALIAS_FACTOR`] times the file's size. Legitimate
+/// anchors (shared `litellm_params`) copy a few hundred bytes per use.
+const ALIAS_ALLOWANCE: usize = 1 << 20;
+const ALIAS_FACTOR: usize = 4;
+
+/// Ceiling on the estimated size of everything read: the file's own values, alias copies and
+/// the anchors kept for copying. Whatever the file, reading it holds about this much at most.
+pub const MAX_TREE_BYTES: usize = 64 << 20;
+
+/// Deepest nesting of lists and mappings (a LiteLLM config nests about 6 deep).
+const MAX_DEPTH: usize = 100;
+
+/// What alias expansion may add for a file of `file_bytes`.
+fn alias_cap(file_bytes: usize) -> usize {
+    file_bytes.saturating_mul(ALIAS_FACTOR).saturating_add(ALIAS_ALLOWANCE)
 }
 
-#[derive(Default)]
+/// "1.5 MiB", "640 KiB", "12 bytes".
+fn human(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else if bytes >= 1 << 10 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+enum Frame {
+    /// `start`: the tree's estimated size when the list began (its size is the growth since).
+    Seq { pos: Pos, anchor: usize, start: usize, items: Vec<Node> },
+    /// `seen`: keys so far and where, so a duplicate is found in constant time.
+    Map {
+        pos: Pos,
+        anchor: usize,
+        start: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        seen: HashMap<String, Pos>,
+    },
+}
+
+/// Estimated memory of what is being read, against its caps.
+struct Budget {
+    /// Estimated bytes of the tree: values written out and alias copies.
+    tree: usize,
+    /// Of `tree`, the bytes copied by aliases.
+    aliased: usize,
+    /// Estimated bytes of the anchors kept for copying.
+    anchors: usize,
+    alias_cap: usize,
+}
+
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node with its estimated size.
+    anchors: HashMap<usize, (Node, usize)>,
     docs: Vec<(Pos, Option<Node>)>,
     errors: Vec<YamlError>,
-    expanded: usize,
+    budget: Budget,
+    /// A cap was crossed: reading stops.
     aborted: bool,
 }
 
 impl Builder {
+    fn new(file_bytes: usize) -> Builder {
+        Builder {
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            docs: Vec::new(),
+            errors: Vec::new(),
+            budget: Budget { tree: 0, aliased: 0, anchors: 0, alias_cap: alias_cap(file_bytes) },
+            aborted: false,
+        }
+    }
+
     fn error(&mut self, pos: Pos, message: String) {
         self.errors.push(YamlError { pos, message });
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) {
+    /// Stops reading with an error at `pos`.
+    fn abort(&mut self, pos: Pos, message: String) {
+        self.error(pos, message);
+        self.aborted = true;
+    }
+
+    /// Counts `bytes` more of tree (`aliased`: copied by an alias at `pos`); false, having
+    /// aborted, when that crosses a cap. Called before the bytes are allocated where possible.
+    fn charge(&mut self, pos: Pos, bytes: usize, aliased: bool) -> bool {
+        let b = &mut self.budget;
+        if aliased {
+            b.aliased = b.aliased.saturating_add(bytes);
+            if b.aliased > b.alias_cap {
+                let msg = format!(
+                    "aliases expand the config past {} (4 times the file's size plus 1 MiB); \
+                     alias fewer or smaller values, or write the repeated values out",
+                    human(b.alias_cap)
+                );
+                self.abort(pos, msg);
+                return false;
+            }
+        }
+        b.tree = b.tree.saturating_add(bytes);
+        self.within_ceiling(pos)
+    }
+
+    fn within_ceiling(&mut self, pos: Pos) -> bool {
+        let total = self.budget.tree.saturating_add(self.budget.anchors);
+        if total <= MAX_TREE_BYTES {
+            return true;
+        }
+        let msg = format!(
+            "the config holds more than {} once read (its values, alias copies and anchors, \
+             {NODE_BYTES} bytes per value besides its text); a LiteLLM config is normally well \
+             under 1 MiB: remove repeated or generated content",
+            human(MAX_TREE_BYTES)
+        );
+        self.abort(pos, msg);
+        false
+    }
+
+    /// Places a finished node (of estimated size `bytes`) in its parent.
+    fn finish(&mut self, node: Node, anchor: usize, bytes: usize) {
         let top_level = self.stack.len() == 1;
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.budget.anchors = self.budget.anchors.saturating_add(bytes);
+            if !self.within_ceiling(node.pos) {
+                return;
+            }
+            self.anchors.insert(anchor, (node.clone(), bytes));
         }
         match self.stack.last_mut() {
             Some(Frame::Seq { items, .. }) => items.push(node),
@@ -124,13 +228,15 @@ impl Builder {
                     *key = Some(node);
                 }
             }
-            Some(Frame::Map { entries, key, .. }) => {
+            Some(Frame::Map { entries, key, seen, .. }) => {
                 let Some(k) = key.take() else { return };
-                let name = k.as_str().unwrap_or("").to_string();
-                let first =
-                    entries.iter().find(|(e, _)| e.as_str() == Some(name.as_str()) && name != "<<").map(|(e, _)| e.pos);
-                match first {
-                    Some(first) => {
+                let name = k.as_str().unwrap_or("");
+                if name == "<<" {
+                    entries.push((k, node));
+                    return;
+                }
+                match seen.get(name) {
+                    Some(&first) => {
                         let hint = if top_level {
                             " (one file holds one config: split several gateways' configs into separate files)"
                         } else {
@@ -142,7 +248,10 @@ impl Builder {
                         );
                         self.error(k.pos, msg);
                     }
-                    None => entries.push((k, node)),
+                    None => {
+                        seen.insert(name.to_string(), k.pos);
+                        entries.push((k, node));
+                    }
                 }
             }
             None => {
@@ -162,20 +271,22 @@ impl Builder {
         let mut merged: Vec<Node> = Vec::new();
         for (k, v) in entries {
             if is_merge_key(&k) {
-                match &v.value {
+                match v.value {
                     Value::Map(_) => merged.push(v),
-                    Value::Seq(items) => merged.extend(items.iter().cloned()),
+                    Value::Seq(items) => merged.extend(items),
                     _ => self.error(v.pos, "'<<' must merge a mapping or a list of mappings".into()),
                 }
             } else {
                 out.push((k, v));
             }
         }
+        let mut present: HashSet<String> = out.iter().filter_map(|(k, _)| k.as_str().map(str::to_string)).collect();
         for m in merged {
             match m.value {
                 Value::Map(items) => {
                     for (k, v) in items {
-                        if !out.iter().any(|(e, _)| e.as_str().is_some() && e.as_str() == k.as_str()) {
+                        let name = k.as_str().map(str::to_string);
+                        if name.is_none_or(|n| present.insert(n)) {
                             out.push((k, v));
                         }
                     }
@@ -184,6 +295,16 @@ impl Builder {
             }
         }
         out
+    }
+
+    /// Opens a list or mapping: counts it, and refuses nesting past [`MAX_DEPTH`].
+    fn open(&mut self, pos: Pos) -> Option<usize> {
+        if self.stack.len() >= MAX_DEPTH {
+            self.abort(pos, format!("lists and mappings nest more than {MAX_DEPTH} deep here; flatten the config"));
+            return None;
+        }
+        let start = self.budget.tree;
+        self.charge(pos, NODE_BYTES, false).then_some(start)
     }
 }
 
@@ -200,41 +321,53 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::DocumentStart => self.docs.push((pos, None)),
             Event::Scalar(text, style, anchor, _tag) => {
+                let bytes = NODE_BYTES.saturating_add(text.len());
+                if !self.charge(pos, bytes, false) {
+                    return;
+                }
                 let quoted = style != TScalarStyle::Plain;
                 let value = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
                     Value::Null
                 } else {
                     Value::Scalar(text, quoted)
                 };
-                self.finish(Node { pos, value }, anchor);
+                self.finish(Node { pos, value }, anchor, bytes);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() }),
+            Event::SequenceStart(anchor, _) => {
+                if let Some(start) = self.open(pos) {
+                    self.stack.push(Frame::Seq { pos, anchor, start, items: Vec::new() });
+                }
+            }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None })
+                if let Some(start) = self.open(pos) {
+                    let (entries, seen) = (Vec::new(), HashMap::new());
+                    self.stack.push(Frame::Map { pos, anchor, start, entries, key: None, seen });
+                }
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
-                    self.finish(Node { pos, value: Value::Seq(items) }, anchor);
+                if let Some(Frame::Seq { pos, anchor, start, items }) = self.stack.pop() {
+                    let bytes = self.budget.tree - start;
+                    self.finish(Node { pos, value: Value::Seq(items) }, anchor, bytes);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { pos, anchor, entries, .. }) = self.stack.pop() {
+                if let Some(Frame::Map { pos, anchor, start, entries, .. }) = self.stack.pop() {
                     // A block mapping's start event is marked after its first key: use the key.
                     let pos = entries.first().map_or(pos, |(k, _)| k.pos.min(pos));
                     let entries = self.merge(entries);
-                    self.finish(Node { pos, value: Value::Map(entries) }, anchor);
+                    let bytes = self.budget.tree - start;
+                    self.finish(Node { pos, value: Value::Map(entries) }, anchor, bytes);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    self.expanded += node.size();
-                    if self.expanded > MAX_NODES {
-                        self.error(pos, "aliases expand to too large a document".into());
-                        self.aborted = true;
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, bytes)| *bytes) {
+                // Counted before the copy is made: a refused alias allocates nothing.
+                Some(bytes) => {
+                    if !self.charge(pos, bytes, true) {
                         return;
                     }
+                    let Some((mut node, _)) = self.anchors.get(&id).cloned() else { return };
                     node.pos = pos;
-                    self.finish(node, 0);
+                    self.finish(node, 0, bytes);
                 }
                 None => self.error(pos, "alias refers to an anchor that is not complete here".into()),
             },
@@ -245,22 +378,34 @@ impl MarkedEventReceiver for Builder {
 
 /// Parses one YAML document. A syntax error stops parsing (`Err`); other problems
 /// (duplicate keys, bad merges) are returned beside the tree so checking can go on.
-/// The tree is `None` for an empty file.
+/// The tree is `None` for an empty file. Reading is bounded: a text over [`MAX_FILE_BYTES`],
+/// aliases that expand past 4 times the text's size plus 1 MiB, or a tree estimated over
+/// [`MAX_TREE_BYTES`] is an error (at the alias or value that crossed the cap).
 pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlError>), YamlError> {
-    let mut builder = Builder::default();
+    if text.len() > MAX_FILE_BYTES {
+        return Err(YamlError { pos: Pos { line: 1, col: 1 }, message: too_large_message(text.len()) });
+    }
+    let mut builder = Builder::new(text.len());
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let mut pos = Pos::from_marker(e.marker());
-        let message = if e.info().contains("tab") {
-            // The scanner marks the start of the token, not the tab: point at the tab.
-            if let Some(p) = tab_after(text, e.marker().index()) {
-                pos = p;
+    // Driven event by event (not `Parser::load`, which recurses once per nesting level) so
+    // that reading stops as soon as a cap is crossed.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                builder.on_event(ev, mark);
+                if builder.aborted {
+                    break;
+                }
             }
-            format!("YAML syntax error: {}; indent with spaces, not tabs", e.info())
-        } else {
-            format!("YAML syntax error: {}; check indentation, quoting and ':' placement", e.info())
-        };
-        return Err(YamlError { pos, message });
+            Err(e) => return Err(syntax_error(text, &e)),
+        }
+    }
+    if builder.aborted {
+        // A cap stops reading like a syntax error does: the tree is incomplete.
+        if let Some(e) = builder.errors.pop() {
+            return Err(e);
+        }
     }
     if builder.docs.len() > 1 {
         let pos = builder.docs[1].0;
@@ -268,6 +413,30 @@ pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlError>), YamlError> {
     }
     let root = builder.docs.into_iter().next().and_then(|(_, n)| n);
     Ok((root, builder.errors))
+}
+
+/// The error for a config file of `bytes` over [`MAX_FILE_BYTES`].
+pub fn too_large_message(bytes: usize) -> String {
+    format!(
+        "the config file is {}, more than the {} a config may be; a LiteLLM config is normally \
+         well under 1 MiB: check that this is the right file",
+        human(bytes),
+        human(MAX_FILE_BYTES)
+    )
+}
+
+fn syntax_error(text: &str, e: &yaml_rust2::ScanError) -> YamlError {
+    let mut pos = Pos::from_marker(e.marker());
+    let message = if e.info().contains("tab") {
+        // The scanner marks the start of the token, not the tab: point at the tab.
+        if let Some(p) = tab_after(text, e.marker().index()) {
+            pos = p;
+        }
+        format!("YAML syntax error: {}; indent with spaces, not tabs", e.info())
+    } else {
+        format!("YAML syntax error: {}; check indentation, quoting and ':' placement", e.info())
+    };
+    YamlError { pos, message }
 }
 
 /// Position of the first tab at or after char index `from`.
@@ -315,5 +484,125 @@ mod tests {
         let errs = parse("a: 1\nb: 2\na: 3\n").ok().map(|r| r.1).expect("parsed");
         assert_eq!(errs[0].pos, Pos { line: 3, col: 1 });
         assert!(errs[0].message.contains("lines 1 and 3"), "{}", errs[0].message);
+    }
+
+    fn refusal(text: &str) -> YamlError {
+        match parse(text) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    /// `big: &s "<n bytes>"` then a list of `aliases` copies of it.
+    fn aliased_string(n: usize, aliases: usize) -> String {
+        let mut y = format!("big: &s \"{}\"\nlist:\n", "x".repeat(n));
+        for _ in 0..aliases {
+            y += "  - *s\n";
+        }
+        y
+    }
+
+    #[test]
+    fn a_megabyte_string_aliased_1500_times_is_refused_at_the_alias_that_crossed_the_cap() {
+        let text = aliased_string(1 << 20, 1500);
+        let t0 = std::time::Instant::now();
+        let e = refusal(&text);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(3), "took {:?}", t0.elapsed());
+        // The cap is 4 times the file (just over 1 MiB) plus 1 MiB: five copies fit, the sixth
+        // (line 3 holds the first) crosses it.
+        assert_eq!(e.pos, Pos { line: 8, col: 5 });
+        assert!(
+            e.message.contains("aliases expand the config past 5.0 MiB (4 times the file's size plus 1 MiB)"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("write the repeated values out"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_few_aliases_of_shared_params_are_fine() {
+        let text = aliased_string(300, 1000);
+        let (root, errors) = parse(&text).ok().expect("parsed");
+        assert!(errors.is_empty());
+        let list = root.expect("doc").as_map().expect("map")[1].1.as_seq().expect("list").len();
+        assert_eq!(list, 1000);
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_quickly() {
+        let mut y = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            y += &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
+        }
+        let t0 = std::time::Instant::now();
+        let e = refusal(&y);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(3), "took {:?}", t0.elapsed());
+        assert!(e.message.contains("aliases expand the config past 1.0 MiB"), "{}", e.message);
+        assert!(e.pos.line > 1 && e.pos.line <= 10, "{:?}", e.pos);
+    }
+
+    #[test]
+    fn a_file_over_the_size_cap_is_refused_before_parsing() {
+        let e = refusal(&"#".repeat(MAX_FILE_BYTES + 1));
+        assert_eq!(e.pos, Pos { line: 1, col: 1 });
+        assert!(e.message.contains("is 16.0 MiB, more than the 16.0 MiB a config may be"), "{}", e.message);
+    }
+
+    #[test]
+    fn many_tiny_values_are_bounded_by_the_tree_ceiling() {
+        // 1.2 million one-character values: 2.4 MB of text, about 80 MB once read.
+        let text = format!("a: [{}1]\n", "1,".repeat(1_200_000));
+        let e = refusal(&text);
+        assert_eq!(e.pos.line, 1);
+        assert!(e.message.contains("holds more than 64.0 MiB once read"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let text = "- ".repeat(100_000) + "x\n";
+        let e = refusal(&text);
+        assert!(e.message.contains("nest more than 100 deep"), "{}", e.message);
+    }
+
+    fn wide_mapping(keys: usize) -> String {
+        (0..keys).map(|i| format!("key{i}: {i}\n")).collect()
+    }
+
+    /// Best of three, to be less at the mercy of a busy machine.
+    fn parse_time(text: &str) -> std::time::Duration {
+        (0..3)
+            .map(|_| {
+                let t0 = std::time::Instant::now();
+                let (root, errors) = parse(text).ok().expect("parsed");
+                assert!(errors.is_empty() && root.is_some());
+                t0.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_mapping_with_50000_keys_loads_in_linear_time() {
+        let small = parse_time(&wide_mapping(50_000));
+        let large = parse_time(&wide_mapping(200_000));
+        // Generous for a debug build on a busy machine; the pairwise check took minutes.
+        assert!(small < std::time::Duration::from_secs(10), "50,000 keys took {small:?}");
+        // Linear: 4 times the keys take about 4 times as long (quadratic would be 16 times).
+        assert!(large < small * 8, "50,000 keys took {small:?}, 200,000 took {large:?}");
+    }
+
+    #[test]
+    fn a_merge_of_a_large_mapping_is_linear_and_keeps_explicit_keys_first() {
+        let merged: Vec<String> = (0..50_000).map(|i| format!("k{i}: base")).collect();
+        let text = format!("c:\n  <<: {{{}}}\n  k7: own\n", merged.join(", "));
+        let t0 = std::time::Instant::now();
+        let root = parse(&text).ok().and_then(|r| r.0).expect("doc");
+        // Generous for a debug build on a busy machine; a pairwise merge takes far longer.
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "took {:?}", t0.elapsed());
+        let c = root.as_map().expect("map")[0].1.as_map().expect("map");
+        assert_eq!(c.len(), 50_000);
+        assert_eq!((c[0].0.as_str(), c[0].1.as_str()), (Some("k7"), Some("own")));
+        assert_eq!(c.iter().filter(|(k, _)| k.as_str() == Some("k7")).count(), 1);
     }
 }

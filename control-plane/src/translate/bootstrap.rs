@@ -39,16 +39,17 @@ pub fn bootstrap_common(opts: &Options) -> Value {
 }
 
 /// Filter metrics (`litellm_requests_total.model.M.deployment.D.region.R`) become Prometheus
-/// series with `model`, `deployment` and `region` labels; latency buckets are milliseconds.
+/// series with `model`, `deployment` and `region` labels (and the others named here); label
+/// names are lower case with `_`; latency buckets are milliseconds.
 fn stats_config() -> Value {
     let tag = |name: &str| {
         json!({
             "tag_name": name,
-            "regex": format!(r"^wasmcustom\.[a-z_]+(?:\.[a-z]+\.[^.]+)*?(\.{name}\.([^.]+))(?:\.[a-z]+\.[^.]+)*$"),
+            "regex": format!(r"^wasmcustom\.[a-z_]+(?:\.[a-z_]+\.[^.]+)*?(\.{name}\.([^.]+))(?:\.[a-z_]+\.[^.]+)*$"),
         })
     };
     json!({
-        "stats_tags": [tag("model"), tag("deployment"), tag("region"), tag("zone"), tag("code")],
+        "stats_tags": [tag("model"), tag("deployment"), tag("region"), tag("zone"), tag("code"), tag("provider_error")],
         "histogram_bucket_settings": [{
             "match": {"prefix": "wasmcustom.litellm_request_duration_ms"},
             "buckets": [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],

@@ -1,5 +1,5 @@
 //! The llm-router wasm filter: its configuration in the router role (the plan's inputs: model
-//! groups, deployments, strategy, timeouts, the master key's digest) and in the upstream role
+//! groups, deployments, strategy, timeouts, the master key's salted digest) and in the upstream role
 //! (one deployment's provider details), and the Envoy filter that runs it with either.
 
 use base64::Engine as _;
@@ -9,15 +9,14 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::envoy::seconds_to_ms;
+use super::routes::limit_ms;
 use super::upstream_auth::unavailable_reason;
-use super::{cluster_name, gateway_region, Options, DEFAULT_FIRST_BYTE_TIMEOUT_S, MAX_BODY_BYTES, ROUTER_FILTER_NAME};
-use crate::config::{Config, Deployment};
+use super::{cluster_name, gateway_region, Options, MAX_BODY_BYTES, ROUTER_FILTER_NAME};
+use crate::config::{deployment_timeouts, Config, Deployment, RouterSettings};
 
 const WASM_VM_ID: &str = "llm_router";
 /// Priority given to deployments without one: after every explicit priority, in list order.
 const UNSET_PRIORITY_BASE: u32 = 1_000_000;
-/// Per-attempt time to first byte of a streamed answer when the config is silent (seconds).
-const DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S: f64 = 30.0;
 
 /// The filter's configuration (router role) for this config.
 pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
@@ -38,11 +37,12 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
             .iter()
             .map(|(group, to)| pb::Fallback { model_group: group.clone(), fallback_groups: to.clone() })
             .collect(),
-        first_byte_timeout_ms: seconds_to_ms(r.timeout_s.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT_S)),
-        stream_first_byte_timeout_ms: seconds_to_ms(r.stream_timeout_s.unwrap_or(DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S)),
-        master_key_sha256: master_key_digest(cfg),
+        master_key: None,
     };
+    // The hash names the configuration, not the salt: the same config has the same hash on
+    // every gateway and after every restart, and it says nothing about the key.
     rc.config_hash = short_hash(&rc.encode_to_vec());
+    rc.master_key = master_key_digest(cfg, opts);
     rc
 }
 
@@ -56,7 +56,7 @@ fn model_groups(cfg: &Config, opts: &Options) -> Vec<pb::ModelGroup> {
                 .iter()
                 .filter(|d| d.model_name == name)
                 .enumerate()
-                .map(|(i, d)| planned_deployment(d, i, opts))
+                .map(|(i, d)| planned_deployment(d, i, &cfg.router, opts))
                 .collect();
             pb::ModelGroup { name: name.to_string(), deployments }
         })
@@ -64,7 +64,8 @@ fn model_groups(cfg: &Config, opts: &Options) -> Vec<pb::ModelGroup> {
 }
 
 /// What the planner knows of a deployment, the `i`-th of its group.
-fn planned_deployment(d: &Deployment, i: usize, opts: &Options) -> pb::Deployment {
+fn planned_deployment(d: &Deployment, i: usize, r: &RouterSettings, opts: &Options) -> pb::Deployment {
+    let limits = deployment_timeouts(r, d);
     pb::Deployment {
         id: d.id.clone(),
         cluster: cluster_name(d),
@@ -78,17 +79,24 @@ fn planned_deployment(d: &Deployment, i: usize, opts: &Options) -> pb::Deploymen
         input_cost_per_token: d.input_cost_per_token.unwrap_or(0.0),
         output_cost_per_token: d.output_cost_per_token.unwrap_or(0.0),
         latency_target_ms: d.latency_target_ms.unwrap_or(0),
-        unavailable: unavailable_reason(d, opts.secret_mode, opts.vertex.get(&d.id)).unwrap_or_default(),
+        unavailable: unavailable_reason(d, opts.secret_mode, opts.vertex.get(&d.id)).unwrap_or_default() as i32,
+        // As the routes have them (the filter's header selects the route by this value).
+        stream_timeout_ms: limit_ms(limits.stream_s),
+        timeout_ms: limit_ms(limits.answer_s),
     }
 }
 
-/// Only the key's digest reaches Envoy. A key that cannot be read locks the gateway (an
-/// all-zero digest matches no key) rather than opening it.
-fn master_key_digest(cfg: &Config) -> Vec<u8> {
-    cfg.master_key
-        .as_ref()
-        .map(|k| k.resolve().map(|v| Sha256::digest(v.as_bytes()).to_vec()).unwrap_or_else(|| vec![0; 32]))
-        .unwrap_or_default()
+/// Only a salted digest of the key reaches Envoy: HMAC-SHA-256 with `opts.master_key_salt` (see
+/// `llm_router_core::auth`). A key that cannot be read locks the gateway (an all-zero digest
+/// matches no key) rather than opening it.
+fn master_key_digest(cfg: &Config, opts: &Options) -> Option<pb::MasterKey> {
+    let key = cfg.master_key.as_ref()?;
+    let salt = opts.master_key_salt.to_vec();
+    let hmac_sha256 = match key.resolve() {
+        Some(value) => llm_router_core::auth::hmac_sha256(&salt, &value).to_vec(),
+        None => vec![0; 32],
+    };
+    Some(pb::MasterKey { salt, hmac_sha256 })
 }
 
 fn short_hash(bytes: &[u8]) -> String {
@@ -171,4 +179,49 @@ pub(super) fn upstream_filter(d: &Deployment, opts: &Options) -> Value {
         // The provider's path depends on the body (stream or not): headers wait for it.
         true,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::config;
+
+    fn with_key(key: &str) -> Config {
+        std::env::set_var("FILTER_TEST_MASTER_KEY", key);
+        let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\ngeneral_settings:\n  master_key: os.environ/FILTER_TEST_MASTER_KEY\n";
+        config::load_str(yaml, "c.yaml").expect("loads").config
+    }
+
+    #[test]
+    fn the_master_key_is_published_as_a_salted_hmac_never_its_sha256() {
+        let key = "sk-filter-test-0123456789";
+        let cfg = with_key(key);
+        let opts = Options { master_key_salt: [7; 16], ..Default::default() };
+        let rc = router_config(&cfg, &opts);
+        let mk = rc.master_key.clone().expect("a key");
+        assert_eq!(mk.salt, vec![7; 16]);
+        assert_ne!(mk.hmac_sha256, Sha256::digest(key.as_bytes()).to_vec());
+        assert!(llm_router_core::auth::MasterKeyDigest::of(&mk.salt, key).matches(key));
+        let bytes = rc.encode_to_vec();
+        let plain = Sha256::digest(key.as_bytes());
+        assert!(!bytes.windows(32).any(|w| w == plain.as_slice()), "no unsalted SHA-256 anywhere in the config");
+
+        // Another salt (another render, another serve process): another digest, the same hash.
+        let other = router_config(&cfg, &Options { master_key_salt: [8; 16], ..Default::default() });
+        assert_ne!(other.master_key.as_ref().map(|k| &k.hmac_sha256), Some(&mk.hmac_sha256));
+        assert_eq!(other.config_hash, rc.config_hash, "config_hash names the config, not the salt");
+        assert_ne!(Options::default().master_key_salt, Options::default().master_key_salt, "random by default");
+    }
+
+    #[test]
+    fn each_planned_deployment_carries_its_own_limits_for_the_filter() {
+        let yaml = "model_list:\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o, api_base: 'http://127.0.0.1:1/v1', stream_timeout: 2, timeout: 90}\n  - model_name: g\n    litellm_params: {model: openai/gpt-4o, api_base: 'http://127.0.0.1:2/v1'}\nrouter_settings:\n  timeout: 45\n";
+        let cfg = config::load_str(yaml, "c.yaml").expect("loads").config;
+        let rc = router_config(&cfg, &Options::default());
+        let limits: Vec<(u64, u64)> =
+            rc.model_groups[0].deployments.iter().map(|d| (d.stream_timeout_ms, d.timeout_ms)).collect();
+        assert_eq!(limits, [(2_000, 90_000), (30_000, 45_000)]);
+    }
 }

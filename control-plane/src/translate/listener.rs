@@ -38,25 +38,40 @@ pub fn gateway_listener(opts: &Options, router_filter: Value, route_spec: Value)
     })
 }
 
-/// The router filter plans; header-to-metadata turns its plan into dynamic metadata; a Lua
-/// filter clears the route cache; the router follows the plan.
+/// The router filter plans; header-to-metadata turns its plan into dynamic metadata (and
+/// moves the client headers every attempt needs out of the header map); a Lua filter clears
+/// the route cache; the router follows the plan.
 fn http_filters(router_filter: Value) -> Value {
+    let mut request_rules = vec![json!({
+        "header": llm_router_core::ROUTE_PLAN_HEADER,
+        "on_header_present": {
+            "metadata_namespace": PLAN_METADATA_NAMESPACE,
+            "key": "priority_groups",
+            "type": "PROTOBUF_VALUE",
+            "encode": "BASE64",
+        },
+        "remove": true,
+    })];
+    // Every attempt shares one header map, and each sends its provider only an allow-list of
+    // it: what later attempts (and the error replies below) need waits in metadata instead.
+    request_rules.extend(llm_router_core::CARRIED_REQUEST_HEADERS.iter().map(|header| {
+        json!({
+            "header": header,
+            "on_header_present": {
+                "metadata_namespace": llm_router_core::CLIENT_METADATA_NAMESPACE,
+                "key": header,
+                "type": "STRING",
+            },
+            "remove": true,
+        })
+    }));
     json!([
         router_filter,
         {
             "name": "envoy.filters.http.header_to_metadata",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config",
-                "request_rules": [{
-                    "header": llm_router_core::ROUTE_PLAN_HEADER,
-                    "on_header_present": {
-                        "metadata_namespace": PLAN_METADATA_NAMESPACE,
-                        "key": "priority_groups",
-                        "type": "PROTOBUF_VALUE",
-                        "encode": "BASE64",
-                    },
-                    "remove": true,
-                }],
+                "request_rules": request_rules,
             },
         },
         {
@@ -123,9 +138,10 @@ fn local_reply_config() -> Value {
                 // Anthropic-form clients (/v1/messages) get Anthropic's error shape.
                 "filter": {"and_filter": {"filters": [
                     {"response_flag_filter": {"flags": envoy_failures}},
-                    {"header_filter": {"header": {
-                        "name": llm_router_core::CLIENT_PATH_HEADER,
-                        "string_match": {"prefix": "/v1/messages"},
+                    {"metadata_filter": {"matcher": {
+                        "filter": llm_router_core::CLIENT_METADATA_NAMESPACE,
+                        "path": [{"key": llm_router_core::CLIENT_PATH_HEADER}],
+                        "value": {"string_match": {"prefix": "/v1/messages"}},
                     }}},
                 ]}},
                 "body_format_override": anthropic_error,

@@ -36,7 +36,7 @@ use llm_router_proto as pb;
 use serde_json::{json, Value};
 
 use crate::config::vertex_credentials::VertexAuth;
-use crate::config::{Config, Deployment};
+use crate::config::{Config, Deployment, Reach};
 
 pub use bootstrap::{bootstrap_common, render_yaml, static_bootstrap};
 pub use filter::{router_config, router_filter};
@@ -68,6 +68,23 @@ pub struct Options {
     /// Vertex credential state by deployment id (filled by `serve` on every build; a
     /// static config has none, so its Vertex deployments take no traffic).
     pub vertex: std::collections::BTreeMap<String, VertexAuth>,
+    /// Salt of the master key's HMAC in the filter config. Random by default: a fresh one per
+    /// `render`, one per `serve` process (kept across reloads, so an unchanged config pushes
+    /// nothing). Tests that compare output set their own.
+    pub master_key_salt: [u8; MASTER_KEY_SALT_BYTES],
+}
+
+/// Length of the master key's salt.
+pub const MASTER_KEY_SALT_BYTES: usize = 16;
+
+/// A salt from the operating system's random source. Without one nothing here can be secure,
+/// so its absence stops the program.
+pub fn random_salt() -> [u8; MASTER_KEY_SALT_BYTES] {
+    let mut salt = [0; MASTER_KEY_SALT_BYTES];
+    if let Err(e) = getrandom::fill(&mut salt) {
+        panic!("the operating system's random number generator is unavailable: {e}");
+    }
+    salt
 }
 
 impl Default for Options {
@@ -81,6 +98,7 @@ impl Default for Options {
             ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
             secret_mode: SecretMode::Reference,
             vertex: Default::default(),
+            master_key_salt: random_salt(),
         }
     }
 }
@@ -95,8 +113,6 @@ pub const NO_ROUTE_CLUSTER: &str = "llm_router_no_route";
 /// Dynamic metadata namespace the priority group specifier reads the plan from.
 pub const PLAN_METADATA_NAMESPACE: &str = "llm_router.plan";
 
-/// Defaults when the config is silent (seconds).
-const DEFAULT_FIRST_BYTE_TIMEOUT_S: f64 = 120.0;
 /// Limit of the request body the filter reads; Envoy's buffer is a little larger so the
 /// filter, not Envoy, answers oversize bodies (in OpenAI's error shape).
 pub const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
@@ -113,9 +129,34 @@ pub struct Resources {
     pub config_hash: String,
 }
 
-/// Cluster name of a deployment.
+/// Cluster name of a deployment: `llm-{id}@{placement}`, where the placement says where its
+/// requests go (see [`placement`]). A config edit that moves a deployment (same id) to
+/// another region therefore adds a new cluster instead of changing the one the old routing
+/// still uses: during a push, requests planned under the old zones keep reaching the old
+/// region, and the new region is used only once the routing that knows its zone is in place.
+/// No `.` (Envoy's stats take a cluster's name up to its first dot) and no `:` (the admin's
+/// `/clusters` separator); ids are `[A-Za-z0-9_.-]` already.
 pub fn cluster_name(d: &Deployment) -> String {
-    format!("llm-{}", d.id)
+    match placement(d) {
+        p if p.is_empty() => format!("llm-{}", d.id),
+        p => format!("llm-{}@{p}", d.id),
+    }
+}
+
+/// Where a deployment's requests go, as a name: the region (`eu-west-1`), a Bedrock
+/// cross-region profile and the region it is sent to (`eu-via-eu-west-1`), `global`, or the
+/// declared region where the endpoint names none ("" without one).
+fn placement(d: &Deployment) -> String {
+    let name = match &d.reach {
+        Reach::Region(r) => r.clone(),
+        Reach::Profile { geography, source: Some(s), .. } => format!("{geography}-via-{s}"),
+        Reach::Profile { geography, source: None, .. } => geography.clone(),
+        Reach::Global => "global".to_string(),
+        Reach::Unknown => d.region.clone(),
+    };
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') { c.to_ascii_lowercase() } else { '-' })
+        .collect()
 }
 
 /// The gateway's own region: `--region`, else `router_settings.gateway_region`.

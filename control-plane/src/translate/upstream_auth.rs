@@ -7,6 +7,7 @@
 //! Secrets never sit in Envoy's config in clear: a rendered static config refers to them by
 //! environment variable; `serve` hands them over xDS as secrets, which `/config_dump` redacts.
 
+use llm_router_proto as pb;
 use serde_json::{json, Value};
 
 use super::ads_config_source;
@@ -127,21 +128,37 @@ fn vertex_bearer(mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth 
 }
 
 /// Why a deployment can take no traffic whatever its health: a Vertex deployment without a
-/// valid access token. The filter leaves it out of every plan and reports it unhealthy.
-pub fn unavailable_reason(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> Option<String> {
+/// valid access token. The filter leaves it out of every plan and /health shows the code; the
+/// reason in words (which may name a secret's source, never its value) goes only to `validate`
+/// and the control plane's log.
+pub fn unavailable_reason(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> Option<pb::Unavailable> {
     if d.provider != Provider::VertexAi {
         return None;
     }
-    match (mode, vertex) {
-        (SecretMode::Reference, _) => Some(
+    Some(match (mode, vertex) {
+        (SecretMode::Reference, _) => pb::Unavailable::StaticConfigNoVertexToken,
+        (SecretMode::Inline, Some(VertexAuth::Account { token: Some(_), .. })) => return None,
+        (SecretMode::Inline, Some(VertexAuth::Account { refresh_error: Some(_), .. })) => {
+            pb::Unavailable::VertexTokenRefreshFailed
+        }
+        (SecretMode::Inline, Some(VertexAuth::Account { .. })) => pb::Unavailable::VertexTokenPending,
+        (SecretMode::Inline, Some(VertexAuth::Unusable(_))) => pb::Unavailable::VertexCredentialsInvalid,
+        (SecretMode::Inline, None) => pb::Unavailable::VertexCredentialsNotLoaded,
+    })
+}
+
+/// What an `unavailable` code means, for `render`'s and `serve`'s messages.
+pub fn unavailable_text(code: pb::Unavailable) -> &'static str {
+    match code {
+        pb::Unavailable::Available => "it takes traffic",
+        pb::Unavailable::StaticConfigNoVertexToken => {
             "a static config cannot carry Vertex access tokens (they expire within the hour); serve this config \
              with `llm-router serve` (or `up`), which fetches and refreshes them"
-                .to_string(),
-        ),
-        (SecretMode::Inline, Some(VertexAuth::Account { token: Some(_), .. })) => None,
-        (SecretMode::Inline, Some(VertexAuth::Account { why_no_token, .. })) => Some(why_no_token.clone()),
-        (SecretMode::Inline, Some(VertexAuth::Unusable(why))) => Some(format!("no usable Vertex credentials: {why}")),
-        (SecretMode::Inline, None) => Some("no Vertex credentials loaded".to_string()),
+        }
+        pb::Unavailable::VertexTokenRefreshFailed => "the token endpoint refused or failed and no valid token is held",
+        pb::Unavailable::VertexTokenPending => "its first Vertex access token has not arrived yet",
+        pb::Unavailable::VertexCredentialsInvalid => "its service-account key is missing or unusable",
+        pb::Unavailable::VertexCredentialsNotLoaded => "no Vertex credentials were loaded",
     }
 }
 
@@ -173,13 +190,83 @@ fn bedrock_signing(d: &Deployment, mode: SecretMode) -> UpstreamAuth {
     UpstreamAuth {
         filters: vec![json!({"name": "envoy.filters.http.aws_request_signing", "typed_config": signing})],
         secrets: Vec::new(),
-        problems: problems.into_iter().collect(),
+        problems,
     }
 }
 
-/// Where Envoy gets the deployment's AWS credentials: its keys, its profile, or the local
-/// chain; and why its keys cannot be used in this mode, if they cannot.
-fn aws_credential_provider(d: &Deployment, mode: SecretMode) -> (Value, Option<String>) {
+/// Where Envoy gets the deployment's AWS credentials: a role it assumes (`aws_role_name`), or
+/// the source credentials directly; and why they cannot be used in this mode, if they cannot.
+fn aws_credential_provider(d: &Deployment, mode: SecretMode) -> (Value, Vec<String>) {
+    let c = &d.credentials;
+    let Some(role) = &c.aws_role_name else {
+        let (source, problem) = source_credentials(d, mode);
+        return (source, problem.into_iter().collect());
+    };
+    let mut problems = Vec::new();
+    let mut plain = |key: &str, s: &Secret| match s.resolve() {
+        Some(v) => v,
+        None => {
+            problems.push(format!("deployment '{}': {key} {s:?} is not set in this environment", d.id));
+            String::new()
+        }
+    };
+    // Role ARNs, session names and external ids are identifiers, not secrets: written as values.
+    let mut assume = json!({"role_arn": plain("aws_role_name", role)});
+    if let Some(session) = &c.aws_session_name {
+        assume["role_session_name"] = json!(plain("aws_session_name", session));
+    }
+    let kind = match &c.aws_web_identity_token {
+        // AssumeRoleWithWebIdentity: the token alone authenticates (config refuses keys with it).
+        Some(token) => {
+            match web_identity_token(d, mode, token) {
+                Ok(source) => assume["web_identity_token_data_source"] = source,
+                Err(problem) => problems.push(problem),
+            }
+            "assume_role_with_web_identity_provider"
+        }
+        // AssumeRole, signed with the source credentials.
+        None => {
+            if let Some(external_id) = &c.aws_external_id {
+                assume["external_id"] = json!(plain("aws_external_id", external_id));
+            }
+            let (source, problem) = source_credentials(d, mode);
+            problems.extend(problem);
+            assume["credential_provider"] = source;
+            "assume_role_credential_provider"
+        }
+    };
+    (json!({"custom_credential_provider_chain": true, kind: assume}), problems)
+}
+
+/// Where the web identity token comes from: a file (a value that is a path: Envoy re-reads it
+/// as the platform rotates it), an environment variable of Envoy's (a static config), or the
+/// token itself (xDS, in a field `/config_dump` redacts).
+fn web_identity_token(d: &Deployment, mode: SecretMode, token: &Secret) -> Result<Value, String> {
+    let file = |v: &str| v.trim().starts_with('/').then(|| json!({"filename": v.trim()}));
+    match (mode, token) {
+        (SecretMode::Reference, Secret::Env(var)) => {
+            // A variable naming a token file (AWS_WEB_IDENTITY_TOKEN_FILE-style) is read as a file.
+            Ok(token.resolve().and_then(|v| file(&v)).unwrap_or_else(|| json!({"environment_variable": var})))
+        }
+        (SecretMode::Reference, Secret::Literal(v)) => file(v).ok_or_else(|| {
+            format!(
+                "deployment '{}': aws_web_identity_token is written in the YAML; a rendered config holds no \
+                 secrets, so give the token file's path or os.environ/VAR (or use `llm-router serve`)",
+                d.id
+            )
+        }),
+        (SecretMode::Inline, _) => match token.resolve() {
+            Some(v) => Ok(file(&v).unwrap_or_else(|| json!({"inline_string": v}))),
+            None => {
+                Err(format!("deployment '{}': aws_web_identity_token {token:?} is not set in this environment", d.id))
+            }
+        },
+    }
+}
+
+/// The deployment's own credentials: its keys, its profile, or the local chain; and why its
+/// keys cannot be used in this mode, if they cannot.
+fn source_credentials(d: &Deployment, mode: SecretMode) -> (Value, Option<String>) {
     let c = &d.credentials;
     if c.aws_access_key_id.is_some() || c.aws_secret_access_key.is_some() {
         return aws_keys(d, mode);
@@ -233,5 +320,119 @@ fn inline_aws_keys(d: &Deployment) -> (Value, Option<String>) {
             local_chain(),
             Some(format!("deployment '{}': aws_access_key_id and aws_secret_access_key must both be set", d.id)),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn bedrock(params: &str) -> Deployment {
+        let yaml = format!(
+            "model_list:\n  - model_name: claude\n    litellm_params:\n      model: bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0\n      aws_region_name: us-west-2\n{params}"
+        );
+        config::load_str(&yaml, "c.yaml").unwrap_or_else(|d| panic!("{d:?}")).config.deployments.remove(0)
+    }
+
+    fn provider(d: &Deployment, mode: SecretMode) -> (Value, Vec<String>) {
+        let auth = upstream_auth(d, mode, None);
+        (auth.filters[0]["typed_config"]["credential_provider"].clone(), auth.problems)
+    }
+
+    const ROLE: &str = "      aws_role_name: arn:aws:iam::123456789012:role/gateway\n      aws_session_name: llm-gw\n";
+
+    #[test]
+    fn a_role_is_assumed_with_the_deployments_own_credentials() {
+        std::env::set_var("UPSTREAM_AUTH_TEST_KEY_ID", "AKIDROLETEST");
+        std::env::set_var("UPSTREAM_AUTH_TEST_SECRET", "role-test-secret");
+        let d = bedrock(&format!(
+            "{ROLE}      aws_external_id: ext-42\n      aws_access_key_id: os.environ/UPSTREAM_AUTH_TEST_KEY_ID\n      aws_secret_access_key: os.environ/UPSTREAM_AUTH_TEST_SECRET\n"
+        ));
+        let (p, problems) = provider(&d, SecretMode::Inline);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(p["custom_credential_provider_chain"], true);
+        let assume = &p["assume_role_credential_provider"];
+        assert_eq!(assume["role_arn"], "arn:aws:iam::123456789012:role/gateway");
+        assert_eq!(assume["role_session_name"], "llm-gw");
+        assert_eq!(assume["external_id"], "ext-42");
+        assert_eq!(assume["credential_provider"]["inline_credential"]["secret_access_key"], "role-test-secret");
+
+        // A static config: the role by value, the source credentials by Envoy's own chain.
+        let d = bedrock(ROLE);
+        let (p, problems) = provider(&d, SecretMode::Reference);
+        assert!(problems.is_empty(), "{problems:?}");
+        let assume = &p["assume_role_credential_provider"];
+        assert_eq!(assume["role_arn"], "arn:aws:iam::123456789012:role/gateway");
+        assert!(assume["credential_provider"]["environment_credential_provider"].is_object(), "{p}");
+        assert!(assume.get("external_id").is_none(), "{p}");
+    }
+
+    #[test]
+    fn a_web_identity_token_comes_from_a_file_a_variable_or_serve() {
+        let web = |token: &str| bedrock(&format!("{ROLE}      aws_web_identity_token: {token}\n"));
+        let source = |d: &Deployment, mode| {
+            let (p, problems) = provider(d, mode);
+            assert!(p.get("assume_role_credential_provider").is_none(), "{p}");
+            let w = &p["assume_role_with_web_identity_provider"];
+            assert_eq!(
+                (w["role_arn"].as_str(), w["role_session_name"].as_str()),
+                (Some("arn:aws:iam::123456789012:role/gateway"), Some("llm-gw"))
+            );
+            (w["web_identity_token_data_source"].clone(), problems)
+        };
+        let file = web("/var/run/secrets/eks.amazonaws.com/serviceaccount/token");
+        for mode in [SecretMode::Reference, SecretMode::Inline] {
+            let (s, problems) = source(&file, mode);
+            assert_eq!(s, json!({"filename": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"}));
+            assert!(problems.is_empty());
+        }
+        std::env::set_var("UPSTREAM_AUTH_TEST_WEB_TOKEN", "eyJhbGciOi.web-token-value");
+        let env = web("os.environ/UPSTREAM_AUTH_TEST_WEB_TOKEN");
+        assert_eq!(
+            source(&env, SecretMode::Reference).0,
+            json!({"environment_variable": "UPSTREAM_AUTH_TEST_WEB_TOKEN"})
+        );
+        assert_eq!(source(&env, SecretMode::Inline).0, json!({"inline_string": "eyJhbGciOi.web-token-value"}));
+        let literal = web("eyJhbGciOi.literal-token");
+        let (_, problems) = source(&literal, SecretMode::Reference);
+        assert!(
+            problems.len() == 1 && problems[0].contains("holds no secrets") && !problems[0].contains("literal-token"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_role_nothing_changes() {
+        let (p, problems) = provider(&bedrock(""), SecretMode::Reference);
+        assert_eq!(p, local_chain());
+        assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn vertex_unavailability_is_a_code() {
+        let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: vertex_ai/gemini-2.0-flash\n      vertex_project: p\n      vertex_location: europe-west1\n      vertex_credentials: os.environ/UPSTREAM_AUTH_TEST_UNSET_SA\n";
+        let d = config::load_str(yaml, "c.yaml").expect("loads").config.deployments.remove(0);
+        let account = |refresh_error: Option<&str>, token| VertexAuth::Account {
+            secret_name: "s".into(),
+            token,
+            refresh_error: refresh_error.map(String::from),
+        };
+        let token = crate::config::vertex_credentials::AccessToken::new(
+            "ya29.t".into(),
+            std::time::SystemTime::now(),
+            std::time::Duration::from_secs(60),
+        );
+        use pb::Unavailable as U;
+        let inline = |v: Option<&VertexAuth>| unavailable_reason(&d, SecretMode::Inline, v);
+        assert_eq!(unavailable_reason(&d, SecretMode::Reference, None), Some(U::StaticConfigNoVertexToken));
+        assert_eq!(inline(Some(&account(None, Some(token)))), None);
+        assert_eq!(inline(Some(&account(None, None))), Some(U::VertexTokenPending));
+        assert_eq!(
+            inline(Some(&account(Some("token endpoint answered 500"), None))),
+            Some(U::VertexTokenRefreshFailed)
+        );
+        assert_eq!(inline(Some(&VertexAuth::Unusable("bad key".into()))), Some(U::VertexCredentialsInvalid));
+        assert_eq!(inline(None), Some(U::VertexCredentialsNotLoaded));
     }
 }

@@ -1,6 +1,8 @@
 //! The xDS form of a config, for `serve`: the resources Envoy fetches over ADS, and the
 //! snapshot that serves them (encoded through `crate::xds::assemble`).
 
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value};
 
 use super::{gateway_listener, router_filter, translate_parts, Options, ROUTER_FILTER_NAME, ROUTE_CONFIG_NAME};
@@ -83,12 +85,33 @@ pub fn build_snapshot_cached(cfg: &Config, opts: &Options, cache: &mut EncodeCac
     if !r.secrets.is_empty() {
         types.push(JsonResources { type_url: SECRET, what: "secret", items: &r.secrets });
     }
-    // What the listener refers to must be in the snapshot with it.
-    let references = [
+    // What the listener and the clusters refer to must be in the snapshot with them; and a
+    // secret no cluster refers to is not served at all.
+    let mut references = vec![
         (ROUTE.to_string(), ROUTE_CONFIG_NAME.to_string()),
         (EXTENSION_CONFIG.to_string(), ROUTER_FILTER_NAME.to_string()),
     ];
+    references.extend(sds_references(&r.clusters).into_iter().map(|name| (SECRET.to_string(), name)));
     assemble(&types, &references, cache)
+}
+
+/// The SDS secrets `resources` refer to: every `{"name": N, "sds_config": ...}` in them.
+fn sds_references(resources: &[Value]) -> BTreeSet<String> {
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                if let (Some(Value::String(name)), Some(_)) = (map.get("name"), map.get("sds_config")) {
+                    out.insert(name.clone());
+                }
+                map.values().for_each(|child| walk(child, out));
+            }
+            Value::Array(items) => items.iter().for_each(|child| walk(child, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    resources.iter().for_each(|r| walk(r, &mut out));
+    out
 }
 
 #[cfg(test)]

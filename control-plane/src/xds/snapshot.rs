@@ -80,6 +80,8 @@ pub enum SnapshotError {
     Duplicate { type_url: String, name: String },
     #[error("{type_url} {name:?} is referenced but not in the snapshot")]
     Missing { type_url: String, name: String },
+    #[error("secret {name:?} is in the snapshot but no resource refers to it")]
+    UnreferencedSecret { name: String },
 }
 
 /// A consistent set of resources.
@@ -93,7 +95,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from encoded resources by type URL. `references` lists the
     /// `(type_url, name)` pairs other resources refer to (a listener's RDS route config, its
-    /// ECDS filter): each must be present, or the snapshot is not consistent and is refused.
+    /// ECDS filter, a cluster's SDS secret): each must be present, or the snapshot is not
+    /// consistent and is refused. A secret no resource refers to is refused too: a secret is
+    /// served only to hand a cluster its credential, never on its own.
     pub fn new<R: Into<Arc<Resource>>>(
         resources: impl IntoIterator<Item = (String, Vec<R>)>,
         references: &[(String, String)],
@@ -112,6 +116,11 @@ impl Snapshot {
         for (type_url, name) in references {
             if !types.get(type_url).is_some_and(|t| t.contains_key(name)) {
                 return Err(SnapshotError::Missing { type_url: type_url.clone(), name: name.clone() });
+            }
+        }
+        for name in types.get(SECRET).into_iter().flat_map(|t| t.keys()) {
+            if !references.iter().any(|(t, n)| t == SECRET && n == name) {
+                return Err(SnapshotError::UnreferencedSecret { name: name.clone() });
             }
         }
         Ok(Snapshot::from_types(types))
@@ -190,12 +199,13 @@ impl Snapshot {
 
 /// The steps that take Envoys from `old` to `new` without a moment where routing refers to a
 /// cluster they do not have ("make before break"): first `old` plus the new and changed
-/// clusters, then `new` plus the clusters only `old` had, then `new`. Steps equal to their
-/// predecessor are dropped; the last step is always `new`.
+/// clusters, then `new` plus the clusters only `old` had, then `new`. While both clusters are
+/// served, so are both sets of secrets, so that no cluster waits for a credential. Steps equal
+/// to their predecessor are dropped; the last step is always `new`.
 pub fn make_before_break(old: Option<&Snapshot>, new: &Snapshot) -> Vec<Snapshot> {
     let Some(old) = old else { return vec![new.clone()] };
-    let add = old.with_type_from(new, CLUSTER).with_union(old, CLUSTER);
-    let switch = new.with_union(old, CLUSTER);
+    let add = old.with_type_from(new, CLUSTER).with_union(old, CLUSTER).with_union(new, SECRET);
+    let switch = new.with_union(old, CLUSTER).with_union(old, SECRET);
     let mut steps: Vec<Snapshot> = Vec::new();
     for s in [add, switch, new.clone()] {
         let prev = steps.last().map(|p| p.version.clone()).unwrap_or_else(|| old.version.clone());
@@ -253,6 +263,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_secret_no_resource_refers_to_is_refused() {
+        let secrets = || (SECRET.to_string(), vec![res("key-a", "a"), res("key-b", "b")]);
+        let only_a = [(SECRET.to_string(), "key-a".to_string())];
+        let err = Snapshot::new([secrets()], &only_a).unwrap_err();
+        assert_eq!(err, SnapshotError::UnreferencedSecret { name: "key-b".into() });
+        let both = [only_a[0].clone(), (SECRET.to_string(), "key-b".to_string())];
+        assert_eq!(Snapshot::new([secrets()], &both).expect("consistent").names(SECRET).len(), 2);
+    }
+
+    #[test]
     fn duplicate_names_are_refused() {
         let err = Snapshot::new([(CLUSTER.to_string(), vec![res("a", "1"), res("a", "2")])], &[]).unwrap_err();
         assert!(matches!(err, SnapshotError::Duplicate { .. }));
@@ -270,6 +290,29 @@ pub(crate) mod tests {
         assert_eq!(steps[1].type_version(ROUTE), new.type_version(ROUTE));
         assert_eq!(steps[1].names(CLUSTER), ["a", "b", "c"].map(String::from).into());
         assert_eq!(steps[2], new);
+    }
+
+    #[test]
+    fn a_new_cluster_finds_its_secret_in_every_step() {
+        let with_secret = |cluster: &str, secret: &str| {
+            Snapshot::new(
+                [
+                    (CLUSTER.to_string(), vec![res(cluster, secret)]),
+                    (ROUTE.to_string(), vec![res("r", cluster)]),
+                    (SECRET.to_string(), vec![res(secret, "value")]),
+                ],
+                &[(SECRET.to_string(), secret.to_string())],
+            )
+            .expect("consistent")
+        };
+        let old = with_secret("a", "key-a");
+        let new = with_secret("b", "key-b");
+        let steps = make_before_break(Some(&old), &new);
+        assert_eq!(steps.len(), 3);
+        for step in &steps[..2] {
+            assert_eq!(step.names(SECRET), ["key-a", "key-b"].map(String::from).into(), "both clusters, both keys");
+        }
+        assert_eq!(steps[2].names(SECRET), ["key-b".to_string()].into(), "the old key goes with its cluster");
     }
 
     #[test]

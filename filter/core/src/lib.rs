@@ -34,19 +34,32 @@ pub const ROUTE_PLAN_HEADER: &str = "x-llm-route-plan";
 /// is what a retry would otherwise see. Set by the filter; a client may not send it.
 pub const CLIENT_PATH_HEADER: &str = "x-llm-client-path";
 
-/// Headers one attempt may have added for its provider (auth, signing, protocol version);
-/// the next attempt removes them before speaking to its own provider.
-pub const ATTEMPT_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "anthropic-version",
-    "anthropic-beta",
-    "accept",
-];
+/// Request header carrying the plan's stream_timeout in milliseconds (the largest of its
+/// deployments') from the filter to Envoy's route match: Envoy has no per-request header for a
+/// per-try idle timeout, so the control plane gives each value its own route. Set by the
+/// filter; a client may not send it.
+pub const STREAM_TIMEOUT_HEADER: &str = "x-llm-stream-timeout-ms";
+
+/// Where the client's request facts that every attempt needs travel: Envoy hands all attempts
+/// one shared header map, so what one attempt strips from it is gone for the next. Envoy's
+/// header-to-metadata filter (before the router) moves each header of [`CARRIED_REQUEST_HEADERS`]
+/// into this dynamic metadata namespace, under its own name, and removes it from the map; each
+/// attempt reads it back from there.
+pub const CLIENT_METADATA_NAMESPACE: &str = "llm_router.client";
+
+/// The client headers carried to every attempt in [`CLIENT_METADATA_NAMESPACE`]: the client's
+/// path (which API it speaks) and the provider headers a client may legitimately set.
+pub const CARRIED_REQUEST_HEADERS: &[&str] = &[CLIENT_PATH_HEADER, "anthropic-beta"];
+
+/// The client's request headers an attempt passes on to any provider (an allow-list: every
+/// other header the client or Envoy put on the request stays at the gateway). The provider's
+/// own headers come from the translation, auth from Envoy's filters after the wasm filter.
+pub const UPSTREAM_REQUEST_HEADERS: &[&str] =
+    &[":method", ":path", ":authority", ":scheme", "content-type", "content-length", "accept", "x-request-id"];
+
+/// Provider response headers that name the gateway's account with the provider (organization,
+/// project): the gateway removes them from every answer, whichever provider sent them.
+pub const ACCOUNT_RESPONSE_HEADERS: &[&str] = &["openai-organization", "openai-project", "anthropic-organization-id"];
 
 /// Headers of Envoy's router that would let a client steer retries or timeouts; the filter
 /// removes them from client requests (the filter sets `x-envoy-max-retries` itself).

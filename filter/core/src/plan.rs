@@ -314,9 +314,9 @@ mod tests {
     #[test]
     fn deployments_without_credentials_are_never_planned() {
         let mut vertex = dep("v", "europe-west1", "eu", 1, 1);
-        vertex.unavailable = "no Vertex access token yet".into();
+        vertex.unavailable = pb::Unavailable::VertexTokenPending as i32;
         let t = table(pb::RoutingStrategy::Priority, vec![vertex, dep("b", "us-east-1", "us", 2, 1)], 2);
-        assert_eq!(t.deployments[0].unavailable.as_deref(), Some("no Vertex access token yet"));
+        assert_eq!(t.deployments[0].unavailable, Some("vertex_token_pending"));
         let p = plan_request(&t, &req("claude"), &all_up(), &mut Rng::new(1)).unwrap();
         assert_eq!(ids(&p), ["b"]);
         let e = plan_request(&t, &req("claude"), &down(&["b"]), &mut Rng::new(1)).unwrap_err();

@@ -92,6 +92,8 @@ mod tests {
             weight: 1,
             cost_per_token: None,
             latency_target_ms: 0,
+            stream_timeout_ms: 0,
+            timeout_ms: 0,
             unavailable: None,
             labels: String::new(),
         };

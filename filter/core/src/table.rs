@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use llm_router_proto as pb;
 
+use crate::auth::{MasterKeyDigest, MIN_SALT_BYTES};
 use crate::Strategy;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +22,12 @@ pub struct Deployment {
     /// Input plus output price per token; None when the config gives no price.
     pub cost_per_token: Option<f64>,
     pub latency_target_ms: u32,
-    /// Why the deployment takes no traffic (no usable credentials); None = it does.
-    pub unavailable: Option<String>,
+    /// `stream_timeout` and `timeout` in milliseconds; 0 = the route's.
+    pub stream_timeout_ms: u64,
+    pub timeout_ms: u64,
+    /// Why the deployment takes no traffic (no usable credentials), as the code /health
+    /// shows; None = it does.
+    pub unavailable: Option<&'static str>,
     /// Prometheus-safe forms of model group, id and region for stat names.
     pub labels: String,
 }
@@ -44,12 +49,9 @@ pub struct RouterTable {
     pub allowed_fails: u32,
     pub cooldown_ms: u64,
     pub max_body_bytes: u64,
-    /// Per-attempt first-byte timeouts (non-streaming, streaming); 0 = the route's default.
-    pub first_byte_timeout_ms: u64,
-    pub stream_first_byte_timeout_ms: u64,
     pub zones: Vec<String>,
-    /// SHA-256 of the gateway's key; None = no key required.
-    pub master_key_sha256: Option<[u8; 32]>,
+    /// The gateway's key, salted and hashed; None = no key required.
+    pub master_key: Option<MasterKeyDigest>,
     pub deployments: Vec<Deployment>,
     pub groups: HashMap<String, Group>,
     /// Group names in config order (for /health and /v1/models).
@@ -96,7 +98,9 @@ impl RouterTable {
                     weight: d.weight.max(1),
                     cost_per_token: (cost > 0.0).then_some(cost),
                     latency_target_ms: d.latency_target_ms,
-                    unavailable: (!d.unavailable.is_empty()).then(|| d.unavailable.clone()),
+                    stream_timeout_ms: d.stream_timeout_ms,
+                    timeout_ms: d.timeout_ms,
+                    unavailable: unavailable_code(d.unavailable),
                     labels: deployment_labels(&g.name, &d.id, &d.region),
                 });
             }
@@ -117,16 +121,8 @@ impl RouterTable {
             allowed_fails: cfg.allowed_fails,
             cooldown_ms: cfg.cooldown_ms,
             max_body_bytes: if cfg.max_body_bytes == 0 { DEFAULT_MAX_BODY_BYTES } else { cfg.max_body_bytes },
-            first_byte_timeout_ms: cfg.first_byte_timeout_ms,
-            stream_first_byte_timeout_ms: cfg.stream_first_byte_timeout_ms,
             zones: cfg.zones.clone(),
-            master_key_sha256: match cfg.master_key_sha256.len() {
-                0 => None,
-                _ => Some(
-                    <[u8; 32]>::try_from(cfg.master_key_sha256.as_slice())
-                        .map_err(|_| "master_key_sha256 must be 32 bytes".to_string())?,
-                ),
-            },
+            master_key: cfg.master_key.as_ref().map(master_key).transpose()?,
             deployments,
             groups,
             group_order,
@@ -135,6 +131,31 @@ impl RouterTable {
 
     pub fn deployment_by_id(&self, id: &str) -> Option<&Deployment> {
         self.deployments.iter().find(|d| d.id == id)
+    }
+}
+
+/// The master key's salted digest, checked for shape.
+fn master_key(k: &pb::MasterKey) -> Result<MasterKeyDigest, String> {
+    let hmac_sha256 =
+        <[u8; 32]>::try_from(k.hmac_sha256.as_slice()).map_err(|_| "master_key.hmac_sha256 must be 32 bytes")?;
+    if k.salt.len() < MIN_SALT_BYTES {
+        return Err(format!("master_key.salt must be at least {MIN_SALT_BYTES} bytes"));
+    }
+    Ok(MasterKeyDigest { salt: k.salt.clone(), hmac_sha256 })
+}
+
+/// What /health shows for a deployment's `unavailable` code; None when it takes traffic. A
+/// code this filter does not know (a newer control plane) still keeps the deployment out.
+pub fn unavailable_code(value: i32) -> Option<&'static str> {
+    use pb::Unavailable as U;
+    match U::try_from(value) {
+        Ok(U::Available) => None,
+        Ok(U::VertexCredentialsInvalid) => Some("vertex_credentials_invalid"),
+        Ok(U::VertexTokenPending) => Some("vertex_token_pending"),
+        Ok(U::VertexTokenRefreshFailed) => Some("vertex_token_refresh_failed"),
+        Ok(U::StaticConfigNoVertexToken) => Some("static_config_no_vertex_token"),
+        Ok(U::VertexCredentialsNotLoaded) => Some("vertex_credentials_not_loaded"),
+        Err(_) => Some("unavailable"),
     }
 }
 

@@ -6,8 +6,6 @@
 //! `tool_result` blocks answering the previous message's `tool_use` ids and vice versa.
 //! Consecutive messages with the same role are accepted (the API merges them).
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::Response;
@@ -16,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::fake_content::{tokens_of, tool_input_from_schema};
 use super::fault_mode::Mode;
 use super::openai;
-use super::response::{json_resp, stream_resp, Body};
+use super::response::{json_resp, plan_resp, Body, StreamPlan};
 
 /// Top-level keys of `POST /v1/messages`.
 pub const MESSAGES_KEYS: &[&str] = &[
@@ -110,6 +108,8 @@ pub fn fault(status: u16) -> AnthropicError {
         _ => "invalid_request_error",
     };
     let message = match kind {
+        "authentication_error" => "invalid x-api-key".to_string(),
+        "permission_error" => "Your API key does not have permission to use the specified resource.".to_string(),
         "overloaded_error" => "Overloaded".to_string(),
         "rate_limit_error" => "Number of request tokens has exceeded your per-minute rate limit".to_string(),
         "api_error" => "Internal server error".to_string(),
@@ -486,8 +486,16 @@ fn sse(event: &str, data: &Value) -> Bytes {
 }
 
 /// The SSE stream: `message_start`, `content_block_start`, `ping`, `content_block_delta`s,
-/// `content_block_stop`, `message_delta` (stop reason, usage), `message_stop`.
+/// `content_block_stop`, `message_delta` (stop reason, usage), `message_stop`; shaped by
+/// `mode`'s streaming fault (the in-stream error is `event: error` with the error `mode.status`
+/// stands for, e.g. `overloaded_error` for 503/529).
 pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) -> Response<Body> {
+    let mut r = plan_resp(stream_plan(req, text, mode, seq), mode, "text/event-stream; charset=utf-8");
+    add_request_id(r.headers_mut(), seq);
+    r
+}
+
+fn stream_plan(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) -> StreamPlan {
     let n = mode.chunks.max(1) as usize;
     let mut ev = vec![sse(
         "message_start",
@@ -497,6 +505,9 @@ pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) ->
             "usage": {"input_tokens": req.input_tokens, "output_tokens": 1}
         }}),
     )];
+    // The first content_block_delta is the first content (the block's start carries none
+    // for text, and only the name for a tool call).
+    let mut first_content = None;
     let stop = match &req.tool_call {
         Some((name, input)) => {
             ev.push(sse(
@@ -506,6 +517,7 @@ pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) ->
             ev.push(sse("ping", &json!({"type": "ping"})));
             let args = serde_json::to_string(input).unwrap();
             for piece in openai::split_text(&args, n) {
+                first_content.get_or_insert(ev.len());
                 ev.push(sse(
                     "content_block_delta",
                     &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}),
@@ -523,6 +535,7 @@ pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) ->
                 if piece.is_empty() {
                     continue;
                 }
+                first_content.get_or_insert(ev.len());
                 ev.push(sse(
                     "content_block_delta",
                     &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
@@ -531,15 +544,16 @@ pub fn sse_response(req: &MessagesRequest, text: &str, mode: &Mode, seq: u64) ->
             "end_turn"
         }
     };
+    let first_content = first_content.unwrap_or(ev.len());
     ev.push(sse("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     ev.push(sse(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": n}}),
     ));
     ev.push(sse("message_stop", &json!({"type": "message_stop"})));
-    let mut r = stream_resp(ev, Duration::from_millis(mode.chunk_delay_ms), "text/event-stream; charset=utf-8");
-    add_request_id(r.headers_mut(), seq);
-    r
+    let e = fault(mode.status);
+    let error_event = sse("error", &json!({"type": "error", "error": {"type": e.kind, "message": e.message}}));
+    StreamPlan { events: ev, first_content, error_event }
 }
 
 #[cfg(test)]

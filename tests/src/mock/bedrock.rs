@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::HeaderValue;
 use hyper::Response;
 use serde_json::{json, Map, Value};
 
 use super::fake_content::{tokens_of, tool_input_from_schema};
 use super::fault_mode::Mode;
-use super::response::{json_resp, stream_resp, Body, RECORD_STREAM_TIMES};
+use super::response::{json_resp, plan_resp, stream_resp, Body, StreamPlan, RECORD_STREAM_TIMES};
 use super::{eventstream, openai};
 
 /// Top-level keys of a Converse request body.
@@ -128,6 +128,25 @@ pub fn fault(status: u16) -> AwsError {
         s if s >= 500 => AwsError::new(s, "ServiceUnavailableException", "Bedrock is unable to process your request."),
         s => AwsError::new(s, "ValidationException", "The request is not valid."),
     }
+}
+
+/// The 403s Bedrock answers when the caller's credentials or model access fail, by name.
+pub const AUTH_FAULTS: &[&str] = &["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"];
+
+/// Bedrock's refusal named `name` (one of [`AUTH_FAULTS`]), as the service sends it: 403, the
+/// name in `x-amzn-ErrorType`, `{"message": ...}`. Token errors come from AWS's front door
+/// (the coral namespace); a model not enabled for the account is Bedrock's own.
+pub fn auth_fault(name: &str) -> Option<AwsError> {
+    Some(match name {
+        "AccessDeniedException" => fault(403),
+        "UnrecognizedClientException" => {
+            AwsError::auth("UnrecognizedClientException", "The security token included in the request is invalid.")
+        }
+        "ExpiredTokenException" => {
+            AwsError::auth("ExpiredTokenException", "The security token included in the request is expired")
+        }
+        _ => return None,
+    })
 }
 
 /// Which operation a path names.
@@ -536,11 +555,44 @@ fn tool_use_id(seq: u64) -> String {
     format!("tooluse_mock{seq:016}")
 }
 
-/// The ConverseStream answer: event-stream frames, cut so that frames straddle writes.
+/// The exceptions ConverseStream sends inside the stream (`:message-type: exception`), by
+/// their event-stream names.
+pub const STREAM_EXCEPTIONS: &[&str] = &[
+    "throttlingException",
+    "serviceUnavailableException",
+    "internalServerException",
+    "modelStreamErrorException",
+    "validationException",
+];
+
+/// The in-stream exception of `error_before_content`: `name` (one of [`STREAM_EXCEPTIONS`])
+/// when given, else the one HTTP `status` stands for; the message is the HTTP error's.
+pub fn stream_exception(name: Option<&str>, status: u16) -> Vec<u8> {
+    let name = name.unwrap_or(match status {
+        429 => "throttlingException",
+        500 => "internalServerException",
+        424 => "modelStreamErrorException",
+        400 => "validationException",
+        _ => "serviceUnavailableException",
+    });
+    let http_status = match name {
+        "throttlingException" => 429,
+        "internalServerException" => 500,
+        "modelStreamErrorException" => 424,
+        "validationException" => 400,
+        _ => 503,
+    };
+    eventstream::exception(name, &fault(http_status).message)
+}
+
+/// The ConverseStream answer: event-stream frames, cut so that frames straddle writes; under
+/// a streaming fault, whole frames shaped by it (the in-stream error is an exception frame).
 pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, seq: u64) -> Response<Body> {
     let n = mode.chunks.max(1) as usize;
     let pad = |i: usize| &PAD[..(i * 7) % PAD.len() + 1];
     let mut frames = vec![eventstream::event("messageStart", &json!({"role": "assistant", "p": pad(0)}))];
+    // The first contentBlockDelta is the first content (a tool call's start names it only).
+    let mut first_content = None;
     let stop = match &req.tool_call {
         Some((name, input)) => {
             frames.push(eventstream::event(
@@ -552,6 +604,7 @@ pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, 
                 if piece.is_empty() {
                     continue;
                 }
+                first_content.get_or_insert(frames.len());
                 frames.push(eventstream::event(
                     "contentBlockDelta",
                     &json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": piece}}, "p": pad(i + 2)}),
@@ -564,6 +617,7 @@ pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, 
                 if piece.is_empty() {
                     continue;
                 }
+                first_content.get_or_insert(frames.len());
                 frames.push(eventstream::event(
                     "contentBlockDelta",
                     &json!({"contentBlockIndex": 0, "delta": {"text": piece}, "p": pad(i + 2)}),
@@ -572,22 +626,32 @@ pub fn converse_stream_response(req: &ConverseRequest, text: &str, mode: &Mode, 
             "end_turn"
         }
     };
+    let first_content = first_content.unwrap_or(frames.len());
     frames.push(eventstream::event("contentBlockStop", &json!({"contentBlockIndex": 0, "p": pad(3)})));
     frames.push(eventstream::event("messageStop", &json!({"stopReason": stop, "p": pad(4)})));
     frames.push(eventstream::event(
         "metadata",
         &json!({"usage": usage(req, n as u64), "metrics": {"latencyMs": mode.latency_ms + 1}, "p": pad(5)}),
     ));
-    // Frames are split across writes as a real connection may split them, except when a
-    // benchmark times whole events.
-    let writes: Vec<Bytes> = if RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
-        frames.into_iter().map(Bytes::from).collect()
+    const CONTENT_TYPE_ES: &str = "application/vnd.amazon.eventstream";
+    let mut r = if mode.fault.shapes_body() {
+        let plan = StreamPlan {
+            events: frames.into_iter().map(Bytes::from).collect(),
+            first_content,
+            error_event: Bytes::from(stream_exception(mode.error.as_deref(), mode.status)),
+        };
+        plan_resp(plan, mode, CONTENT_TYPE_ES)
     } else {
-        eventstream::split_writes(&frames).into_iter().map(Bytes::from).collect()
+        // Frames are split across writes as a real connection may split them, except when a
+        // benchmark times whole events.
+        let writes: Vec<Bytes> = if RECORD_STREAM_TIMES.load(std::sync::atomic::Ordering::Relaxed) {
+            frames.into_iter().map(Bytes::from).collect()
+        } else {
+            eventstream::split_writes(&frames).into_iter().map(Bytes::from).collect()
+        };
+        stream_resp(writes, Duration::from_millis(mode.chunk_delay_ms), CONTENT_TYPE_ES)
     };
-    let mut r = stream_resp(writes, Duration::from_millis(mode.chunk_delay_ms), "application/vnd.amazon.eventstream");
     add_request_id(r.headers_mut(), seq);
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.amazon.eventstream"));
     r
 }
 

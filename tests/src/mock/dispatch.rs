@@ -74,10 +74,44 @@ pub fn classify(state: &MockState, c: &Call<'_>) -> (String, Option<String>) {
     (format!("{}.{op}", p.as_str()), model)
 }
 
-/// The provider-shaped answer to an injected `error` (HTTP `status`) or `rate_limit`.
-pub fn fault_response(state: &MockState, rate_limit: bool, status: u16, c: &Call<'_>) -> Response<Body> {
+/// The provider-shaped answer to an injected `error` (HTTP `status`; `error` names Bedrock's
+/// exception for a 403) or `rate_limit`. A 401/403 is each provider's refusal of the caller's
+/// credentials or access, as it sends it.
+pub fn fault_response(
+    state: &MockState,
+    rate_limit: bool,
+    status: u16,
+    error: Option<&str>,
+    c: &Call<'_>,
+) -> Response<Body> {
     let status = if rate_limit { 429 } else { status };
     match state.cfg.provider {
+        Provider::OpenAi if status == 401 => json_resp(
+            401,
+            &openai::error_body(
+                "Incorrect API key provided: sk-mock***************1234. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+        ),
+        Provider::OpenAi if status == 403 => json_resp(
+            403,
+            &openai::error_body(
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                None,
+                Some("unsupported_country_region_territory"),
+            ),
+        ),
+        Provider::Azure if status == 401 => azure::unauthorized(),
+        Provider::Azure if status == 403 => {
+            azure::error(403, "PermissionDenied", "Principal does not have access to API/Operation.")
+        }
+        Provider::Bedrock if status == 403 => {
+            bedrock::auth_fault(error.unwrap_or("AccessDeniedException")).unwrap_or_else(|| bedrock::fault(403)).response(c.seq)
+        }
+        Provider::Vertex if status == 401 => GoogleError::unauthenticated("ACCESS_TOKEN_EXPIRED").response(),
         Provider::OpenAi if rate_limit => {
             let mut r = json_resp(
                 429,
@@ -141,12 +175,34 @@ pub fn fault_response(state: &MockState, rate_limit: bool, status: u16, c: &Call
 /// The answer of a healthy deployment whose credentials were accepted.
 pub fn answer(state: &MockState, mode: &Mode, c: &Call<'_>) -> Response<Body> {
     let text = format!("hello from {}", state.cfg.region);
-    match state.cfg.provider {
+    let mut r = match state.cfg.provider {
         Provider::OpenAi => openai_answer(state, mode, c),
         Provider::Azure => azure_answer(state, mode, c, &text),
         Provider::Bedrock => bedrock_answer(state, mode, c, &text),
         Provider::Anthropic => anthropic_answer(state, mode, c, &text),
         Provider::Vertex => vertex_answer(state, mode, c, &text),
+    };
+    add_account_headers(state, r.headers_mut());
+    r
+}
+
+/// The headers OpenAI and Anthropic put on their answers that name the caller's account.
+fn add_account_headers(state: &MockState, h: &mut HeaderMap) {
+    let region = &state.cfg.region;
+    let pairs = match state.cfg.provider {
+        Provider::OpenAi => {
+            vec![
+                ("openai-organization", format!("org-mock-{region}")),
+                ("openai-project", format!("proj_mock_{region}")),
+            ]
+        }
+        Provider::Anthropic => vec![("anthropic-organization-id", "6c1f0e2a-0000-4000-8000-00000000a11c".to_string())],
+        Provider::Azure | Provider::Bedrock | Provider::Vertex => Vec::new(),
+    };
+    for (name, value) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
     }
 }
 

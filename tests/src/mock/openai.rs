@@ -6,14 +6,12 @@
 //! OpenAI's error shape:
 //! `{"error":{"message":..,"type":"invalid_request_error","param":..,"code":..}}`.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use hyper::Response;
 use serde_json::{json, Map, Value};
 
 use super::fault_mode::Mode;
-use super::response::{stream_resp, Body};
+use super::response::{plan_resp, Body, StreamPlan};
 
 /// Top-level keys accepted by `POST /v1/chat/completions`.
 pub const CHAT_KEYS: &[&str] = &[
@@ -276,7 +274,11 @@ pub fn validate_chat_opts(
                     None,
                 ));
             }
-            include_usage = o.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
+            include_usage = match o.get("include_usage") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => return Err(invalid_type("stream_options.include_usage", "a boolean", other)),
+            };
         }
         Some(other) => return Err(invalid_type("stream_options", "an object", other)),
     }
@@ -511,7 +513,8 @@ pub fn sse_response(id: &str, created: u64, req: &ChatRequest, content: &str, mo
     sse_response_with(id, created, req, content, mode, None)
 }
 
-/// OpenAI's SSE stream, optionally preceded by one extra chunk (Azure's prompt filter results).
+/// OpenAI's SSE stream, optionally preceded by one extra chunk (Azure's prompt filter results),
+/// shaped by `mode`'s streaming fault.
 pub fn sse_response_with(
     id: &str,
     created: u64,
@@ -520,12 +523,33 @@ pub fn sse_response_with(
     mode: &Mode,
     first: Option<Value>,
 ) -> Response<Body> {
+    plan_resp(chat_stream_plan(id, created, req, content, mode, first), mode, "text/event-stream; charset=utf-8")
+}
+
+/// The events of a streamed chat completion (`data: {chunk}`, then `data: [DONE]`), the first
+/// with content (a non-empty `delta.content` or `delta.tool_calls`), and OpenAI's in-stream error.
+fn chat_stream_plan(
+    id: &str,
+    created: u64,
+    req: &ChatRequest,
+    content: &str,
+    mode: &Mode,
+    first: Option<Value>,
+) -> StreamPlan {
     let pieces = split_text(content, mode.chunks as usize);
-    let mut events: Vec<Bytes> = first
-        .iter()
-        .chain(chat_chunks(id, created, req, &pieces).iter())
-        .map(|c| Bytes::from(format!("data: {c}\n\n")))
-        .collect();
+    let chunks: Vec<Value> = first.into_iter().chain(chat_chunks(id, created, req, &pieces)).collect();
+    let has_content = |c: &Value| {
+        let d = &c["choices"][0]["delta"];
+        d["content"].as_str().is_some_and(|s| !s.is_empty()) || d.get("tool_calls").is_some()
+    };
+    let first_content = chunks.iter().position(has_content).unwrap_or(chunks.len());
+    let mut events: Vec<Bytes> = chunks.iter().map(|c| Bytes::from(format!("data: {c}\n\n"))).collect();
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    stream_resp(events, Duration::from_millis(mode.chunk_delay_ms), "text/event-stream; charset=utf-8")
+    StreamPlan { events, first_content, error_event: Bytes::from(format!("data: {}\n\n", stream_error())) }
+}
+
+/// The error OpenAI sends inside a stream (a `data:` event with no `choices`); the stream then
+/// ends without `[DONE]`.
+pub fn stream_error() -> Value {
+    error_body("The server had an error while processing your request. Sorry about that!", "server_error", None, None)
 }

@@ -23,9 +23,9 @@ use super::auth;
 use super::config::MockConfig;
 use super::control::control;
 use super::dispatch;
-use super::fault_mode::Fault;
+use super::fault_mode::{Fault, Mode};
 use super::openai;
-use super::response::{json_resp, Body};
+use super::response::{hold_body, json_resp, Body, Streamed};
 use super::state::MockState;
 
 /// Largest request body the mock reads (bytes); larger bodies get 413.
@@ -124,7 +124,7 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
     };
     let (op, model) = dispatch::classify(&state, &call);
     let (auth, auth_err) = auth::authenticate(&state, &call, SystemTime::now());
-    state.record_call(id, &path, &op, model.as_deref(), &auth);
+    state.record_call(id, &path, &op, model.as_deref(), &auth, mode.fault);
     if mode.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(mode.latency_ms)).await;
     }
@@ -135,21 +135,54 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
             futures_util::future::pending().await
         }
         (_, Some(err)) => err,
-        (Fault::Ok, None) => dispatch::answer(&state, &mode, &call),
-        (f, None) => dispatch::fault_response(&state, f == Fault::RateLimit, mode.status, &call),
+        (f @ (Fault::Error | Fault::RateLimit), None) => {
+            dispatch::fault_response(&state, f == Fault::RateLimit, mode.status, mode.error.as_deref(), &call)
+        }
+        (_, None) => {
+            let resp = dispatch::answer(&state, &mode, &call);
+            if mode.fault.shapes_body() && resp.extensions().get::<Streamed>().is_none() {
+                json_under_stream_fault(&state, &mode, &call, resp)
+            } else {
+                resp
+            }
+        }
     };
     state.record_status(id, resp.status().as_u16());
-    if resp.status() == StatusCode::OK {
+    if resp.status() == StatusCode::OK && mode.fault.serves_ok() {
         state.record_ok();
     }
     with_region(&state, resp)
+}
+
+/// A streaming fault met a request that does not stream (a JSON answer, or an error the
+/// provider found in the request): a 200 is held back as the fault says; other answers go
+/// as they are (the provider refused the request before answering).
+fn json_under_stream_fault(
+    state: &MockState,
+    mode: &Mode,
+    call: &dispatch::Call<'_>,
+    resp: Response<Body>,
+) -> Response<Body> {
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    match mode.fault {
+        Fault::ErrorBeforeContent => dispatch::fault_response(state, false, mode.status, None, call),
+        Fault::SlowStream => hold_body(resp, Some(Duration::from_millis(mode.total_ms))),
+        _ => hold_body(resp, mode.stall()),
+    }
 }
 
 async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
     state.record_health();
     let mode = state.peek_mode();
     match mode.fault {
-        Fault::Ok | Fault::RateLimit => {
+        Fault::Ok
+        | Fault::RateLimit
+        | Fault::StallAfterHeaders
+        | Fault::ErrorBeforeContent
+        | Fault::StallAfterContent
+        | Fault::SlowStream => {
             json_resp(200, &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}))
         }
         Fault::Error => {

@@ -5,12 +5,17 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use super::auth::AuthInfo;
 use super::config::MockConfig;
-use super::fault_mode::Mode;
+use super::fault_mode::{Fault, Mode};
+
+fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
 
 /// How many requests `recent` keeps.
 const RECENT: usize = 64;
@@ -136,7 +141,15 @@ impl MockState {
     }
 
     /// Records the provider-level view of request `id` (operation, model, auth check).
-    pub(super) fn record_call(&self, id: u64, path: &str, op: &str, model: Option<&str>, auth: &AuthInfo) {
+    pub(super) fn record_call(
+        &self,
+        id: u64,
+        path: &str,
+        op: &str,
+        model: Option<&str>,
+        auth: &AuthInfo,
+        fault: Fault,
+    ) {
         let auth_json = auth.to_json();
         let mut s = self.stats.lock().unwrap();
         *s.by_op.entry(op.to_string()).or_insert(0) += 1;
@@ -159,6 +172,8 @@ impl MockState {
             "model": model,
             "auth": {"scheme": auth.scheme, "verified": auth.verified, "region": auth.region},
             "status": null,
+            "fault": fault.as_str(),
+            "at_ms": unix_millis(),
         }));
     }
 

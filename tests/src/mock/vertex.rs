@@ -6,8 +6,6 @@
 //! mock knows (`--bearer-token`, never expiring, and `POST /_mock/tokens`, with an expiry).
 //! Google errors: `{"error": {"code", "message", "status", "details"}}`.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::Response;
@@ -16,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::fake_content::{tokens_of, tool_input_from_schema};
 use super::fault_mode::Mode;
 use super::openai;
-use super::response::{json_resp, stream_resp, Body};
+use super::response::{json_resp, plan_resp, Body, StreamPlan};
 
 /// A parsed Vertex model path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +100,17 @@ impl GoogleError {
         e
     }
 
-    pub fn response(&self) -> Response<Body> {
+    /// `{"error": {"code", "message", "status"[, "details"]}}`.
+    pub fn body(&self) -> Value {
         let mut err = json!({"code": self.code, "message": self.message, "status": self.status});
         if !self.details.is_empty() {
             err["details"] = json!(self.details);
         }
-        let mut r = json_resp(self.code, &json!({ "error": err }));
+        json!({ "error": err })
+    }
+
+    pub fn response(&self) -> Response<Body> {
+        let mut r = json_resp(self.code, &self.body());
         if self.code == 401 {
             r.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""));
@@ -433,7 +436,7 @@ pub fn generate_response(req: &GeminiRequest, text: &str, mode: &Mode, model: &s
 }
 
 /// The `streamGenerateContent` answer: SSE (`data: {...}\r\n\r\n`) with `alt=sse`, else
-/// one JSON array written piece by piece, as Vertex does.
+/// one JSON array written piece by piece, as Vertex does; shaped by `mode`'s streaming fault.
 pub fn stream_generate_response(
     req: &GeminiRequest,
     text: &str,
@@ -467,11 +470,15 @@ pub fn stream_generate_response(
             }
         }
     }
-    let pieces: Vec<Bytes> = if sse {
-        chunks.iter().map(|c| Bytes::from(format!("data: {c}\r\n\r\n"))).collect()
+    // The in-stream error is Google's error object in place of a chunk (first: Gemini sends
+    // nothing before its first content).
+    let error = fault(mode.status).body();
+    let (events, error_event) = if sse {
+        let events = chunks.iter().map(|c| Bytes::from(format!("data: {c}\r\n\r\n"))).collect();
+        (events, Bytes::from(format!("data: {error}\r\n\r\n")))
     } else {
         let last = chunks.len() - 1;
-        chunks
+        let events = chunks
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -479,10 +486,11 @@ pub fn stream_generate_response(
                 let close = if i == last { "]" } else { ",\r\n" };
                 Bytes::from(format!("{open}{c}{close}"))
             })
-            .collect()
+            .collect();
+        (events, Bytes::from(format!("[{error}]")))
     };
     let ct = if sse { "text/event-stream" } else { "application/json; charset=UTF-8" };
-    stream_resp(pieces, Duration::from_millis(mode.chunk_delay_ms), ct)
+    plan_resp(StreamPlan { events, first_content: 0, error_event }, mode, ct)
 }
 
 #[cfg(test)]

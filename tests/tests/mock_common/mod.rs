@@ -1,16 +1,16 @@
 //! Helpers shared by the provider mock tests (`mock_bedrock.rs`, `mock_anthropic.rs`, ...,
 //! `mock_harness.rs`), defined once: starting a `mock-region` binary, Bedrock requests signed
-//! with AWS's own signer, the Anthropic Messages request, and an Anthropic SSE reader (Claude
-//! on Vertex streams the same events). Each test file uses a different subset, hence the allow.
+//! with AWS's own signer, the Anthropic Messages request, an Anthropic SSE reader (Claude
+//! on Vertex streams the same events), and timing checks for the streaming faults. Each test file uses a different subset, hence the allow.
 #![allow(dead_code)]
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use llm_router_e2e::mock::AwsCredentials;
-use llm_router_e2e::{MockRegion, Req, Response};
+use llm_router_e2e::{MockRegion, Req, Response, StreamResponse};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mock-region");
@@ -151,4 +151,83 @@ pub fn sse_events(text: &str) -> Vec<(String, Value)> {
             (ev, v)
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- Streaming faults
+
+/// When the byte at `offset` of a streamed body arrived (relative to the request's start).
+pub fn arrival_of(r: &StreamResponse, offset: usize) -> Duration {
+    let mut seen = 0;
+    for (at, n) in &r.chunks {
+        seen += n;
+        if seen > offset {
+            return *at;
+        }
+    }
+    panic!("byte {offset} never arrived ({seen} bytes in {} reads)", r.chunks.len())
+}
+
+/// When the first occurrence of `needle` in the body (text or binary) started to arrive.
+pub fn arrival_of_text(r: &StreamResponse, needle: &str) -> Duration {
+    let at = r
+        .body
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("{needle:?} not in the body: {}", r.text()));
+    arrival_of(r, at)
+}
+
+/// How long the client waits on a stream that stalls until it goes away.
+pub const CLIENT_GIVES_UP: Duration = Duration::from_millis(1500);
+
+/// Sends `req` with a short timeout to a stream that stalls forever: the 200 headers come at
+/// once, the body (checked by the caller) stops, and the client gives up waiting.
+pub fn read_until_client_gives_up(req: Req) -> StreamResponse {
+    let r = req.timeout(CLIENT_GIVES_UP).send_stream().expect("the headers arrive");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.headers_at < Duration::from_millis(1000), "headers took {:?}", r.headers_at);
+    let e = r.error.as_ref().unwrap_or_else(|| panic!("the body never ends, yet it did: {}", r.text()));
+    // A body read that times out reports it in the error's source chain.
+    assert!(e.is_timeout() || e.message.contains("timed out"), "{e}");
+    assert!(r.end_at >= CLIENT_GIVES_UP - Duration::from_millis(50), "ended at {:?}", r.end_at);
+    r
+}
+
+/// The `stall_ms` of the tests' finite stalls.
+pub const STALL_MS: u64 = 1000;
+
+/// Checks a stream that stalled for [`STALL_MS`] between `before` and `after` (two pieces
+/// of its body): `before` well before the stall ended, `after` not before it did. Arrival
+/// times are when the test read the bytes, so the bounds are measured from the request's
+/// start, generously.
+pub fn assert_stalled_between(r: &StreamResponse, before: &str, after: &str) {
+    let (b, a) = (arrival_of_text(r, before), arrival_of_text(r, after));
+    assert!(b < Duration::from_millis(STALL_MS * 7 / 10), "{before:?} came at {b:?}");
+    assert!(a >= Duration::from_millis(STALL_MS), "{after:?} came at {a:?}, before the stall ended");
+}
+
+/// Checks a `slow_stream` at `first_token_ms` 150 and `total_ms` 900: what comes before the
+/// content at once, the first content (`first_needle`) after 150 ms, the end at 900 ms, and
+/// no gap long enough to look like a stall.
+pub fn assert_slow_stream_timing(r: &StreamResponse, first_needle: &str) {
+    assert_eq!(r.status, 200);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let first = arrival_of_text(r, first_needle);
+    assert!(first >= Duration::from_millis(150), "first content at {first:?}");
+    assert!(first < Duration::from_millis(700), "first content at {first:?}");
+    assert!(r.end_at >= Duration::from_millis(900), "ended at {:?}", r.end_at);
+    assert!(r.end_at < Duration::from_millis(2500), "ended at {:?}", r.end_at);
+    let gaps: Vec<Duration> = r.chunks.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.iter().all(|g| *g < Duration::from_millis(700)), "gaps {gaps:?}");
+    assert!(r.chunks.len() >= 4, "content spread over several reads: {:?}", r.chunks);
+}
+
+/// The slow_stream mode the tests use.
+pub fn slow_stream_mode() -> Value {
+    json!({"mode": "slow_stream", "first_token_ms": 150, "total_ms": 900})
+}
+
+/// The fault recorded for each request in the mock's log (`recent`), oldest first.
+pub fn faults_logged(m: &MockRegion) -> Vec<String> {
+    m.recent().iter().map(|e| e["fault"].as_str().unwrap_or("?").to_string()).collect()
 }

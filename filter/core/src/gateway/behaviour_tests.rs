@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 use llm_router_proto as pb;
-use sha2::{Digest, Sha256};
 
 use super::mock::MockHost;
 use super::{shared, Action, Host, RouterRequest, UpstreamAttempt, UpstreamDeployment};
@@ -39,14 +38,27 @@ fn table_with(master_key: Option<&str>) -> Rc<RouterTable> {
         model_groups: vec![pb::ModelGroup {
             name: "claude".into(),
             deployments: vec![
-                deployment("west", "us-west-2", "us", 1),
-                deployment("east", "us-east-1", "us", 2),
-                deployment("eu", "eu-west-1", "eu", 3),
+                pb::Deployment {
+                    stream_timeout_ms: 30_000,
+                    timeout_ms: 600_000,
+                    ..deployment("west", "us-west-2", "us", 1)
+                },
+                pb::Deployment {
+                    stream_timeout_ms: 10_000,
+                    timeout_ms: 120_000,
+                    ..deployment("east", "us-east-1", "us", 2)
+                },
+                pb::Deployment {
+                    stream_timeout_ms: 5_000,
+                    timeout_ms: 60_000,
+                    ..deployment("eu", "eu-west-1", "eu", 3)
+                },
             ],
         }],
-        first_byte_timeout_ms: 120_000,
-        stream_first_byte_timeout_ms: 30_000,
-        master_key_sha256: master_key.map(|k| Sha256::digest(k.as_bytes()).to_vec()).unwrap_or_default(),
+        master_key: master_key.map(|k| pb::MasterKey {
+            salt: b"behaviour-test-salt".to_vec(),
+            hmac_sha256: crate::auth::hmac_sha256(b"behaviour-test-salt", k).to_vec(),
+        }),
         ..Default::default()
     };
     Rc::new(RouterTable::compile(&cfg).unwrap())
@@ -113,17 +125,22 @@ fn a_model_request_is_planned_and_handed_to_envoy() {
     assert_eq!(plan_clusters(&host), ["cluster-west", "cluster-east", "cluster-eu"]);
     assert_eq!(host.request_header_str("x-envoy-max-retries").as_deref(), Some("2"), "the client's value is replaced");
     assert_eq!(host.request_header_str("x-envoy-retry-on"), None, "clients cannot steer Envoy's retries");
-    assert_eq!(host.request_header_str("x-envoy-upstream-rq-per-try-timeout-ms").as_deref(), Some("120000"));
+    // A non-streaming request: each attempt may take the plan's largest timeout (west's), and
+    // the answer that times each of its three attempts.
+    assert_eq!(host.request_header_str(crate::STREAM_TIMEOUT_HEADER).as_deref(), Some("600000"));
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms").as_deref(), Some("1800000"));
     assert_eq!(host.request_header_str(crate::CLIENT_PATH_HEADER).as_deref(), Some("/v1/chat/completions"));
 }
 
 #[test]
-fn streaming_requests_get_the_stream_first_byte_timeout_and_residency_pins_the_plan() {
+fn the_limits_are_the_largest_of_the_plan_s_deployments_and_residency_pins_the_plan() {
     let t = table();
     let body = br#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let mut host = post("/v1/chat/completions", body, &[("x-llm-residency", "eu")]);
     route(&mut host, &t);
-    assert_eq!(host.request_header_str("x-envoy-upstream-rq-per-try-timeout-ms").as_deref(), Some("30000"));
+    // Only eu is planned: its own limits, not west's larger ones.
+    assert_eq!(host.request_header_str(crate::STREAM_TIMEOUT_HEADER).as_deref(), Some("5000"));
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms").as_deref(), Some("60000"));
     assert_eq!(plan_clusters(&host), ["cluster-eu"]);
     assert_eq!(host.request_header_str("x-envoy-max-retries").as_deref(), Some("0"));
 }
@@ -145,6 +162,7 @@ fn the_gateway_answers_bad_requests_itself_in_the_client_s_api() {
     for (headers, code) in [
         (vec![(crate::ROUTE_PLAN_HEADER, "x")], "internal_header_not_allowed"),
         (vec![(crate::CLIENT_PATH_HEADER, "/x")], "internal_header_not_allowed"),
+        (vec![(crate::STREAM_TIMEOUT_HEADER, "1")], "internal_header_not_allowed"),
         (vec![("content-length", "999999999")], "request_too_large"),
     ] {
         let mut host = post("/v1/chat/completions", CHAT, &headers);
@@ -197,6 +215,55 @@ fn the_master_key_guards_models_and_model_requests_but_not_health() {
     route(&mut host, &t);
     let (status, v) = sent_json(&host);
     assert_eq!((status, v["status"].as_str(), v["region"].as_str()), (200, Some("healthy"), Some("us-west-2")));
+}
+
+#[test]
+fn health_names_why_a_deployment_is_unavailable_by_a_code() {
+    let mut west = deployment("west", "us-west-2", "us", 1);
+    west.unavailable = pb::Unavailable::VertexTokenRefreshFailed as i32;
+    let mut east = deployment("east", "us-east-1", "us", 2);
+    // A code from a newer control plane: still unavailable, shown generically.
+    east.unavailable = 99;
+    let cfg = pb::RouterConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        gateway_region: "us-west-2".into(),
+        model_groups: vec![pb::ModelGroup {
+            name: "claude".into(),
+            deployments: vec![west, east, deployment("eu", "eu-west-1", "eu", 3)],
+        }],
+        ..Default::default()
+    };
+    let t = Rc::new(RouterTable::compile(&cfg).unwrap());
+    let mut host = MockHost::at(1).with_request(&[(":method", "GET"), (":path", "/health")], b"");
+    route(&mut host, &t);
+    let (_, v) = sent_json(&host);
+    let entry = |id: &str| v["deployments"].as_array().unwrap().iter().find(|d| d["id"] == id).cloned().unwrap();
+    assert_eq!(
+        (entry("west")["unavailable"].as_str(), entry("west")["healthy"].as_bool()),
+        (Some("vertex_token_refresh_failed"), Some(false))
+    );
+    assert_eq!(
+        (entry("east")["unavailable"].as_str(), entry("east")["healthy"].as_bool()),
+        (Some("unavailable"), Some(false))
+    );
+    assert!(entry("eu").get("unavailable").is_none(), "{v}");
+    assert_eq!(v["status"], "degraded");
+}
+
+#[test]
+fn a_master_key_with_a_short_salt_or_a_bad_digest_is_refused_at_configure() {
+    let mut cfg = pb::RouterConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        model_groups: vec![pb::ModelGroup {
+            name: "claude".into(),
+            deployments: vec![deployment("w", "us-west-2", "us", 1)],
+        }],
+        master_key: Some(pb::MasterKey { salt: vec![7; 8], hmac_sha256: vec![0; 32] }),
+        ..Default::default()
+    };
+    assert!(RouterTable::compile(&cfg).unwrap_err().contains("salt"));
+    cfg.master_key = Some(pb::MasterKey { salt: vec![7; 16], hmac_sha256: vec![0; 31] });
+    assert!(RouterTable::compile(&cfg).unwrap_err().contains("32 bytes"));
 }
 
 #[test]
@@ -274,11 +341,11 @@ fn an_attempt_speaks_its_deployment_s_api() {
     );
     host.set_request_header(":path", Some("/v1/some/earlier/attempt"));
     assert_eq!(a.on_request_headers(&mut host, false), Action::Pause);
+    let size = host.request_body.len();
+    assert_eq!(a.on_request_body(&mut host, size, true), Action::Continue);
     assert_eq!(host.request_header_str(":authority").as_deref(), Some("bedrock-runtime.us-west-2.amazonaws.com"));
     assert_eq!(host.request_header_str("authorization"), None, "the client's credentials stay at the gateway");
     assert_eq!(host.request_header_str("x-api-key"), None);
-    let size = host.request_body.len();
-    assert_eq!(a.on_request_body(&mut host, size, true), Action::Continue);
     assert_eq!(
         host.request_header_str(":path").as_deref(),
         Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
@@ -291,7 +358,7 @@ fn an_attempt_speaks_its_deployment_s_api() {
     let converse = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hello"}]}},"stopReason":"end_turn","usage":{"inputTokens":10,"outputTokens":2,"totalTokens":12}}"#;
     host.respond(&[(":status", "200"), ("content-type", "application/json")], converse, true);
     host.now_ms += 40;
-    a.on_response_headers(&mut host);
+    a.on_response_headers(&mut host, false);
     assert_eq!(shared::latency(&host, "west").map(|l| l.ewma_ms), Some(40.0), "a good answer's first byte is timed");
     let size = host.response_body.len();
     a.on_response_body(&mut host, size, true);
@@ -311,7 +378,7 @@ fn a_failed_attempt_is_not_timed_and_an_inexpressible_request_is_a_400_in_the_cl
     let size = host.request_body.len();
     a.on_request_body(&mut host, size, true);
     host.respond(&[(":status", "503")], b"", true);
-    a.on_response_headers(&mut host);
+    a.on_response_headers(&mut host, false);
     assert_eq!(shared::latency(&host, "west"), None);
 
     let mut a = bedrock_attempt();
@@ -356,8 +423,278 @@ fn two_residency_headers_are_refused_and_zones_are_lower_case() {
 #[test]
 fn only_the_envoy_control_headers_present_are_removed() {
     let t = table();
-    let mut host = post("/v1/chat/completions", CHAT, &[("x-envoy-upstream-rq-timeout-ms", "1")]);
+    let mut host = post(
+        "/v1/chat/completions",
+        CHAT,
+        &[("x-envoy-upstream-rq-timeout-ms", "1"), ("x-envoy-upstream-rq-per-try-timeout-ms", "1")],
+    );
     route(&mut host, &t);
-    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms"), None);
+    // The client's limits are gone; the plan's whole-answer limit is set.
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms").as_deref(), Some("600000"));
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-per-try-timeout-ms"), None);
     assert_eq!(host.request_header_str("x-envoy-max-retries").as_deref(), Some("2"));
+}
+
+fn attempt_at(provider: &str, model: &str, id: &str, authority: &str) -> UpstreamAttempt {
+    let cfg = pb::UpstreamConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        deployment_id: id.into(),
+        provider: provider.into(),
+        provider_model: model.into(),
+        authority: authority.into(),
+        region: "us-west-2".into(),
+        model_name: "claude".into(),
+        ..Default::default()
+    };
+    UpstreamAttempt::new(Rc::new(UpstreamDeployment::compile(cfg).unwrap()))
+}
+
+fn anthropic_attempt() -> UpstreamAttempt {
+    attempt_at("anthropic", "claude-3-5-sonnet-20241022", "direct", "api.anthropic.com")
+}
+
+/// Runs one attempt's request side on `host` (whose header map earlier attempts may have
+/// rewritten, as Envoy's shared map is).
+fn send_attempt(a: &mut UpstreamAttempt, host: &mut MockHost, body: &[u8]) {
+    host.request_body = body.to_vec();
+    assert_eq!(a.on_request_headers(host, false), Action::Pause);
+    let size = host.request_body.len();
+    assert_eq!(a.on_request_body(host, size, true), Action::Continue, "{:?}", host.sent);
+}
+
+fn header_names(host: &MockHost) -> Vec<String> {
+    let mut names: Vec<String> = host.request_headers.iter().map(|(k, _)| k.clone()).collect();
+    names.sort();
+    names
+}
+
+const MESSAGES: &[u8] = br#"{"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+
+#[test]
+fn each_attempt_sends_only_the_allowed_headers_and_the_client_s_provider_headers_survive_other_attempts() {
+    let mut host = post(
+        "/v1/messages",
+        MESSAGES,
+        &[
+            (":scheme", "http"),
+            (":authority", "gateway.internal"),
+            ("authorization", "Bearer sk-gateway-master"),
+            ("x-api-key", "sk-gateway-master"),
+            ("openai-organization", "org-client"),
+            ("openai-project", "proj-client"),
+            ("x-goog-user-project", "someone-elses-project"),
+            ("x-llm-foo", "bar"),
+            ("x-llm-residency", "us"),
+            ("x-envoy-foo", "bar"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("user-agent", "sdk/1.0"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("x-request-id", "req-42"),
+            (crate::CLIENT_PATH_HEADER, "/v1/messages"),
+            ("content-length", "78"),
+        ],
+    );
+    // What Envoy's header-to-metadata filter does before the router.
+    host.carry_client_headers();
+
+    let mut a = anthropic_attempt();
+    send_attempt(&mut a, &mut host, MESSAGES);
+    let mut want = vec![
+        ":authority",
+        ":method",
+        ":path",
+        ":scheme",
+        "accept",
+        "accept-encoding",
+        "anthropic-beta",
+        "anthropic-version",
+        "content-length",
+        "content-type",
+        "x-request-id",
+    ];
+    assert_eq!(header_names(&host), want);
+    assert_eq!(host.request_header_str("anthropic-beta").as_deref(), Some("prompt-caching-2024-07-31"));
+    assert_eq!(host.request_header_str(":authority").as_deref(), Some("api.anthropic.com"));
+    assert_eq!(host.request_header_str("x-request-id").as_deref(), Some("req-42"));
+    assert_eq!(host.header_map_writes, 1, "the headers are written in one host call");
+
+    // The next attempt, to Bedrock, sees the map as the first left it: the Anthropic headers go.
+    let mut b = bedrock_attempt();
+    send_attempt(&mut b, &mut host, MESSAGES);
+    want.retain(|h| !h.starts_with("anthropic-"));
+    assert_eq!(header_names(&host), want);
+    assert_eq!(
+        host.request_header_str(":path").as_deref(),
+        Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
+        "translated from the client's path, carried in metadata"
+    );
+
+    // And a third, to Anthropic again, gets the client's beta header back.
+    let mut c = anthropic_attempt();
+    send_attempt(&mut c, &mut host, MESSAGES);
+    assert_eq!(host.request_header_str("anthropic-beta").as_deref(), Some("prompt-caching-2024-07-31"));
+    assert_eq!(host.request_header_str(":path").as_deref(), Some("/v1/messages"));
+}
+
+#[test]
+fn provider_headers_naming_the_gateway_s_account_are_not_returned() {
+    let mut a = anthropic_attempt();
+    let mut host = post("/v1/messages", MESSAGES, &[]);
+    send_attempt(&mut a, &mut host, MESSAGES);
+    host.respond(
+        &[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("anthropic-organization-id", "0b7c-gateway-org"),
+            ("openai-organization", "org-gateway"),
+            ("openai-project", "proj_gateway"),
+            ("request-id", "req_011"),
+            ("x-request-id", "req-42"),
+        ],
+        b"{}",
+        true,
+    );
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Continue);
+    for gone in ["anthropic-organization-id", "openai-organization", "openai-project"] {
+        assert_eq!(host.response_header_str(gone), None, "{gone}");
+    }
+    assert_eq!(host.response_header_str("request-id").as_deref(), Some("req_011"));
+    assert_eq!(host.response_header_str("x-request-id").as_deref(), Some("req-42"));
+}
+
+#[test]
+fn a_provider_refusing_the_gateway_s_credentials_is_a_502_counted_and_logged_by_error_type() {
+    let mut a = bedrock_attempt();
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    send_attempt(&mut a, &mut host, CHAT);
+    let aws_body = br#"{"message":"The security token included in the request is expired"}"#;
+    host.respond(
+        &[
+            (":status", "403"),
+            ("content-type", "application/json"),
+            ("content-length", &aws_body.len().to_string()),
+            ("x-amzn-errortype", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/"),
+            ("x-amzn-requestid", "aws-req-1"),
+        ],
+        aws_body,
+        true,
+    );
+    host.now_ms += 40;
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause, "the body names the error: wait for it");
+    assert_eq!(host.response_header_str(":status").as_deref(), Some("502"));
+    assert_eq!(host.response_header_str("content-length"), None);
+    assert_eq!(host.response_header_str("x-amzn-errortype"), None);
+    assert_eq!(host.response_header_str("x-amzn-requestid").as_deref(), Some("aws-req-1"));
+    let size = host.response_body.len();
+    assert_eq!(a.on_response_body(&mut host, size, true), Action::Continue);
+    let v: serde_json::Value = serde_json::from_slice(&host.response_body).unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["type"].as_str()),
+        (Some("upstream_auth_failed"), Some("api_error"))
+    );
+    assert!(!v.to_string().contains("expired"), "the provider's message stays at the gateway: {v}");
+    let labels = "model.claude.deployment.west.region.us-west-2";
+    assert_eq!(
+        host.counter(&format!("llm_router_upstream_auth_failures_total.{labels}.provider_error.ExpiredTokenException")),
+        1
+    );
+    assert_eq!(host.warnings.len(), 1);
+    let w = &host.warnings[0];
+    assert!(w.contains("west") && w.contains("403") && w.contains("ExpiredTokenException"), "{w}");
+    assert!(!w.contains("security token"), "never the body: {w}");
+    assert_eq!(shared::latency(&host, "west"), None, "a refusal is not a good answer's first byte");
+}
+
+#[test]
+fn a_refusal_in_several_chunks_is_read_capped_and_answered_in_the_anthropic_client_s_shape() {
+    let mut a = anthropic_attempt();
+    let mut host = post("/v1/messages", MESSAGES, &[]);
+    send_attempt(&mut a, &mut host, MESSAGES);
+    host.respond(&[(":status", "401"), ("content-type", "application/json"), ("www-authenticate", "x")], b"", true);
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause);
+    assert_eq!(host.response_header_str("www-authenticate"), None);
+    host.response_body = br#"{"type":"error","error":{"type":"authenti"#.to_vec();
+    let size = host.response_body.len();
+    assert_eq!(a.on_response_body(&mut host, size, false), Action::Pause);
+    assert!(host.response_body.is_empty(), "what was read is not held twice");
+    host.response_body = br#"cation_error","message":"invalid x-api-key"}}"#.to_vec();
+    let size = host.response_body.len();
+    assert_eq!(a.on_response_body(&mut host, size, true), Action::Continue);
+    let v: serde_json::Value = serde_json::from_slice(&host.response_body).unwrap();
+    assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some("api_error")), "{v}");
+    let labels = "model.claude.deployment.direct.region.us-west-2";
+    assert_eq!(
+        host.counter(&format!("llm_router_upstream_auth_failures_total.{labels}.provider_error.authentication_error")),
+        1
+    );
+
+    // A refusal with no body at all still becomes a 502 and is counted.
+    let mut a = bedrock_attempt();
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    send_attempt(&mut a, &mut host, CHAT);
+    host.respond(&[(":status", "403"), ("x-amzn-errortype", "AccessDeniedException")], b"", true);
+    assert_eq!(a.on_response_headers(&mut host, true), Action::Continue, "nothing to wait for");
+    assert_eq!(host.response_header_str(":status").as_deref(), Some("502"));
+    let labels = "model.claude.deployment.west.region.us-west-2";
+    assert_eq!(
+        host.counter(&format!("llm_router_upstream_auth_failures_total.{labels}.provider_error.AccessDeniedException")),
+        1
+    );
+
+    // A huge refusal is not kept whole.
+    let mut a = anthropic_attempt();
+    let mut host = post("/v1/messages", MESSAGES, &[]);
+    send_attempt(&mut a, &mut host, MESSAGES);
+    host.respond(&[(":status", "403")], b"", true);
+    a.on_response_headers(&mut host, false);
+    for _ in 0..100 {
+        host.response_body = vec![b'x'; 64 * 1024];
+        assert_eq!(a.on_response_body(&mut host, 64 * 1024, false), Action::Pause);
+    }
+    host.response_body.clear();
+    a.on_response_body(&mut host, 0, true);
+    let labels = "model.claude.deployment.direct.region.us-west-2";
+    assert_eq!(host.counter(&format!("llm_router_upstream_auth_failures_total.{labels}.provider_error.unknown")), 1);
+    assert_eq!(response_status(&host), 502);
+}
+
+fn response_status(host: &MockHost) -> u32 {
+    host.response_header_str(":status").and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_client_s_400_from_the_provider_is_passed_on_and_held_against_no_region() {
+    let mut a = bedrock_attempt();
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    send_attempt(&mut a, &mut host, CHAT);
+    host.respond(
+        &[(":status", "400"), ("x-amzn-errortype", "ValidationException")],
+        br#"{"message":"messages: too many"}"#,
+        true,
+    );
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Continue);
+    assert_eq!(host.response_header_str(":status").and_then(|s| s.parse::<u32>().ok()).unwrap_or(400), 400);
+    assert!(host.counters.keys().all(|k| !k.starts_with("llm_router_upstream_auth_failures_total")));
+
+    // The router: a final 400 after one attempt fails no deployment.
+    let t = table();
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    let (mut r, _) = route(&mut host, &t);
+    host.respond(&[(":status", "400")], b"{}", true);
+    r.on_response_headers(&mut host);
+    r.on_log(&mut host);
+    assert_eq!(host.counter("litellm_errors_total.model.claude.deployment.west.region.us-west-2"), 0);
+}
+
+#[test]
+fn the_router_holds_a_final_401_or_403_against_the_deployment() {
+    let t = table();
+    for status in ["401", "403"] {
+        let mut host = post("/v1/chat/completions", CHAT, &[]);
+        let (mut r, _) = route(&mut host, &t);
+        host.respond(&[(":status", status)], b"{}", true);
+        r.on_response_headers(&mut host);
+        r.on_log(&mut host);
+        assert_eq!(host.counter("litellm_errors_total.model.claude.deployment.west.region.us-west-2"), 1, "{status}");
+    }
 }

@@ -11,6 +11,10 @@ pub struct MockHost {
     pub now_ms: u64,
     /// Request headers (lower-case names, in order).
     pub request_headers: Vec<(String, Vec<u8>)>,
+    /// Dynamic metadata: (namespace, key) -> string value.
+    pub metadata: HashMap<(String, String), Vec<u8>>,
+    /// Calls that replaced the whole request header map.
+    pub header_map_writes: u32,
     pub request_body: Vec<u8>,
     pub response_headers: Vec<(String, Vec<u8>)>,
     pub response_body: Vec<u8>,
@@ -67,6 +71,17 @@ impl MockHost {
         self.from_upstream = from_upstream;
     }
 
+    /// Moves the client headers every attempt needs into dynamic metadata, as Envoy's
+    /// header-to-metadata filter does before the router.
+    pub fn carry_client_headers(&mut self) {
+        for name in crate::CARRIED_REQUEST_HEADERS {
+            if let Some(v) = get(&self.request_headers, name) {
+                self.metadata.insert((crate::CLIENT_METADATA_NAMESPACE.to_owned(), (*name).to_owned()), v);
+                set(&mut self.request_headers, name, None);
+            }
+        }
+    }
+
     pub fn counter(&self, stat: &str) -> u64 {
         self.counters.get(stat).copied().unwrap_or(0)
     }
@@ -87,6 +102,15 @@ impl Host for MockHost {
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
         set(&mut self.request_headers, name, value);
+    }
+
+    fn set_request_headers(&mut self, headers: &[(String, Vec<u8>)]) {
+        self.request_headers = headers.to_vec();
+        self.header_map_writes += 1;
+    }
+
+    fn request_metadata(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
+        self.metadata.get(&(namespace.to_owned(), key.to_owned())).cloned()
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {

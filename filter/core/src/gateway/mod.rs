@@ -47,6 +47,11 @@ pub trait Host {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// Sets (`Some`) or removes (`None`) a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&str>);
+    /// Replaces the whole request header map (pseudo-headers included) in one host call.
+    fn set_request_headers(&mut self, headers: &[(String, Vec<u8>)]);
+    /// A string in the stream's dynamic metadata (`filter_metadata[namespace][key]`), as
+    /// Envoy's filters before the router left it.
+    fn request_metadata(&self, namespace: &str, key: &str) -> Option<Vec<u8>>;
     /// The first `size` bytes of the buffered request body.
     fn request_body(&self, size: usize) -> Vec<u8>;
     /// Replaces the first `size` bytes of the request body with `body`.
@@ -77,10 +82,12 @@ pub trait Host {
     fn log_warn(&mut self, message: &str);
 }
 
-/// LiteLLM's region failures: 5xx, 429 and 408. Other 4xx are the client's error and are
-/// neither retried nor held against the region.
+/// LiteLLM's region failures: 5xx, 429 and 408; and 401/403, which upstream can only be the
+/// gateway's own credentials or model access failing (a client never sends provider
+/// credentials: the gateway injects them). Other 4xx are the client's error and are neither
+/// retried nor held against the region.
 pub fn is_region_failure(status: u32) -> bool {
-    status >= 500 || status == 429 || status == 408
+    status >= 500 || matches!(status, 429 | 408 | 401 | 403)
 }
 
 /// A stat name with the deployment's labels (`name.model.M.deployment.D.region.R`).
@@ -99,11 +106,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn region_failures_are_litellm_s() {
-        for s in [500, 502, 503, 504, 429, 408] {
+    fn region_failures_are_litellm_s_and_the_gateway_s_own_credentials() {
+        for s in [500, 502, 503, 504, 429, 408, 401, 403] {
             assert!(is_region_failure(s), "{s}");
         }
-        for s in [200, 400, 401, 403, 404, 413, 422] {
+        for s in [200, 400, 404, 413, 422] {
             assert!(!is_region_failure(s), "{s}");
         }
     }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use super::{header_lossy, is_region_failure, shared, stat, status, Action, Host};
 use crate::health::Outcome;
 use crate::providers::ClientApi;
-use crate::{body, plan_request, route_plan, PlanRequest, RequestError, Rng, RouterTable};
+use crate::{body, plan_request, route_plan, Deployment, PlanRequest, RequestError, Rng, RouterTable};
 
 /// Paths whose JSON body names a model group.
 const MODEL_PATHS: &[&str] = &[
@@ -141,7 +141,7 @@ impl RouterRequest {
 
     /// The gateway's key, when the config sets one.
     fn check_key(&self, headers: &ClientHeaders) -> Result<(), RequestError> {
-        match &self.table.master_key_sha256 {
+        match &self.table.master_key {
             None => Ok(()),
             Some(digest) => crate::auth::check(
                 digest,
@@ -157,7 +157,7 @@ impl RouterRequest {
         let headers = ClientHeaders(host.request_headers());
         let path = headers.get(":path")?.unwrap_or_default();
         let method = headers.get(":method")?.unwrap_or_default();
-        for internal in [crate::ROUTE_PLAN_HEADER, crate::CLIENT_PATH_HEADER] {
+        for internal in [crate::ROUTE_PLAN_HEADER, crate::CLIENT_PATH_HEADER, crate::STREAM_TIMEOUT_HEADER] {
             if headers.contains(internal) {
                 return Err(RequestError::bad_request(
                     "internal_header_not_allowed",
@@ -215,7 +215,7 @@ impl RouterRequest {
 
     /// Reads the model from the whole body and hands Envoy the plan: the route plan header
     /// for the priority group cluster specifier, one retry per further deployment, and the
-    /// per-attempt first-byte timeout for the request's kind.
+    /// plan's limits (time to each attempt's first content, and the whole answer's).
     fn plan(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Result<Action, RequestError> {
         if body_size as u64 > self.table.max_body_bytes {
             return Err(RequestError::too_large(self.table.max_body_bytes));
@@ -237,9 +237,25 @@ impl RouterRequest {
         let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&plan.attempts));
         host.set_request_header(crate::ROUTE_PLAN_HEADER, Some(&encoded));
         host.set_request_header("x-envoy-max-retries", Some(&plan.max_retries().to_string()));
-        let first_byte_ms = if facts.stream { table.stream_first_byte_timeout_ms } else { table.first_byte_timeout_ms };
-        if first_byte_ms > 0 {
-            host.set_request_header("x-envoy-upstream-rq-per-try-timeout-ms", Some(&first_byte_ms.to_string()));
+        // One request's attempts share its limits (Envoy reads them once per request): the
+        // largest of the plan's deployments, so that none is cut before its own limit. The
+        // header picks the route that carries it as the per-try idle timeout.
+        let largest = |limit: fn(&Deployment) -> u64| plan.attempts.iter().map(|&d| limit(d)).max().unwrap_or(0);
+        let (idle_ms, answer_ms) = if facts.stream {
+            // A stream: each attempt's first content and every gap after it within
+            // stream_timeout; the whole answer, retries included, within timeout.
+            (largest(|d| d.stream_timeout_ms), largest(|d| d.timeout_ms))
+        } else {
+            // A non-streaming answer shows no activity until it is whole (until every attempt
+            // streams upstream, issue 14), so stream_timeout would cut a long but healthy
+            // answer: each attempt gets `timeout`, as LiteLLM gives each call.
+            let per_attempt = largest(|d| d.timeout_ms);
+            (per_attempt, per_attempt.saturating_mul(plan.attempts.len().max(1) as u64))
+        };
+        for (header, ms) in [(crate::STREAM_TIMEOUT_HEADER, idle_ms), ("x-envoy-upstream-rq-timeout-ms", answer_ms)] {
+            if ms > 0 {
+                host.set_request_header(header, Some(&ms.to_string()));
+            }
         }
         self.plan = plan.attempts.iter().map(|d| d.index).collect();
         Ok(Action::Continue)

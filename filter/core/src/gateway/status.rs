@@ -51,8 +51,9 @@ pub fn health_json(host: &impl Host, table: &RouterTable, now: u64) -> String {
                 "cooldowns": h.cooldowns,
                 "ttfb_ms": shared::latency(host, &d.id).map(|l| l.ewma_ms.round()),
             });
-            if let Some(why) = &d.unavailable {
-                entry["unavailable"] = json!(why);
+            // A stable code (never free text: the reason behind it may name a secret's source).
+            if let Some(code) = d.unavailable {
+                entry["unavailable"] = json!(code);
             }
             entry
         })

@@ -3,12 +3,18 @@
 //! client's API again, chunk by chunk. Each attempt starts from the client's original body, so
 //! a retry to another provider is translated afresh. Auth (SigV4, keys) is added after this
 //! filter by Envoy's own filters.
+//!
+//! Header hygiene: the provider gets only an allow-list of the client's headers
+//! ([`attempt_headers`]), and the client gets none of the provider's headers that name the
+//! gateway's account ([`crate::ACCOUNT_RESPONSE_HEADERS`]). A 401/403 from the provider is the
+//! gateway's own credentials failing ([`AuthFailure`]): the client gets a 502 in its API's
+//! shape, and Envoy moves on to the next deployment.
 
 use std::rc::Rc;
 
 use llm_router_proto as pb;
 
-use super::{header_lossy, is_region_failure, shared, stat, Action, Host};
+use super::{is_region_failure, shared, stat, Action, Host};
 use crate::providers::{self, ClientApi, ProviderKind, ResponseTranslator, Target};
 use crate::{Provider, RequestError};
 
@@ -45,32 +51,49 @@ pub struct UpstreamAttempt {
     /// When this attempt's request headers reached the filter.
     started_ms: u64,
     client_path: String,
+    /// The request headers this attempt sends, written to Envoy in one call once the body is
+    /// translated.
+    wire_headers: Vec<(String, Vec<u8>)>,
     translator: Option<Box<dyn ResponseTranslator>>,
+    /// Set when the provider refused the gateway's credentials: its answer is replaced.
+    auth_failure: Option<AuthFailure>,
 }
 
 impl UpstreamAttempt {
     pub fn new(dep: Rc<UpstreamDeployment>) -> Self {
-        UpstreamAttempt { dep, started_ms: 0, client_path: String::new(), translator: None }
+        UpstreamAttempt {
+            dep,
+            started_ms: 0,
+            client_path: String::new(),
+            wire_headers: Vec::new(),
+            translator: None,
+            auth_failure: None,
+        }
     }
 
     pub fn on_request_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Action {
         self.started_ms = host.now_ms();
-        self.client_path = header_lossy(host.request_header(crate::CLIENT_PATH_HEADER))
-            .or_else(|| header_lossy(host.request_header(":path")))
+        // One read of the map; the headers every attempt needs come from the dynamic metadata
+        // (an earlier attempt rewrote or removed them in the shared map), or from the map when
+        // no filter put them there.
+        let client = host.request_headers();
+        let carried = |name: &str| {
+            host.request_metadata(crate::CLIENT_METADATA_NAMESPACE, name)
+                .or_else(|| first(&client, name).map(<[u8]>::to_vec))
+        };
+        self.client_path = carried(crate::CLIENT_PATH_HEADER)
+            .or_else(|| first(&client, ":path").map(<[u8]>::to_vec))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        if !self.dep.cfg.authority.is_empty() {
-            host.set_request_header(":authority", Some(&self.dep.cfg.authority));
-        }
-        // The client's credentials are for the gateway, and an earlier attempt's provider
-        // headers are for that provider: neither goes to this one.
-        for name in crate::ATTEMPT_HEADERS {
-            host.set_request_header(name, None);
-        }
+        let provider_headers = provider_client_headers(self.dep.target.kind)
+            .iter()
+            .filter_map(|name| carried(name).map(|v| ((*name).to_owned(), v)))
+            .collect();
+        self.wire_headers = attempt_headers(&client, &self.dep.cfg.authority, !end_of_stream, provider_headers);
         if end_of_stream {
+            host.set_request_headers(&self.wire_headers);
             return Action::Continue;
         }
-        // The translated body has another length.
-        host.set_request_header("content-length", None);
         // The provider's path depends on the body: wait for it.
         Action::Pause
     }
@@ -84,24 +107,33 @@ impl UpstreamAttempt {
             Ok(r) => r,
             Err(e) => return self.reject(host, &e),
         };
-        host.set_request_header(":path", Some(&request.path));
+        let mut headers = std::mem::take(&mut self.wire_headers);
+        put(&mut headers, ":path", request.path.as_bytes());
         for (name, value) in &request.set_headers {
-            host.set_request_header(name, Some(value));
+            put(&mut headers, name, value.as_bytes());
         }
-        host.replace_request_body(body_size, &request.body);
         // The headers were held for the body, so the new length can still be announced: the
         // provider gets a plain request rather than a chunked one.
-        host.set_request_header("content-length", Some(&request.body.len().to_string()));
+        put(&mut headers, "content-length", request.body.len().to_string().as_bytes());
+        host.set_request_headers(&headers);
+        host.replace_request_body(body_size, &request.body);
         let created = host.now_ms() / 1000;
         self.translator = Some(providers::response_translator(&self.dep.target, request.response_options(created)));
         Action::Continue
     }
 
     /// Records the time to first byte of a good answer and maps the provider's status and
-    /// headers to the client's API.
-    pub fn on_response_headers(&mut self, host: &mut impl Host) -> Action {
+    /// headers to the client's API. A refusal of the gateway's credentials waits for its body
+    /// (the provider's error type is in it) and becomes a 502.
+    pub fn on_response_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Action {
         let headers = host.response_headers();
+        for (name, _) in headers.iter().filter(|(k, _)| crate::ACCOUNT_RESPONSE_HEADERS.contains(&k.as_str())) {
+            host.set_response_header(name, None);
+        }
         let status = headers.iter().find(|(k, _)| k == ":status").and_then(|(_, v)| v.parse::<u16>().ok()).unwrap_or(0);
+        if matches!(status, 401 | 403) {
+            return self.start_auth_failure(host, &headers, status, end_of_stream);
+        }
         if status != 0 && !is_region_failure(u32::from(status)) && self.started_ms > 0 {
             let now = host.now_ms();
             shared::record_latency(host, &self.dep.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);
@@ -122,6 +154,9 @@ impl UpstreamAttempt {
     }
 
     pub fn on_response_body(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Action {
+        if self.auth_failure.is_some() {
+            return self.on_auth_failure_body(host, body_size, end_of_stream);
+        }
         let Some(t) = self.translator.as_mut() else { return Action::Continue };
         let chunk = host.response_body(body_size);
         let out = t.on_body(&chunk, end_of_stream);
@@ -133,6 +168,85 @@ impl UpstreamAttempt {
             self.record_usage(host);
         }
         Action::Continue
+    }
+
+    /// The provider refused the gateway's credentials. The status becomes 502 now (Envoy
+    /// retries on it and the router counts it as a region failure); the answer is held until
+    /// the provider's error body has been read.
+    fn start_auth_failure(
+        &mut self,
+        host: &mut impl Host,
+        headers: &[(String, String)],
+        status: u16,
+        end_of_stream: bool,
+    ) -> Action {
+        let amzn_error_type = headers.iter().find(|(k, _)| k == "x-amzn-errortype").map(|(_, v)| v.clone());
+        host.set_response_header(":status", Some(&AUTH_FAILURE_STATUS.to_string()));
+        // The body is replaced; the provider's auth headers would only mislead the client.
+        for name in ["content-length", "x-amzn-errortype", "www-authenticate"] {
+            if headers.iter().any(|(k, _)| k == name) {
+                host.set_response_header(name, None);
+            }
+        }
+        host.set_response_header("content-type", Some("application/json"));
+        self.auth_failure = Some(AuthFailure { status, amzn_error_type, body: Vec::new() });
+        if end_of_stream {
+            // No body to read or replace: report what the headers say, pass the 502 on bare.
+            self.report_auth_failure(host);
+            return Action::Continue;
+        }
+        Action::Pause
+    }
+
+    /// Keeps the start of the provider's error body (never more than [`AUTH_ERROR_BODY_CAP`]
+    /// bytes, the rest is dropped as it comes), then answers with the gateway's error.
+    fn on_auth_failure_body(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(failure) = self.auth_failure.as_mut() else { return Action::Continue };
+        let room = AUTH_ERROR_BODY_CAP.saturating_sub(failure.body.len());
+        if room > 0 && body_size > 0 {
+            failure.body.extend(host.response_body(body_size.min(room)));
+        }
+        if !end_of_stream {
+            if body_size > 0 {
+                host.replace_response_body(body_size, b"");
+            }
+            return Action::Pause;
+        }
+        let body = self.report_auth_failure(host);
+        host.replace_response_body(body_size, &body);
+        Action::Continue
+    }
+
+    /// Counts and logs the refusal (deployment, status, the provider's error type; never the
+    /// body) and returns the client's error body.
+    fn report_auth_failure(&mut self, host: &mut impl Host) -> Vec<u8> {
+        let Some(failure) = self.auth_failure.as_ref() else { return Vec::new() };
+        let kind = provider_error_type(failure.amzn_error_type.as_deref(), &failure.body);
+        let labels = format!("{}.provider_error.{}", self.dep.labels, auth_error_label(kind.as_deref()));
+        host.add_counter(&stat("llm_router_upstream_auth_failures_total", &labels), 1);
+        let cfg = &self.dep.cfg;
+        host.log_warn(&format!(
+            "llm-router: deployment {} ({}, {}) refused the gateway's credentials: {} {}; the attempt moves on and counts toward the deployment's cooldown",
+            cfg.deployment_id,
+            cfg.region,
+            self.dep.target.kind.display_name(),
+            failure.status,
+            kind.as_deref().unwrap_or("(no error type)"),
+        ));
+        let err = RequestError {
+            status: AUTH_FAILURE_STATUS,
+            kind: "api_error",
+            code: "upstream_auth_failed",
+            message: format!(
+                "the provider refused the gateway's own credentials for deployment '{}' ({}); this is the gateway's configuration, not your request or key",
+                cfg.deployment_id, failure.status
+            ),
+            param: None,
+        };
+        match ClientApi::from_path(&self.client_path) {
+            ClientApi::Anthropic => providers::anthropic_error_body(&err),
+            ClientApi::OpenAi => err.body(),
+        }
     }
 
     /// A request this provider cannot express is the client's error (400, not retried).
@@ -156,5 +270,225 @@ impl UpstreamAttempt {
             // Counters are integers: spend is counted in millionths of a dollar.
             host.add_counter(&stat("litellm_spend_microdollars_total", labels), (spend * 1e6).round() as u64);
         }
+    }
+}
+
+/// What a client gets when every deployment it could use refused the gateway's credentials: a
+/// bad gateway (the gateway's upstream failed it), never the provider's 401/403, which would
+/// tell the client that its own key is wrong. Envoy retries 5xx on the next deployment.
+pub const AUTH_FAILURE_STATUS: u32 = 502;
+
+/// How much of a refusal's body is kept to find the provider's error type.
+const AUTH_ERROR_BODY_CAP: usize = 8 * 1024;
+
+/// A provider's 401/403 to this attempt: the gateway's key, token or model access failed.
+struct AuthFailure {
+    status: u16,
+    /// AWS's `x-amzn-ErrorType` (`AccessDeniedException:http://...`).
+    amzn_error_type: Option<String>,
+    /// The start of the provider's error body.
+    body: Vec<u8>,
+}
+
+/// The provider's error types for refused credentials that the metric names; any other is
+/// `other` (the log line still names it), so a provider cannot grow the series without bound.
+const KNOWN_AUTH_ERRORS: &[&str] = &[
+    // Bedrock (x-amzn-ErrorType)
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    // OpenAI (error.code)
+    "invalid_api_key",
+    "invalid_organization",
+    "unsupported_country_region_territory",
+    // Azure OpenAI (error.code)
+    "PermissionDenied",
+    // Anthropic (error.type)
+    "authentication_error",
+    "permission_error",
+    // Vertex AI (error.status)
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+];
+
+/// The metric label for a provider error type: itself when known, `other`, or `unknown` when
+/// the provider named none.
+fn auth_error_label(kind: Option<&str>) -> &'static str {
+    match kind {
+        None => "unknown",
+        Some(k) => KNOWN_AUTH_ERRORS.iter().find(|known| **known == k).copied().unwrap_or("other"),
+    }
+}
+
+/// The provider's name for a refusal: AWS's `x-amzn-ErrorType` (its part before `:`), else the
+/// JSON error's `code` (OpenAI; Azure's numeric codes say nothing), `status` (Google) or `type`
+/// (Anthropic), or AWS's `__type`. A short token of `[A-Za-z0-9_.-]`, never the message (it may
+/// quote the key).
+pub(crate) fn provider_error_type(amzn_error_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let from_header = amzn_error_type.and_then(|v| v.split(':').next()).map(str::to_owned);
+    let from_body = || {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let error = &v["error"];
+        let named =
+            |x: &serde_json::Value| x.as_str().filter(|s| !s.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned);
+        named(&error["code"])
+            .or_else(|| named(&error["status"]))
+            .or_else(|| named(&error["type"]))
+            .or_else(|| named(&v["__type"]).map(|t| t.rsplit('#').next().unwrap_or_default().to_owned()))
+    };
+    let raw = from_header.filter(|s| !s.is_empty()).or_else(from_body)?;
+    let token: String =
+        raw.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(64).collect();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The provider headers of a dialect that a client may set and the provider then gets.
+fn provider_client_headers(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Anthropic | ProviderKind::VertexAnthropic => &["anthropic-beta"],
+        ProviderKind::OpenAi | ProviderKind::Azure | ProviderKind::Bedrock | ProviderKind::VertexGemini => &[],
+    }
+}
+
+/// The request headers one attempt sends, before translation: the client's headers of
+/// [`crate::UPSTREAM_REQUEST_HEADERS`] (the deployment's `:authority` instead of the client's
+/// when it has one; no `content-length` when a translated body follows), then the provider
+/// headers the client set that this dialect takes (`provider_headers`). Everything else stays
+/// at the gateway: the client's credentials (the gateway's master key), headers that change
+/// billing or identity (`openai-organization`, `openai-project`, `x-goog-user-project`), the
+/// gateway's `x-llm-*` and Envoy's `x-envoy-*`, forwarding and client-software headers.
+pub(crate) fn attempt_headers(
+    client: &[(String, Vec<u8>)],
+    authority: &str,
+    body_follows: bool,
+    provider_headers: Vec<(String, Vec<u8>)>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = client
+        .iter()
+        .filter(|(name, _)| match name.as_str() {
+            // The translated body's length is set with it.
+            "content-length" => !body_follows,
+            // The deployment's host replaces the client's.
+            ":authority" => authority.is_empty(),
+            other => crate::UPSTREAM_REQUEST_HEADERS.contains(&other),
+        })
+        .cloned()
+        .collect();
+    if !authority.is_empty() {
+        // Pseudo-headers go before the others.
+        let at = out.iter().position(|(k, _)| !k.starts_with(':')).unwrap_or(out.len());
+        out.insert(at, (":authority".to_owned(), authority.as_bytes().to_vec()));
+    }
+    for (name, value) in provider_headers {
+        put(&mut out, &name, &value);
+    }
+    out
+}
+
+/// Sets `name` to `value`, replacing every value it had.
+fn put(headers: &mut Vec<(String, Vec<u8>)>, name: &str, value: &[u8]) {
+    headers.retain(|(k, _)| k != name);
+    headers.push((name.to_owned(), value.to_vec()));
+}
+
+fn first<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn an_attempt_keeps_only_the_allowed_client_headers() {
+        let client = h(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "gateway.example"),
+            (":scheme", "http"),
+            ("content-type", "application/json"),
+            ("content-length", "70"),
+            ("accept", "application/json"),
+            ("x-request-id", "req-1"),
+            ("authorization", "Bearer sk-gateway-master"),
+            ("x-api-key", "sk-gateway-master"),
+            ("openai-organization", "org-client"),
+            ("openai-project", "proj-client"),
+            ("x-goog-user-project", "someone-elses-project"),
+            ("x-llm-residency", "eu"),
+            ("x-envoy-expected-rq-timeout-ms", "1000"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("user-agent", "sdk/1.0"),
+            ("anthropic-beta", "from-the-map"),
+        ]);
+        let out = attempt_headers(&client, "api.example", true, vec![("anthropic-beta".into(), b"tools-1".to_vec())]);
+        assert_eq!(
+            out,
+            h(&[
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                (":scheme", "http"),
+                (":authority", "api.example"),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+                ("x-request-id", "req-1"),
+                ("anthropic-beta", "tools-1"),
+            ])
+        );
+        // No body follows: the client's length stays; no authority configured: the client's.
+        let out = attempt_headers(&client, "", false, Vec::new());
+        assert!(out.contains(&(":authority".into(), b"gateway.example".to_vec())));
+        assert!(out.contains(&("content-length".into(), b"70".to_vec())));
+        assert!(!out.iter().any(|(k, _)| k == "anthropic-beta"), "only a dialect that takes it gets it");
+    }
+
+    #[test]
+    fn the_provider_s_error_type_comes_from_its_header_or_its_json_and_is_a_short_token() {
+        let cases: &[(Option<&str>, &str, Option<&str>)] = &[
+            (
+                Some("AccessDeniedException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+                r#"{"message":"no access"}"#,
+                Some("AccessDeniedException"),
+            ),
+            (
+                Some("ExpiredTokenException"),
+                r#"{"message":"The security token included in the request is expired"}"#,
+                Some("ExpiredTokenException"),
+            ),
+            (
+                None,
+                r#"{"error":{"message":"Incorrect API key provided: sk-ab**cd","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+                Some("invalid_api_key"),
+            ),
+            (None, r#"{"type":"error","error":{"type":"permission_error","message":"no"}}"#, Some("permission_error")),
+            (
+                None,
+                r#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#,
+                Some("PERMISSION_DENIED"),
+            ),
+            (None, r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key"}}"#, None),
+            (
+                None,
+                r#"{"__type":"com.amazon.coral.service#UnrecognizedClientException","message":"x"}"#,
+                Some("UnrecognizedClientException"),
+            ),
+            (None, "<html>denied</html>", None),
+            (None, r#"{"error":{"code":"a b\nc<script>"}}"#, Some("abcscript")),
+        ];
+        for (header, body, want) in cases {
+            assert_eq!(provider_error_type(*header, body.as_bytes()).as_deref(), *want, "{header:?} {body}");
+        }
+        let long = format!(r#"{{"error":{{"type":"{}"}}}}"#, "x".repeat(500));
+        assert_eq!(provider_error_type(None, long.as_bytes()).map(|t| t.len()), Some(64));
+        assert_eq!(auth_error_label(Some("ExpiredTokenException")), "ExpiredTokenException");
+        assert_eq!(auth_error_label(Some("SomethingNew")), "other");
+        assert_eq!(auth_error_label(None), "unknown");
     }
 }

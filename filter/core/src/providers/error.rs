@@ -34,6 +34,17 @@ impl ProviderError {
         )
     }
 
+    /// An answer, error body or stream event of the provider's that grew past its cap
+    /// ([`super::codec::MAX_ANSWER_BODY`], [`super::codec::sse::MAX_EVENT`]): the attempt
+    /// fails as the provider failing (502), without the filter holding the rest.
+    pub fn too_large(provider: &str, what: impl std::fmt::Display) -> Self {
+        ProviderError::new(
+            502,
+            Some("upstream_response_too_large".into()),
+            format!("{provider} sent {what}; the gateway does not hold that much of one answer"),
+        )
+    }
+
     /// A 2xx body the gateway could not read as the provider's documented shape.
     pub fn bad_response(provider: &str, detail: impl std::fmt::Display) -> Self {
         ProviderError::new(

@@ -24,7 +24,10 @@
 //!   parser: [`openai`] (and [`azure`], its path), [`anthropic`], [`bedrock`], [`vertex`]
 //!   (Claude and Gemini on Vertex AI, and what they share);
 //! - `translated`: the response driver every translating provider plugs its dialect into;
-//! - [`codec`]: the wire codecs (SSE, AWS event stream, usage read on the side);
+//! - [`codec`]: the wire codecs (SSE, AWS event stream, usage read on the side) and the caps
+//!   on what the response side holds;
+//! - `json`: JSON read in place and written straight, never as a tree (memory within a small
+//!   multiple of the body, whatever its shape);
 //! - `error`: the provider error every provider's parser produces.
 
 pub mod anthropic;
@@ -34,6 +37,7 @@ mod chat;
 mod client;
 pub mod codec;
 mod error;
+mod json;
 pub mod openai;
 mod translated;
 pub mod vertex;

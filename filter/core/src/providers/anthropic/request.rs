@@ -11,10 +11,11 @@
 //! An Anthropic-form client's own request (`/v1/messages`) goes as it is, with `model` set to
 //! the deployment's.
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use crate::providers::chat::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
 use crate::providers::client::{openai, require_chat, ClientApi};
+use crate::providers::json::{self, ObjectWriter};
 use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
 use crate::{body, RequestError};
 
@@ -35,9 +36,8 @@ pub(crate) fn translate_request(
         }
         ClientApi::OpenAi => {
             let req = openai::parse(body, ProviderKind::Anthropic)?;
-            let mut b = messages_body(&req, ProviderKind::Anthropic)?;
-            b.insert("model".into(), target.model.clone().into());
-            (Value::Object(b).to_string().into_bytes(), req.stream, req.include_usage)
+            let b = messages_body(&req, ProviderKind::Anthropic, ("model", &target.model), body.len())?;
+            (b, req.stream, req.include_usage)
         }
     };
     let mut set_headers = json_headers(Some(if stream { "text/event-stream" } else { "application/json" }));
@@ -45,9 +45,9 @@ pub(crate) fn translate_request(
     Ok(UpstreamRequest { path: "/v1/messages".into(), body, set_headers, stream, include_usage, client_api })
 }
 
-fn block(part: &Part, kind: ProviderKind) -> Result<Value, RequestError> {
+fn block(blocks: &mut Blocks, out: &mut Vec<u8>, part: Part<'_>, kind: ProviderKind) -> Result<(), RequestError> {
     match part {
-        Part::Text(t) => Ok(json!({"type": "text", "text": t})),
+        Part::Text(t) => blocks.text(out, true, &t),
         Part::Image(Image::Inline { media_type, data }) => {
             if !matches!(media_type.as_str(), "image/jpeg" | "image/png" | "image/gif" | "image/webp") {
                 return Err(unsupported(format!(
@@ -55,114 +55,153 @@ fn block(part: &Part, kind: ProviderKind) -> Result<Value, RequestError> {
                     kind.display_name()
                 )));
             }
-            Ok(json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}))
+            blocks.next(out);
+            let mut b = ObjectWriter::open(out);
+            b.str("type", "image");
+            let mut s = ObjectWriter::open(b.key("source"));
+            s.str("type", "base64");
+            s.str("media_type", &media_type);
+            s.str("data", &data);
+            s.close();
+            b.close();
         }
         Part::Image(Image::Url(url)) if kind == ProviderKind::Anthropic && url.starts_with("https://") => {
-            Ok(json!({"type": "image", "source": {"type": "url", "url": url}}))
+            blocks.next(out);
+            let mut b = ObjectWriter::open(out);
+            b.str("type", "image");
+            let mut s = ObjectWriter::open(b.key("source"));
+            s.str("type", "url");
+            s.str("url", &url);
+            s.close();
+            b.close();
         }
         Part::Image(Image::Url(url)) => {
             let shown: String = url.chars().take(80).collect();
-            Err(unsupported(format!(
+            return Err(unsupported(format!(
                 "image_url with the URL {shown} cannot be sent to {} deployments: use a data: URL",
                 kind.display_name()
-            )))
+            )));
         }
     }
+    Ok(())
 }
 
-/// The Messages body without `model` (Vertex takes the model from the path).
+/// The Messages body, written straight from the request; `first` is its first member (`model`,
+/// or Vertex's `anthropic_version`, which takes the model from the path), `size_hint` the
+/// client's body size.
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn messages_body(req: &ChatRequest, kind: ProviderKind) -> Result<Map<String, Value>, RequestError> {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, blocks) = match m {
-            Msg::User(parts) => ("user", parts.iter().map(|p| block(p, kind)).collect::<Result<Vec<_>, _>>()?),
-            Msg::Assistant { text, tool_calls } => {
-                let mut blocks: Vec<Value> = text.iter().map(|t| json!({"type": "text", "text": t})).collect();
-                for c in tool_calls {
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
-                }
-                ("assistant", blocks)
+pub(crate) fn messages_body(
+    req: &ChatRequest<'_>,
+    kind: ProviderKind,
+    first: (&str, &str),
+    size_hint: usize,
+) -> Result<Vec<u8>, RequestError> {
+    let mut buf = Vec::with_capacity(size_hint + 256);
+    let mut body = ObjectWriter::open(&mut buf);
+    body.str(first.0, first.1);
+    body.value("max_tokens", &req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into());
+    let out = body.key("messages");
+    let mut turns = Turns::open(out, "content", true);
+    req.each_message(&mut |m| {
+        match m {
+            Msg::User(c) => {
+                let blocks = turns.turn(out, "user");
+                c.parts(&mut |p| block(blocks, out, p, kind))?;
+            }
+            Msg::Assistant(c) => {
+                let blocks = turns.turn(out, "assistant");
+                c.parts(&mut |p| block(blocks, out, p, kind))?;
+                c.tool_calls(&mut |call| {
+                    blocks.next(out);
+                    let mut b = ObjectWriter::open(out);
+                    b.str("type", "tool_use");
+                    b.str("id", &call.id);
+                    b.str("name", &call.name);
+                    b.raw("input", &call.arguments);
+                    b.close();
+                    Ok(())
+                })?;
             }
             Msg::Tool { tool_call_id, content, is_error } => {
-                let mut r = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
-                if let (true, Some(o)) = (*is_error, r.as_object_mut()) {
-                    o.insert("is_error".into(), true.into());
+                turns.turn(out, "user").next(out);
+                let mut b = ObjectWriter::open(out);
+                b.str("type", "tool_result");
+                b.str("tool_use_id", &tool_call_id);
+                b.str("content", &content);
+                if is_error {
+                    b.value("is_error", &true.into());
                 }
-                ("user", vec![r])
+                b.close();
             }
-        };
-        push_turn(&mut turns, role, blocks);
-    }
-    let messages: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, mut content)| {
-            // A lone text block is sent as the plain string form, as Anthropic's examples do.
-            let single = content.len() == 1 && content.first().is_some_and(|b| b["type"] == "text");
-            let content = match content.pop() {
-                Some(b) if single => b["text"].clone(),
-                Some(b) => {
-                    content.push(b);
-                    Value::Array(content)
-                }
-                None => Value::Array(Vec::new()),
-            };
-            json!({"role": role, "content": content})
-        })
-        .collect();
-
-    let mut body = Map::new();
-    body.insert("max_tokens".into(), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into());
-    body.insert("messages".into(), Value::Array(messages));
-    match req.system.as_slice() {
-        [] => {}
-        [one] => {
-            body.insert("system".into(), one.clone().into());
         }
-        many => {
-            let blocks: Vec<Value> = many.iter().map(|t| json!({"type": "text", "text": t})).collect();
-            body.insert("system".into(), Value::Array(blocks));
+        Ok(())
+    })?;
+    turns.close(out);
+    match req.system_count {
+        0 => {}
+        1 => req.each_system(&mut |s| {
+            body.str("system", s);
+            Ok(())
+        })?,
+        _ => {
+            let list = body.key("system");
+            let mut blocks = Blocks::open(list);
+            req.each_system(&mut |s| {
+                blocks.text(list, true, s);
+                Ok(())
+            })?;
+            blocks.close(list, false);
         }
     }
-    put(&mut body, "temperature", req.temperature);
-    put(&mut body, "top_p", req.top_p);
-    if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), json!(req.stop));
+    if let Some(t) = req.temperature {
+        body.value("temperature", &t.into());
+    }
+    if let Some(p) = req.top_p {
+        body.value("top_p", &p.into());
+    }
+    if let Some(stop) = req.stop_json() {
+        body.raw("stop_sequences", &stop);
     }
     if req.stream {
-        body.insert("stream".into(), true.into());
+        body.value("stream", &true.into());
     }
     if let Some(user) = &req.user {
-        body.insert("metadata".into(), json!({"user_id": user}));
+        body.value("metadata", &json!({"user_id": user}));
     }
     let mut extras = req.extras.clone();
-    if let Some(k) = extras.remove("top_k") {
-        let k = k
-            .as_u64()
+    if let Some(k) = extras.take("top_k") {
+        let k = json::read::<u64>(k)
             .ok_or_else(|| RequestError::bad_request("invalid_request", "'top_k' must be a positive integer"))?;
-        body.insert("top_k".into(), k.into());
+        body.value("top_k", &k.into());
     }
-    chat::reject_extras(&extras, kind)?;
+    extras.reject(kind)?;
     tools(req, &mut body)?;
-    Ok(body)
+    body.close();
+    Ok(buf)
 }
 
-fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), RequestError> {
+fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), RequestError> {
     if !req.has_tools()? {
         return Ok(());
     }
-    let tools: Vec<Value> = req
-        .tools
-        .iter()
-        .map(|t| {
-            let mut d = Map::new();
-            d.insert("name".into(), t.name.clone().into());
-            put(&mut d, "description", t.description.clone());
-            d.insert("input_schema".into(), t.parameters.clone());
-            Value::Object(d)
-        })
-        .collect();
-    body.insert("tools".into(), Value::Array(tools));
+    let list = body.key("tools");
+    list.push(b'[');
+    let mut n = 0;
+    req.each_tool(&mut |t| {
+        if n > 0 {
+            list.push(b',');
+        }
+        n += 1;
+        let mut d = ObjectWriter::open(list);
+        d.str("name", &t.name);
+        if let Some(desc) = &t.description {
+            d.str("description", desc);
+        }
+        d.raw("input_schema", t.parameters);
+        d.close();
+        Ok(())
+    })?;
+    list.push(b']');
     let mut choice = match &req.tool_choice {
         None => None,
         Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
@@ -176,7 +215,9 @@ fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Request
             o.insert("disable_parallel_tool_use".into(), true.into());
         }
     }
-    put(body, "tool_choice", choice);
+    if let Some(c) = choice {
+        body.value("tool_choice", &c);
+    }
     Ok(())
 }
 
@@ -184,9 +225,12 @@ fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Request
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
     fn body(json: &str) -> Result<Value, RequestError> {
-        messages_body(&openai::parse(json.as_bytes(), ProviderKind::Anthropic)?, ProviderKind::Anthropic)
-            .map(Value::Object)
+        let req = openai::parse(json.as_bytes(), ProviderKind::Anthropic)?;
+        let b = messages_body(&req, ProviderKind::Anthropic, ("model", "m"), 0)?;
+        Ok(serde_json::from_slice(&b).unwrap())
     }
 
     #[test]
@@ -230,7 +274,7 @@ mod tests {
             json!({"type":"url","url":"https://e.x/a.png"})
         );
         let req = openai::parse(j.as_bytes(), ProviderKind::VertexAnthropic).unwrap();
-        let e = messages_body(&req, ProviderKind::VertexAnthropic).unwrap_err();
+        let e = messages_body(&req, ProviderKind::VertexAnthropic, ("model", "m"), 0).unwrap_err();
         assert!(e.message.contains("https://e.x/a.png") && e.message.contains("Vertex"), "{}", e.message);
     }
 

@@ -2,9 +2,23 @@
 //! `__type`, and exception frames inside a ConverseStream. The exception decides the status the
 //! client gets (and so failover), more than the HTTP status does.
 
-use serde_json::Value;
-
 use crate::providers::error::{body_text, error_status, ProviderError};
+use crate::providers::json::{self, Str};
+
+json::reader! {
+    /// What the gateway reads of a Bedrock error body or exception payload.
+    struct ErrorDoc<'a> {
+        "__type" => ty: Str<'a>,
+        "message" => message: Str<'a>,
+        "Message" => message_upper: Str<'a>,
+    }
+}
+
+impl ErrorDoc<'_> {
+    fn message(self) -> Option<String> {
+        self.message.0.or(self.message_upper.0).map(|m| m.into_owned())
+    }
+}
 
 /// The status a Bedrock exception stands for (HTTP status on the wire, or the mapping the
 /// gateway needs for failover: `ModelErrorException`'s 424 is the model failing, not the client).
@@ -46,27 +60,18 @@ pub(crate) fn bedrock_error_name(raw: &str) -> &str {
 
 /// A Bedrock error response: `x-amzn-ErrorType` header and/or body `{"__type", "message"}`.
 pub(crate) fn bedrock_error(status: u16, type_header: Option<&str>, body: &[u8]) -> ProviderError {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let name = type_header
-        .map(bedrock_error_name)
-        .filter(|n| !n.is_empty())
-        .or_else(|| v.get("__type").and_then(Value::as_str).map(bedrock_error_name))
-        .map(str::to_owned);
-    let message = v
-        .get("message")
-        .or_else(|| v.get("Message"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| body_text(body, status));
+    let doc = json::document::<ErrorDoc>(body).unwrap_or_default();
+    let from_body = doc.ty.0.as_deref().map(|t| bedrock_error_name(t).to_owned());
+    let name = type_header.map(bedrock_error_name).filter(|n| !n.is_empty()).map(str::to_owned).or(from_body);
+    let message = doc.message().unwrap_or_else(|| body_text(body, status));
     let mapped = bedrock_error_status(status, name.as_deref());
     ProviderError::new(mapped, name, message)
 }
 
 /// An exception frame inside a Bedrock event stream (`:exception-type`, payload `{"message"}`).
 pub(crate) fn bedrock_stream_exception(name: &str, payload: &[u8]) -> ProviderError {
-    let v: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-    let message = v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str);
-    let message = message.map(str::to_owned).unwrap_or_else(|| body_text(payload, 500));
+    let doc = json::document::<ErrorDoc>(payload).unwrap_or_default();
+    let message = doc.message().unwrap_or_else(|| body_text(payload, 500));
     // Stream members are lower camel case (throttlingException): name them as the HTTP ones.
     let mut code = name.to_owned();
     if let Some(first) = code.get(..1) {

@@ -6,10 +6,11 @@
 //! ones dropped): `parallel_tool_calls`, `user` and `seed` are dropped, as Converse has no such
 //! field.
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use crate::providers::chat::{push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
+use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
 use crate::providers::client::parse_chat;
+use crate::providers::json::{self, ObjectWriter};
 use crate::providers::{json_headers, uri_encode, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
@@ -22,12 +23,12 @@ pub(crate) fn translate_request(
 ) -> Result<UpstreamRequest, RequestError> {
     let (client_api, req) = parse_chat(target, client_path, body)?;
     req.reject_extras(KIND)?;
-    let converse = converse_body(&req)?;
+    let converse = converse_body(&req, body.len())?;
     let op = if req.stream { "converse-stream" } else { "converse" };
     let accept = if req.stream { "application/vnd.amazon.eventstream" } else { "application/json" };
     Ok(UpstreamRequest {
         path: format!("/model/{}/{op}", uri_encode(&target.model)),
-        body: converse.to_string().into_bytes(),
+        body: converse,
         set_headers: json_headers(Some(accept)),
         stream: req.stream,
         include_usage: req.include_usage,
@@ -46,85 +47,121 @@ fn image_format(media_type: &str) -> Option<&'static str> {
     }
 }
 
-fn content_block(part: &Part) -> Result<Value, RequestError> {
+fn content_block(blocks: &mut Blocks, out: &mut Vec<u8>, part: Part<'_>) -> Result<(), RequestError> {
     match part {
-        Part::Text(t) => Ok(json!({"text": t})),
+        Part::Text(t) => blocks.text(out, false, &t),
         Part::Image(Image::Inline { media_type, data }) => {
-            let format = image_format(media_type).ok_or_else(|| {
+            let format = image_format(&media_type).ok_or_else(|| {
                 unsupported(format!(
                     "image_url of type '{media_type}' cannot be sent to Bedrock deployments (png, jpeg, gif, webp)"
                 ))
             })?;
-            Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+            blocks.next(out);
+            out.extend_from_slice(br#"{"image":{"format":"#);
+            json::string(out, format);
+            out.extend_from_slice(br#","source":{"bytes":"#);
+            json::string(out, &data);
+            out.extend_from_slice(b"}}}");
         }
         Part::Image(Image::Url(url)) => {
             let shown: String = url.chars().take(80).collect();
-            Err(unsupported(format!(
+            return Err(unsupported(format!(
                 "image_url with a remote URL ({shown}) cannot be sent to Bedrock deployments: Converse takes inline images only (data: URLs)"
-            )))
+            )));
         }
     }
+    Ok(())
 }
 
-/// The Converse request body.
+/// The Converse request body, written straight from the request; `size_hint` is the client's
+/// body size.
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn converse_body(req: &ChatRequest) -> Result<Value, RequestError> {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, blocks) = match m {
-            Msg::User(parts) => ("user", parts.iter().map(content_block).collect::<Result<Vec<_>, _>>()?),
-            Msg::Assistant { text, tool_calls } => {
-                let mut blocks: Vec<Value> = text.iter().map(|t| json!({"text": t})).collect();
-                for c in tool_calls {
-                    blocks.push(json!({"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}}));
-                }
-                ("assistant", blocks)
+pub(crate) fn converse_body(req: &ChatRequest<'_>, size_hint: usize) -> Result<Vec<u8>, RequestError> {
+    let mut buf = Vec::with_capacity(size_hint + 256);
+    let mut body = ObjectWriter::open(&mut buf);
+    let out = body.key("messages");
+    let mut turns = Turns::open(out, "content", false);
+    req.each_message(&mut |m| {
+        match m {
+            Msg::User(c) => {
+                let blocks = turns.turn(out, "user");
+                c.parts(&mut |p| content_block(blocks, out, p))?;
+            }
+            Msg::Assistant(c) => {
+                let blocks = turns.turn(out, "assistant");
+                c.parts(&mut |p| content_block(blocks, out, p))?;
+                c.tool_calls(&mut |call| {
+                    blocks.next(out);
+                    out.extend_from_slice(br#"{"toolUse":"#);
+                    let mut u = ObjectWriter::open(out);
+                    u.str("toolUseId", &call.id);
+                    u.str("name", &call.name);
+                    u.raw("input", &call.arguments);
+                    u.close();
+                    out.push(b'}');
+                    Ok(())
+                })?;
             }
             Msg::Tool { tool_call_id, content, is_error } => {
-                let mut r = json!({"toolUseId": tool_call_id, "content": [{"text": content}]});
-                if let (true, Some(o)) = (*is_error, r.as_object_mut()) {
-                    o.insert("status".into(), "error".into());
+                turns.turn(out, "user").next(out);
+                out.extend_from_slice(br#"{"toolResult":"#);
+                let mut r = ObjectWriter::open(out);
+                r.str("toolUseId", &tool_call_id);
+                let list = r.key("content");
+                list.extend_from_slice(br#"[{"text":"#);
+                json::string(list, &content);
+                list.extend_from_slice(b"}]");
+                if is_error {
+                    r.str("status", "error");
                 }
-                ("user", vec![json!({"toolResult": r})])
+                r.close();
+                out.push(b'}');
             }
-        };
-        push_turn(&mut turns, role, blocks);
+        }
+        Ok(())
+    })?;
+    turns.close(out);
+    if req.system_count > 0 {
+        let list = body.key("system");
+        let mut blocks = Blocks::open(list);
+        req.each_system(&mut |s| {
+            blocks.text(list, false, s);
+            Ok(())
+        })?;
+        blocks.close(list, false);
     }
-    let messages: Vec<Value> =
-        turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
-
-    let mut body = Map::new();
-    body.insert("messages".into(), Value::Array(messages));
-    if !req.system.is_empty() {
-        let system: Vec<Value> = req.system.iter().map(|t| json!({"text": t})).collect();
-        body.insert("system".into(), Value::Array(system));
+    let stop = req.stop_json();
+    if req.max_tokens.is_some() || req.temperature.is_some() || req.top_p.is_some() || stop.is_some() {
+        let mut inference = ObjectWriter::open(body.key("inferenceConfig"));
+        if let Some(n) = req.max_tokens {
+            inference.value("maxTokens", &n.into());
+        }
+        if let Some(t) = req.temperature {
+            inference.value("temperature", &t.into());
+        }
+        if let Some(p) = req.top_p {
+            inference.value("topP", &p.into());
+        }
+        if let Some(stop) = &stop {
+            inference.raw("stopSequences", stop);
+        }
+        inference.close();
     }
-    let mut inference = Map::new();
-    put(&mut inference, "maxTokens", req.max_tokens);
-    put(&mut inference, "temperature", req.temperature);
-    put(&mut inference, "topP", req.top_p);
-    if !req.stop.is_empty() {
-        inference.insert("stopSequences".into(), json!(req.stop));
-    }
-    if !inference.is_empty() {
-        body.insert("inferenceConfig".into(), Value::Object(inference));
-    }
-    if let Some(tc) = tool_config(req)? {
-        body.insert("toolConfig".into(), tc);
-    }
-    Ok(Value::Object(body))
+    tool_config(req, &mut body)?;
+    body.close();
+    Ok(buf)
 }
 
-fn tool_config(req: &ChatRequest) -> Result<Option<Value>, RequestError> {
+fn tool_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), RequestError> {
     if !req.has_tools()? {
-        return Ok(None);
+        return Ok(());
     }
     let choice = match &req.tool_choice {
         None | Some(ToolChoice::Auto) => None,
         Some(ToolChoice::Required) => Some(json!({"any": {}})),
         Some(ToolChoice::Function(name)) => Some(json!({"tool": {"name": name}})),
         Some(ToolChoice::None) => {
-            if req.has_tool_history() {
+            if req.has_tool_history {
                 // Converse needs toolConfig beside toolUse/toolResult blocks, and has no "none".
                 return Err(RequestError::bad_request(
                     "unsupported_parameter",
@@ -132,32 +169,49 @@ fn tool_config(req: &ChatRequest) -> Result<Option<Value>, RequestError> {
                 )
                 .with_param("tool_choice"));
             }
-            return Ok(None);
+            return Ok(());
         }
     };
-    let tools: Vec<Value> = req
-        .tools
-        .iter()
-        .map(|t| {
-            let mut spec = Map::new();
-            spec.insert("name".into(), t.name.clone().into());
-            put(&mut spec, "description", t.description.clone());
-            spec.insert("inputSchema".into(), json!({"json": t.parameters}));
-            json!({"toolSpec": spec})
-        })
-        .collect();
-    let mut tc = Map::new();
-    tc.insert("tools".into(), Value::Array(tools));
-    put(&mut tc, "toolChoice", choice);
-    Ok(Some(Value::Object(tc)))
+    let mut tc = ObjectWriter::open(body.key("toolConfig"));
+    let list = tc.key("tools");
+    list.push(b'[');
+    let mut n = 0;
+    req.each_tool(&mut |t| {
+        if n > 0 {
+            list.push(b',');
+        }
+        n += 1;
+        list.extend_from_slice(br#"{"toolSpec":"#);
+        let mut spec = ObjectWriter::open(list);
+        spec.str("name", &t.name);
+        if let Some(d) = &t.description {
+            spec.str("description", d);
+        }
+        let schema = spec.key("inputSchema");
+        schema.extend_from_slice(br#"{"json":"#);
+        schema.extend_from_slice(t.parameters.as_bytes());
+        schema.push(b'}');
+        spec.close();
+        list.push(b'}');
+        Ok(())
+    })?;
+    list.push(b']');
+    if let Some(c) = choice {
+        tc.value("toolChoice", &c);
+    }
+    tc.close();
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
     fn body(json: &str) -> Result<Value, RequestError> {
-        converse_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?)
+        let b = converse_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?, 0)?;
+        Ok(serde_json::from_slice(&b).unwrap())
     }
 
     #[test]

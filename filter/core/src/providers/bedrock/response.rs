@@ -8,16 +8,15 @@
 //! - Errors: `x-amzn-ErrorType` (or the body's `__type`) names the exception, which sets the
 //!   status (see [`super::bedrock_exception_status`]).
 
-use std::borrow::Cow;
-
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::{
     bedrock_error, bedrock_error_name, bedrock_error_status, bedrock_exception_status, bedrock_stream_exception,
 };
-use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::chat::{Args, Calls, Ev, Finish, OutToolCall, Reply};
 use crate::providers::codec::eventstream::{EventStreamDecoder, Frame};
 use crate::providers::error::ProviderError;
+use crate::providers::json::{self, Obj, Str, U64};
 use crate::providers::translated::{Dialect, Translated};
 use crate::providers::{header, ResponseOptions, Target, Usage};
 
@@ -43,18 +42,114 @@ pub(crate) fn finish_reason(stop: &str) -> Finish {
     }
 }
 
-fn usage(u: &Value) -> Option<Usage> {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    u.is_object().then(|| Usage {
+json::reader! {
+    struct BedrockUsage {
+        "inputTokens" => input_tokens: U64,
+        "outputTokens" => output_tokens: U64,
+        "cacheReadInputTokens" => cache_read_input_tokens: U64,
+        "cacheWriteInputTokens" => cache_write_input_tokens: U64,
+    }
+}
+
+fn usage(u: Obj<BedrockUsage>) -> Option<Usage> {
+    let u = u.0?;
+    Some(Usage {
         // Saturating: the numbers are the provider's, and a wrapped sum would be a wrong bill.
-        input_tokens: n("inputTokens")
-            .saturating_add(n("cacheReadInputTokens"))
-            .saturating_add(n("cacheWriteInputTokens")),
-        output_tokens: n("outputTokens"),
+        input_tokens: u
+            .input_tokens
+            .0
+            .unwrap_or(0)
+            .saturating_add(u.cache_read_input_tokens.0.unwrap_or(0))
+            .saturating_add(u.cache_write_input_tokens.0.unwrap_or(0)),
+        output_tokens: u.output_tokens.0.unwrap_or(0),
+    })
+}
+
+json::reader! {
+    /// A Converse answer: what the gateway reads of it.
+    struct Answer<'a> {
+        "output" => output: Obj<Output<'a>>,
+        "stopReason" => stop_reason: Str<'a>,
+        "usage" => usage: Obj<BedrockUsage>,
+    }
+}
+
+json::reader! {
+    struct Output<'a> {
+        "message" => message: Obj<Message<'a>>,
+    }
+}
+
+json::reader! {
+    struct Message<'a> {
+        "content" => content: Option<&'a RawValue>,
+    }
+}
+
+json::reader! {
+    /// A content block of an answer (`text` or `toolUse`).
+    struct Block<'a> {
+        "text" => text: Option<&'a RawValue>,
+        "toolUse" => tool_use: Obj<ToolUse<'a>>,
+    }
+}
+
+json::reader! {
+    struct ToolUse<'a> {
+        "toolUseId" => tool_use_id: Str<'a>,
+        "name" => name: Str<'a>,
+        "input" => input: Option<&'a RawValue>,
+    }
+}
+
+json::reader! {
+    /// A ConverseStream event's payload, whatever its type: each type reads the fields it has.
+    struct Payload<'a> {
+        "contentBlockIndex" => content_block_index: U64,
+        "start" => start: Obj<BlockStart<'a>>,
+        "delta" => delta: Obj<BlockDelta<'a>>,
+        "stopReason" => stop_reason: Str<'a>,
+        "usage" => usage: Obj<BedrockUsage>,
+    }
+}
+
+json::reader! {
+    struct BlockStart<'a> {
+        "toolUse" => tool_use: Obj<ToolUse<'a>>,
+    }
+}
+
+json::reader! {
+    struct BlockDelta<'a> {
+        "text" => text: Str<'a>,
+        "toolUse" => tool_use: Obj<InputFragment<'a>>,
+    }
+}
+
+json::reader! {
+    struct InputFragment<'a> {
+        "input" => input: Str<'a>,
+    }
+}
+
+fn tool_use(raw: &RawValue, _: usize) -> Option<OutToolCall<'_>> {
+    let b: Block = json::fields_of(raw)?;
+    if b.text.is_some() {
+        return None;
+    }
+    let t = b.tool_use.0?;
+    Some(OutToolCall {
+        id: t.tool_use_id.0.unwrap_or_default(),
+        name: t.name.0.unwrap_or_default(),
+        arguments: Args::Json(t.input),
     })
 }
 
 impl Dialect for BedrockDialect {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn on_headers(&mut self, headers: &[(String, String)]) {
         self.request_id = header(headers, "x-amzn-requestid").map(str::to_owned);
         self.error_type = header(headers, "x-amzn-errortype").map(str::to_owned);
@@ -70,71 +165,49 @@ impl Dialect for BedrockDialect {
         e
     }
 
-    fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {
-        // Typed and borrowed: Converse answers are read on every non-streaming request.
-        #[derive(serde::Deserialize)]
-        struct Answer<'a> {
-            #[serde(borrow)]
-            output: Option<Output<'a>>,
-            #[serde(rename = "stopReason", borrow)]
-            stop_reason: Option<Cow<'a, str>>,
-            usage: Option<Value>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Output<'a> {
-            #[serde(borrow)]
-            message: Option<Message<'a>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Message<'a> {
-            #[serde(borrow)]
-            content: Option<Vec<Block<'a>>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Block<'a> {
-            #[serde(borrow)]
-            text: Option<Cow<'a, str>>,
-            #[serde(rename = "toolUse")]
-            tool_use: Option<Value>,
-        }
-        let v: Answer<'_> = serde_json::from_slice(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
-        let content = v.output.and_then(|o| o.message).and_then(|m| m.content);
+    fn complete<'a>(&self, body: &'a [u8]) -> Result<Reply<'a>, ProviderError> {
+        let v: Answer<'a> = json::document(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
+        let content = v.output.0.and_then(|o| o.message.0).and_then(|m| m.content);
+        let content = content.filter(|c| c.get().starts_with('['));
         let content = content.ok_or_else(|| ProviderError::bad_response(NAME, "no output.message.content"))?;
-        let mut text: Option<String> = None;
-        let mut tool_calls = Vec::new();
-        for block in content {
-            if let Some(t) = block.text {
-                text.get_or_insert_with(String::new).push_str(&t);
-            } else if let Some(t) = block.tool_use {
-                tool_calls.push(OutToolCall {
-                    id: t.get("toolUseId").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    name: t.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    arguments: t.get("input").map_or_else(|| "{}".to_owned(), Value::to_string),
-                });
+        let mut text: Option<std::borrow::Cow<'a, str>> = None;
+        let _ = json::each(content, &"content", &mut |_, raw| {
+            let b: Block = json::fields_of(raw).unwrap_or_default();
+            if let Some(t) = b.text {
+                let t = json::str(t).unwrap_or_default();
+                match text.as_mut() {
+                    None => text = Some(t),
+                    Some(all) => all.to_mut().push_str(&t),
+                }
             }
-        }
-        let finish = finish_reason(v.stop_reason.as_deref().unwrap_or(""));
-        let usage = v.usage.as_ref().and_then(usage);
-        Ok(Reply { id: None, text, tool_calls, finish, usage })
+            Ok(())
+        });
+        Ok(Reply {
+            id: None,
+            text,
+            tool_calls: Calls { list: Some(content), read: tool_use },
+            finish: finish_reason(v.stop_reason.as_deref().unwrap_or("")),
+            usage: usage(v.usage),
+        })
     }
 
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
+    fn feed(&mut self, chunk: &[u8], out: &mut dyn FnMut(Ev)) {
         self.decoder.feed(chunk);
         loop {
             match self.decoder.next_frame() {
                 Ok(Some(frame)) => frame_events(&frame, out),
                 Ok(None) => return,
                 Err(e) => {
-                    out.push(Ev::Error(ProviderError::bad_response(NAME, e)));
+                    out(Ev::Error(ProviderError::bad_response(NAME, e)));
                     return;
                 }
             }
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Ev>) {
+    fn finish(&mut self, out: &mut dyn FnMut(Ev)) {
         if self.decoder.pending() > 0 {
-            out.push(Ev::Error(ProviderError::truncated()));
+            out(Ev::Error(ProviderError::truncated()));
         }
     }
 
@@ -144,51 +217,53 @@ impl Dialect for BedrockDialect {
 }
 
 /// The OpenAI events of one event-stream message.
-fn frame_events(frame: &Frame, out: &mut Vec<Ev>) {
+fn frame_events(frame: &Frame, out: &mut dyn FnMut(Ev)) {
     match frame.header_str(":message-type").unwrap_or("event") {
         "exception" => {
             let name = frame.header_str(":exception-type").unwrap_or("");
-            out.push(Ev::Error(bedrock_stream_exception(name, &frame.payload)));
+            out(Ev::Error(bedrock_stream_exception(name, &frame.payload)));
             return;
         }
         "error" => {
             let code = frame.header_str(":error-code").unwrap_or("InternalServerException");
             let msg = frame.header_str(":error-message").unwrap_or("error in Bedrock's stream");
             let status = bedrock_exception_status(code).unwrap_or(500);
-            out.push(Ev::Error(ProviderError::new(status, Some(code.to_owned()), msg.to_owned())));
+            out(Ev::Error(ProviderError::new(status, Some(code.to_owned()), msg.to_owned())));
             return;
         }
         _ => {}
     }
-    let Ok(p) = serde_json::from_slice::<Value>(&frame.payload) else {
-        out.push(Ev::Error(ProviderError::bad_response(NAME, "an event payload is not JSON")));
+    let Ok(p) = json::document::<Payload>(&frame.payload) else {
+        out(Ev::Error(ProviderError::bad_response(NAME, "an event payload is not JSON")));
         return;
     };
-    let block = p.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
+    let block = p.content_block_index.0.unwrap_or(0);
     match frame.header_str(":event-type").unwrap_or("") {
-        "messageStart" => out.push(Ev::Start { id: None }),
+        "messageStart" => out(Ev::Start { id: None }),
         "contentBlockStart" => {
-            if let Some(t) = p.pointer("/start/toolUse") {
-                let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-                out.push(Ev::ToolStart { block, id: s("toolUseId"), name: s("name"), arguments: String::new() });
+            if let Some(t) = p.start.0.and_then(|s| s.tool_use.0) {
+                out(Ev::ToolStart {
+                    block,
+                    id: t.tool_use_id.0.map(|i| i.into_owned()).unwrap_or_default(),
+                    name: t.name.0.map(|n| n.into_owned()).unwrap_or_default(),
+                    arguments: String::new(),
+                });
             }
         }
         "contentBlockDelta" => {
-            let delta = p.get("delta");
-            if let Some(t) = delta.and_then(|d| d.get("text")).and_then(Value::as_str) {
-                out.push(Ev::Text(t.to_owned()));
-            } else if let Some(f) = delta.and_then(|d| d.pointer("/toolUse/input")).and_then(Value::as_str) {
-                out.push(Ev::ToolArgs { block, fragment: f.to_owned() });
+            let delta = p.delta.0.unwrap_or_default();
+            if let Some(t) = delta.text.0 {
+                out(Ev::Text(t.into_owned()));
+            } else if let Some(f) = delta.tool_use.0.and_then(|t| t.input.0) {
+                out(Ev::ToolArgs { block, fragment: f.into_owned() });
             }
         }
-        "messageStop" => {
-            out.push(Ev::Finish(finish_reason(p.get("stopReason").and_then(Value::as_str).unwrap_or(""))));
-        }
+        "messageStop" => out(Ev::Finish(finish_reason(p.stop_reason.as_deref().unwrap_or("")))),
         "metadata" => {
-            if let Some(u) = p.get("usage").and_then(usage) {
-                out.push(Ev::Usage(u));
+            if let Some(u) = usage(p.usage) {
+                out(Ev::Usage(u));
             }
-            out.push(Ev::End);
+            out(Ev::End);
         }
         _ => {}
     }

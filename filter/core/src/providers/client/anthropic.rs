@@ -16,14 +16,18 @@
 //! - anything else (`thinking`, `mcp_servers`, `container`, server tools, `document` blocks, ...)
 //!   is a 400 naming it. Anthropic and Claude on Vertex get the client's body as it is instead.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
-use super::{fields, image, number, strings};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::{boolean, check_messages, number, strings, whole, ClientApi, Item};
 use crate::providers::chat::{
-    bad, invalid, ChatRequest, Ev, Finish, Ident, Image, Msg, Part, Reply, ToolCall, ToolChoice, ToolDef,
+    bad, invalid, ChatRequest, Content, Ev, Finish, Ident, Image, Msg, Part, Reply, ToolCall, ToolChoice, ToolDef,
 };
 use crate::providers::codec::sse;
 use crate::providers::error::ProviderError;
+use crate::providers::json::{self, Bool, ObjectWriter, Str};
 use crate::providers::{ProviderKind, Usage};
 use crate::RequestError;
 
@@ -31,177 +35,287 @@ use crate::RequestError;
 
 const HARMLESS: &[&str] = &["service_tier", "anthropic_version"];
 
-fn unsupported_block(at: &str, ty: &str, kind: ProviderKind) -> RequestError {
+/// The input schema of a tool that gives none.
+const NO_SCHEMA: &str = r#"{"type":"object"}"#;
+
+fn unsupported_block(at: &dyn std::fmt::Display, ty: &str, kind: ProviderKind) -> RequestError {
     bad(
         "unsupported_content",
         format!("{at}: content block '{ty}' cannot be sent to {} deployments (supported: text, image, tool_use, tool_result)", kind.display_name()),
     )
 }
 
+json::reader! {
+    /// A content block, whatever its type: each type reads the fields it has.
+    struct Block<'a> {
+        "type" => ty: Str<'a>,
+        "text" => text: Str<'a>,
+        "id" => id: Str<'a>,
+        "name" => name: Str<'a>,
+        "input" => input: Option<&'a RawValue>,
+        "tool_use_id" => tool_use_id: Str<'a>,
+        "content" => content: Option<&'a RawValue>,
+        "is_error" => is_error: Bool,
+        "source" => source: Option<&'a RawValue>,
+    }
+}
+
+fn block(raw: &RawValue) -> Block<'_> {
+    json::fields_of(raw).unwrap_or_default()
+}
+
+/// Parses an Anthropic Messages request for a `kind` deployment (named in the errors), checking
+/// every message; what it holds stays in `body` ([`ChatRequest`]).
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
-    let mut req = ChatRequest::default();
-    let mut messages = None;
-    for (key, value) in fields(body)? {
-        match key.as_str() {
-            "model" => {}
-            "messages" => messages = Some(value),
-            "max_tokens" => {
-                req.max_tokens =
-                    Some(value.as_u64().ok_or_else(|| invalid("'max_tokens' must be a positive integer".into()))?)
-            }
-            "system" => req.system = vec![text_of("system", &value, kind)?],
-            "stop_sequences" => req.stop = strings(&key, &value)?,
-            "temperature" => req.temperature = Some(number(&key, &value)?),
-            "top_p" => req.top_p = Some(number(&key, &value)?),
-            "stream" => req.stream = value.as_bool().ok_or_else(|| invalid("'stream' must be true or false".into()))?,
-            "tools" => req.tools = tools(&value, kind)?,
-            "tool_choice" => tool_choice(&mut req, &value)?,
-            "metadata" => req.user = value.get("user_id").and_then(Value::as_str).map(str::to_owned),
-            k if HARMLESS.contains(&k) => {}
-            // top_k and the rest: the provider takes what it can express and refuses the others.
-            _ => {
-                req.extras.insert(key, value);
-            }
+pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest<'_>, RequestError> {
+    json::reader! {
+        struct Metadata<'a> {
+            "user_id" => user_id: Str<'a>,
         }
     }
+    let text = std::str::from_utf8(body).map_err(|_| invalid("request body is not UTF-8 JSON".into()))?;
+    let mut req = ChatRequest::new(ClientApi::Anthropic, kind);
+    json::each_field(text, &mut |key, value| {
+        if json::is_null(value) {
+            return Ok(());
+        }
+        match key.as_ref() {
+            "model" => {}
+            "messages" => req.messages = Some(value),
+            "max_tokens" => req.max_tokens = Some(whole(&key, value)?),
+            "system" => {
+                req.system = Some(text_of(&"system", value, kind)?);
+                req.system_count = 1;
+            }
+            "stop_sequences" => req.stop = Some(strings(&key, value)?),
+            "temperature" => req.temperature = Some(number(&key, value)?),
+            "top_p" => req.top_p = Some(number(&key, value)?),
+            "stream" => req.stream = boolean(&key, value, "true or false")?,
+            "tools" => req.tools = Some(value),
+            "tool_choice" => tool_choice(&mut req, value)?,
+            "metadata" => req.user = json::fields_of::<Metadata>(value).and_then(|m| m.user_id.0),
+            k if HARMLESS.contains(&k) => {}
+            // top_k and the rest: the provider takes what it can express and refuses the others.
+            _ => req.extras.insert(key, value),
+        }
+        Ok(())
+    })?;
     if req.max_tokens.is_none() {
         return Err(invalid("'max_tokens' is required".into()));
     }
     // Anthropic clients always get usage in message_start / message_delta.
     req.include_usage = true;
-    let list = messages.as_ref().and_then(Value::as_array).filter(|a| !a.is_empty());
-    let list = list.ok_or_else(|| invalid("'messages' must be a non-empty array".into()))?;
-    for (i, m) in list.iter().enumerate() {
-        message(&mut req, i, m, kind)?;
-    }
+    check_messages(&mut req)?;
     Ok(req)
 }
 
-/// `system` or a tool result's content: a string or text blocks.
-fn text_of(at: &str, v: &Value, kind: ProviderKind) -> Result<String, RequestError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => {
-            let mut text = String::new();
-            for (j, b) in blocks.iter().enumerate() {
-                match b.get("type").and_then(Value::as_str).unwrap_or("") {
-                    "text" => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or("")),
-                    ty => return Err(unsupported_block(&format!("{at}[{j}]"), ty, kind)),
+/// `system` or a tool result's content: a string or text blocks, joined.
+fn text_of<'a>(at: &dyn std::fmt::Display, v: &'a RawValue, kind: ProviderKind) -> Result<Cow<'a, str>, RequestError> {
+    if let Some(s) = json::str(v) {
+        return Ok(s);
+    }
+    if !v.get().starts_with('[') {
+        return Err(invalid(format!("'{at}' must be a string or an array of text blocks")));
+    }
+    let mut text: Option<Cow<'a, str>> = None;
+    json::each(v, at, &mut |j, b| {
+        let b = block(b);
+        match b.ty.as_deref().unwrap_or("") {
+            "text" => {
+                let t = b.text.0.unwrap_or_default();
+                match text.as_mut() {
+                    None => text = Some(t),
+                    Some(all) => all.to_mut().push_str(&t),
                 }
+                Ok(())
             }
-            Ok(text)
+            ty => Err(unsupported_block(&format_args!("{at}[{j}]"), ty, kind)),
         }
-        _ => Err(invalid(format!("'{at}' must be a string or an array of text blocks"))),
-    }
+    })?;
+    Ok(text.unwrap_or_default())
 }
 
-fn tools(v: &Value, kind: ProviderKind) -> Result<Vec<ToolDef>, RequestError> {
-    let list = v.as_array().ok_or_else(|| invalid("'tools' must be an array".into()))?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, t) in list.iter().enumerate() {
-        let ty = t.get("type").and_then(Value::as_str).unwrap_or("custom");
-        if ty != "custom" {
-            return Err(bad(
-                "unsupported_parameter",
-                format!(
-                    "tools[{i}] is Anthropic's server tool '{ty}', which {} deployments do not have",
-                    kind.display_name()
-                ),
-            ));
+/// One `tools` element.
+pub(super) fn tool(i: usize, raw: &RawValue, kind: ProviderKind) -> Result<ToolDef<'_>, RequestError> {
+    json::reader! {
+        struct Tool<'a> {
+            "type" => ty: Str<'a>,
+            "name" => name: Str<'a>,
+            "description" => description: Str<'a>,
+            "input_schema" => input_schema: Option<&'a RawValue>,
         }
-        let name = t.get("name").and_then(Value::as_str).ok_or_else(|| invalid(format!("tools[{i}] has no 'name'")))?;
-        let parameters = t.get("input_schema").cloned().unwrap_or_else(|| serde_json::json!({"type": "object"}));
-        let description = t.get("description").and_then(Value::as_str).map(str::to_owned);
-        out.push(ToolDef { name: name.to_owned(), description, parameters });
     }
-    Ok(out)
+    let t: Tool = json::fields_of(raw).unwrap_or_default();
+    let ty = t.ty.as_deref().unwrap_or("custom");
+    if ty != "custom" {
+        return Err(bad(
+            "unsupported_parameter",
+            format!(
+                "tools[{i}] is Anthropic's server tool '{ty}', which {} deployments do not have",
+                kind.display_name()
+            ),
+        ));
+    }
+    let name = t.name.0.ok_or_else(|| invalid(format!("tools[{i}] has no 'name'")))?;
+    Ok(ToolDef { name, description: t.description.0, parameters: t.input_schema.map_or(NO_SCHEMA, RawValue::get) })
 }
 
-fn tool_choice(req: &mut ChatRequest, v: &Value) -> Result<(), RequestError> {
-    req.tool_choice = Some(match v.get("type").and_then(Value::as_str) {
+fn tool_choice(req: &mut ChatRequest<'_>, v: &RawValue) -> Result<(), RequestError> {
+    json::reader! {
+        struct Choice<'a> {
+            "type" => ty: Str<'a>,
+            "name" => name: Str<'a>,
+            "disable_parallel_tool_use" => disable_parallel_tool_use: Bool,
+        }
+    }
+    let c: Choice = json::fields_of(v).unwrap_or_default();
+    req.tool_choice = Some(match c.ty.as_deref() {
         Some("auto") => ToolChoice::Auto,
         Some("any") => ToolChoice::Required,
         Some("none") => ToolChoice::None,
         Some("tool") => {
-            let name = v.get("name").and_then(Value::as_str);
-            ToolChoice::Function(name.ok_or_else(|| invalid("'tool_choice.name' is missing".into()))?.to_owned())
+            let name = c.name.0.ok_or_else(|| invalid("'tool_choice.name' is missing".into()))?;
+            ToolChoice::Function(Cow::Owned(name.into_owned()))
         }
         _ => return Err(invalid("'tool_choice.type' must be auto, any, tool or none".into())),
     });
-    if v.get("disable_parallel_tool_use").and_then(Value::as_bool) == Some(true) {
+    if c.disable_parallel_tool_use.0 == Some(true) {
         req.parallel_tool_calls = Some(false);
     }
     Ok(())
 }
 
-fn message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind) -> Result<(), RequestError> {
-    let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-    let blocks: Vec<Value> = match m.get("content") {
-        Some(Value::String(s)) => vec![serde_json::json!({"type": "text", "text": s})],
-        Some(Value::Array(a)) => a.clone(),
-        _ => return Err(invalid(format!("messages[{i}].content must be a string or an array of blocks"))),
-    };
-    match role {
-        "user" => {
-            let mut parts = Vec::new();
-            for (j, b) in blocks.iter().enumerate() {
-                let at = format!("messages[{i}].content[{j}]");
-                match b.get("type").and_then(Value::as_str).unwrap_or("") {
-                    "text" => parts.push(Part::Text(b.get("text").and_then(Value::as_str).unwrap_or("").to_owned())),
-                    "image" => parts.push(Part::Image(image_block(&at, b, i, j)?)),
-                    "tool_result" => {
-                        let id = b.get("tool_use_id").and_then(Value::as_str);
-                        let id = id.ok_or_else(|| invalid(format!("{at} has no 'tool_use_id'")))?;
-                        let content = match b.get("content") {
-                            None | Some(Value::Null) => String::new(),
-                            Some(c) => text_of(&format!("{at}.content"), c, kind)?,
-                        };
-                        let is_error = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
-                        req.messages.push(Msg::Tool { tool_call_id: id.to_owned(), content, is_error });
-                    }
-                    ty => return Err(unsupported_block(&at, ty, kind)),
-                }
-            }
-            if !parts.is_empty() {
-                req.messages.push(Msg::User(parts));
-            }
-        }
-        "assistant" => {
-            let mut text = Vec::new();
-            let mut tool_calls = Vec::new();
-            for (j, b) in blocks.iter().enumerate() {
-                let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                match b.get("type").and_then(Value::as_str).unwrap_or("") {
-                    "text" if s("text").is_empty() => {}
-                    "text" => text.push(s("text")),
-                    "tool_use" => tool_calls.push(ToolCall {
-                        id: s("id"),
-                        name: s("name"),
-                        arguments: b.get("input").cloned().unwrap_or_else(|| Value::Object(Map::new())),
-                    }),
-                    "thinking" | "redacted_thinking" => {}
-                    ty => return Err(unsupported_block(&format!("messages[{i}].content[{j}]"), ty, kind)),
-                }
-            }
-            req.messages.push(Msg::Assistant { text, tool_calls });
-        }
-        other => {
-            return Err(invalid(format!(
-                "messages[{i}] has the role '{other}'; Anthropic's roles are user and assistant"
-            )))
+/// One element of `messages`, handed to `f`: a user message's tool results first, each as a
+/// tool message, then the rest of it.
+pub(super) fn message<'a>(
+    kind: ProviderKind,
+    i: usize,
+    raw: &'a RawValue,
+    f: &mut dyn FnMut(Item<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    json::reader! {
+        struct Message<'a> {
+            "role" => role: Str<'a>,
+            "content" => content: Option<&'a RawValue>,
         }
     }
-    Ok(())
+    let m: Message = json::object(raw, &format_args!("messages[{i}]"))?;
+    let content = m.content.filter(|c| c.get().starts_with('"') || c.get().starts_with('['));
+    let content =
+        content.ok_or_else(|| invalid(format!("messages[{i}].content must be a string or an array of blocks")))?;
+    let c = Content {
+        api: ClientApi::Anthropic,
+        kind,
+        index: i,
+        assistant: false,
+        content: Some(content),
+        tool_calls: None,
+    };
+    match m.role.as_deref().unwrap_or("") {
+        "user" => {
+            let mut rest = content.get().starts_with('"');
+            if !rest {
+                json::each(content, &format_args!("messages[{i}].content"), &mut |j, b| {
+                    let b = block(b);
+                    match b.ty.as_deref().unwrap_or("") {
+                        "tool_result" => f(Item::Turn(tool_result(kind, i, j, b)?)),
+                        "text" | "image" => {
+                            rest = true;
+                            Ok(())
+                        }
+                        ty => Err(unsupported_block(&format_args!("messages[{i}].content[{j}]"), ty, kind)),
+                    }
+                })?;
+            }
+            if rest {
+                f(Item::Turn(Msg::User(c)))?;
+            }
+            Ok(())
+        }
+        "assistant" => f(Item::Turn(Msg::Assistant(Content { assistant: true, ..c }))),
+        other => {
+            Err(invalid(format!("messages[{i}] has the role '{other}'; Anthropic's roles are user and assistant")))
+        }
+    }
 }
 
-fn image_block(at: &str, b: &Value, i: usize, j: usize) -> Result<Image, RequestError> {
-    let source = b.get("source").ok_or_else(|| invalid(format!("{at} has no 'source'")))?;
-    let s = |k: &str| source.get(k).and_then(Value::as_str).unwrap_or("");
-    match s("type") {
-        "base64" => image(i, j, &format!("data:{};base64,{}", s("media_type"), s("data"))),
-        "url" => Ok(Image::Url(s("url").to_owned())),
-        other => Err(bad("unsupported_content", format!("{at}: image source '{other}' is not supported"))),
+fn tool_result<'a>(kind: ProviderKind, i: usize, j: usize, b: Block<'a>) -> Result<Msg<'a>, RequestError> {
+    let id = b.tool_use_id.0;
+    let id = id.ok_or_else(|| invalid(format!("messages[{i}].content[{j}] has no 'tool_use_id'")))?;
+    let content = match b.content {
+        None => Cow::Borrowed(""),
+        Some(c) => text_of(&format_args!("messages[{i}].content[{j}].content"), c, kind)?,
+    };
+    Ok(Msg::Tool { tool_call_id: id, content, is_error: b.is_error.0.unwrap_or(false) })
+}
+
+/// A message's text and image blocks (an assistant's empty texts left out).
+pub(super) fn parts<'a>(
+    c: &Content<'a>,
+    f: &mut dyn FnMut(Part<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    let i = c.index;
+    let Some(raw) = c.content else { return Ok(()) };
+    if let Some(s) = json::str(raw) {
+        return if c.assistant && s.is_empty() { Ok(()) } else { f(Part::Text(s)) };
+    }
+    json::each(raw, &format_args!("messages[{i}].content"), &mut |j, b| {
+        let b = block(b);
+        match (c.assistant, b.ty.as_deref().unwrap_or("")) {
+            (false, "text") => f(Part::Text(b.text.0.unwrap_or_default())),
+            (false, "image") => f(Part::Image(image_block(i, j, &b)?)),
+            (false, "tool_result") => Ok(()),
+            (true, "text") => match b.text.0 {
+                Some(t) if !t.is_empty() => f(Part::Text(t)),
+                _ => Ok(()),
+            },
+            (true, "tool_use" | "thinking" | "redacted_thinking") => Ok(()),
+            (_, ty) => Err(unsupported_block(&format_args!("messages[{i}].content[{j}]"), ty, c.kind)),
+        }
+    })
+}
+
+/// An assistant message's `tool_use` blocks.
+pub(super) fn tool_calls<'a>(
+    c: &Content<'a>,
+    f: &mut dyn FnMut(ToolCall<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    let i = c.index;
+    let Some(raw) = c.content.filter(|r| r.get().starts_with('[')) else { return Ok(()) };
+    json::each(raw, &format_args!("messages[{i}].content"), &mut |_, b| {
+        let b = block(b);
+        if b.ty.as_deref() != Some("tool_use") {
+            return Ok(());
+        }
+        f(ToolCall {
+            id: b.id.0.unwrap_or_default(),
+            name: b.name.0.unwrap_or_default(),
+            arguments: Cow::Borrowed(b.input.map_or("{}", RawValue::get)),
+        })
+    })
+}
+
+fn image_block<'a>(i: usize, j: usize, b: &Block<'a>) -> Result<Image<'a>, RequestError> {
+    json::reader! {
+        struct Source<'a> {
+            "type" => ty: Str<'a>,
+            "media_type" => media_type: Str<'a>,
+            "data" => data: Str<'a>,
+            "url" => url: Str<'a>,
+        }
+    }
+    let at = || format!("messages[{i}].content[{j}]");
+    let source = b.source.ok_or_else(|| invalid(format!("{} has no 'source'", at())))?;
+    let s: Source<'a> = json::fields_of(source).unwrap_or_default();
+    match s.ty.as_deref().unwrap_or("") {
+        "base64" => match (s.media_type.0, s.data.0) {
+            (Some(media_type), Some(data)) if !media_type.is_empty() && !data.is_empty() => {
+                Ok(Image::Inline { media_type: media_type.to_ascii_lowercase(), data })
+            }
+            _ => Err(invalid(format!("{}: a base64 image source needs 'media_type' and 'data'", at()))),
+        },
+        "url" => Ok(Image::Url(s.url.0.unwrap_or_default())),
+        other => Err(bad("unsupported_content", format!("{}: image source '{other}' is not supported", at()))),
     }
 }
 
@@ -255,32 +369,49 @@ fn usage_json(u: Usage) -> Value {
     json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens})
 }
 
-/// Tool arguments as Anthropic's `input` object (`{}` when they are not JSON).
-fn input(arguments: &str) -> Value {
-    serde_json::from_str::<Value>(arguments).ok().filter(Value::is_object).unwrap_or_else(|| Value::Object(Map::new()))
-}
-
-/// A whole answer as Anthropic's `message` object.
-pub(crate) fn message_json(ident: &Ident, r: &Reply) -> Vec<u8> {
-    let mut content = Vec::new();
-    if let Some(t) = r.text.as_ref().filter(|t| !t.is_empty()) {
-        content.push(json!({"type": "text", "text": t}));
+/// A whole answer as Anthropic's `message` object, written straight from the reply (tool
+/// inputs go as the provider's JSON text, never built as a tree); `None` when it would be
+/// longer than `cap` bytes; `size_hint` is the provider's body size.
+pub(crate) fn message_json(ident: &Ident, r: &Reply<'_>, cap: usize, size_hint: usize) -> Option<Vec<u8>> {
+    let text = r.text.as_deref().filter(|t| !t.is_empty());
+    let mut out = Vec::with_capacity(size_hint + 256);
+    let mut m = ObjectWriter::open(&mut out);
+    m.str("id", r.id.as_deref().unwrap_or(&ident.id));
+    m.str("type", "message");
+    m.str("role", "assistant");
+    m.str("model", &ident.model);
+    let content = m.key("content");
+    content.push(b'[');
+    if let Some(t) = text {
+        let mut b = ObjectWriter::open(content);
+        b.str("type", "text");
+        b.str("text", t);
+        b.close();
     }
-    for c in &r.tool_calls {
-        content.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input(&c.arguments)}));
+    let (mut n, mut over) = (0, false);
+    r.tool_calls.each(&mut |c| {
+        if n > 0 || text.is_some() {
+            content.push(b',');
+        }
+        n += 1;
+        let mut b = ObjectWriter::open(content);
+        b.str("type", "tool_use");
+        b.str("id", &c.id);
+        b.str("name", &c.name);
+        c.arguments.write_object(b.key("input"));
+        b.close();
+        over = content.len() > cap;
+        !over
+    });
+    if over {
+        return None;
     }
-    json!({
-        "id": r.id.clone().unwrap_or_else(|| ident.id.clone()),
-        "type": "message",
-        "role": "assistant",
-        "model": ident.model,
-        "content": content,
-        "stop_reason": stop_reason(r.finish),
-        "stop_sequence": null,
-        "usage": usage_json(r.usage.unwrap_or_default()),
-    })
-    .to_string()
-    .into_bytes()
+    content.push(b']');
+    m.str("stop_reason", stop_reason(r.finish));
+    m.raw("stop_sequence", "null");
+    m.value("usage", &usage_json(r.usage.unwrap_or_default()));
+    m.close();
+    (out.len() <= cap).then_some(out)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -460,13 +591,11 @@ mod tests {
             K,
         )
         .unwrap();
-        assert_eq!(r.system, ["s"]);
-        assert_eq!(r.messages.len(), 4);
-        assert!(
-            matches!(&r.messages[1], Msg::Assistant { text, tool_calls } if text == &["t"] && tool_calls[0].arguments["a"] == 1)
+        assert_eq!(r.system.as_deref(), Some("s"));
+        assert_eq!(
+            super::super::summary(&r),
+            ["user: text(q)", r#"assistant: text(t) call(tu,f,{"a":1})"#, "tool(tu,error): r", "user: text(more)"]
         );
-        assert!(matches!(&r.messages[2], Msg::Tool { content, is_error: true, .. } if content == "r"));
-        assert!(matches!(&r.messages[3], Msg::User(p) if p == &[Part::Text("more".into())]));
         assert_eq!(
             (r.tool_choice, r.parallel_tool_calls, r.user.as_deref()),
             (Some(ToolChoice::Required), Some(false), Some("u"))

@@ -17,16 +17,20 @@
 //!
 //! A key whose value is `null` counts as absent.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
-use super::{fields, image, number, strings};
+use super::{boolean, check_messages, image, joined_text, number, strings, whole, ClientApi, Item};
 use crate::providers::chat::{
-    bad, invalid, short, ChatRequest, Ev, Finish, Ident, Msg, Part, Reply, ToolCall, ToolChoice, ToolDef,
+    bad, invalid, ChatRequest, Content, Ev, Finish, Ident, Msg, Part, Reply, ToolCall, ToolChoice, ToolDef,
 };
 use crate::providers::codec::sse;
 use crate::providers::error::ProviderError;
+use crate::providers::json::{self, Bool, Obj, ObjectWriter, Str};
 use crate::providers::{ProviderKind, Usage};
 use crate::RequestError;
 
@@ -47,237 +51,314 @@ const NEUTRAL: &[&str] = &[
     "modalities",
 ];
 
-fn is_neutral(key: &str, v: &Value) -> bool {
+/// The parameters of a tool that gives none.
+const NO_PARAMETERS: &str = r#"{"type":"object","properties":{}}"#;
+
+json::reader! {
+    struct TypeOnly<'a> {
+        "type" => ty: Str<'a>,
+    }
+}
+
+fn is_neutral(key: &str, v: &RawValue) -> bool {
     match key {
-        "n" => v.as_u64() == Some(1),
-        "logprobs" => v.as_bool() == Some(false),
-        "top_logprobs" | "frequency_penalty" | "presence_penalty" => v.as_f64() == Some(0.0),
-        "logit_bias" => v.as_object().is_some_and(|m| m.is_empty()),
-        "response_format" => v.get("type").and_then(Value::as_str) == Some("text"),
-        "modalities" => v.as_array().is_some_and(|a| a.iter().all(|m| m.as_str() == Some("text"))),
+        "n" => json::read::<u64>(v) == Some(1),
+        "logprobs" => json::read::<bool>(v) == Some(false),
+        "top_logprobs" | "frequency_penalty" | "presence_penalty" => json::read::<f64>(v) == Some(0.0),
+        "logit_bias" => {
+            v.get().strip_prefix('{').and_then(|r| r.strip_suffix('}')).is_some_and(|r| r.trim().is_empty())
+        }
+        "response_format" => json::fields_of::<TypeOnly>(v).is_some_and(|t| t.ty.as_deref() == Some("text")),
+        "modalities" => {
+            v.get().starts_with('[')
+                && json::each(v, &key, &mut |_, m| match json::str(m).as_deref() {
+                    Some("text") => Ok(()),
+                    _ => Err(invalid(String::new())),
+                })
+                .is_ok()
+        }
         _ => false,
     }
 }
 
-/// Parses an OpenAI chat request for a `kind` deployment (named in the errors).
+json::reader! {
+    struct StreamOptions {
+        "include_usage" => include_usage: Bool,
+    }
+}
+
+/// Parses an OpenAI chat request for a `kind` deployment (named in the errors), checking every
+/// message; what it holds stays in `body` ([`ChatRequest`]).
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest, RequestError> {
-    let mut req = ChatRequest::default();
-    let mut messages = None;
-    for (key, value) in fields(body)? {
-        match key.as_str() {
+pub(crate) fn parse(body: &[u8], kind: ProviderKind) -> Result<ChatRequest<'_>, RequestError> {
+    let text = std::str::from_utf8(body).map_err(|_| invalid("request body is not UTF-8 JSON".into()))?;
+    let mut req = ChatRequest::new(ClientApi::OpenAi, kind);
+    json::each_field(text, &mut |key, value| {
+        if json::is_null(value) {
+            return Ok(());
+        }
+        match key.as_ref() {
             "model" => {}
-            "messages" => messages = Some(value),
-            "stream" => req.stream = value.as_bool().ok_or_else(|| invalid("'stream' must be true or false".into()))?,
+            "messages" => req.messages = Some(value),
+            "stream" => req.stream = boolean(&key, value, "true or false")?,
             "stream_options" => {
-                req.include_usage = value.get("include_usage").and_then(Value::as_bool).unwrap_or(false)
+                let options = json::fields_of::<StreamOptions>(value);
+                req.include_usage = options.and_then(|o| o.include_usage.0).unwrap_or(false);
             }
             "max_tokens" | "max_completion_tokens" => {
-                let n = value.as_u64().ok_or_else(|| invalid(format!("'{key}' must be a positive integer")))?;
+                let n = whole(&key, value)?;
                 // Both given: the newer name wins, as OpenAI documents max_tokens as deprecated.
                 if key == "max_completion_tokens" || req.max_tokens.is_none() {
                     req.max_tokens = Some(n);
                 }
             }
-            "temperature" => req.temperature = Some(number(&key, &value)?),
-            "top_p" => req.top_p = Some(number(&key, &value)?),
-            "stop" => req.stop = strings(&key, &value)?,
-            "tools" => req.tools = tools(&value)?,
-            "tool_choice" => req.tool_choice = Some(tool_choice(&value)?),
-            "parallel_tool_calls" => {
-                req.parallel_tool_calls =
-                    Some(value.as_bool().ok_or_else(|| invalid("'parallel_tool_calls' must be a boolean".into()))?)
-            }
-            "user" => req.user = value.as_str().map(str::to_owned),
-            "seed" => req.seed = value.as_i64(),
+            "temperature" => req.temperature = Some(number(&key, value)?),
+            "top_p" => req.top_p = Some(number(&key, value)?),
+            "stop" => req.stop = Some(strings(&key, value)?),
+            "tools" => req.tools = Some(value),
+            "tool_choice" => req.tool_choice = Some(tool_choice(value)?),
+            "parallel_tool_calls" => req.parallel_tool_calls = Some(boolean(&key, value, "a boolean")?),
+            "user" => req.user = json::str(value),
+            "seed" => req.seed = json::read::<i64>(value),
             k if HARMLESS.contains(&k) => {}
-            k if NEUTRAL.contains(&k) && is_neutral(k, &value) => {}
-            _ => {
-                req.extras.insert(key, value);
-            }
+            k if NEUTRAL.contains(&k) && is_neutral(k, value) => {}
+            _ => req.extras.insert(key, value),
         }
+        Ok(())
+    })?;
+    if req.messages.is_none() {
+        return Err(invalid("request body has no 'messages'".into()));
     }
-    let messages = messages.ok_or_else(|| invalid("request body has no 'messages'".into()))?;
-    let list = messages.as_array().filter(|a| !a.is_empty());
-    let list = list.ok_or_else(|| invalid("'messages' must be a non-empty array".into()))?;
-    for (i, m) in list.iter().enumerate() {
-        parse_message(&mut req, i, m, kind)?;
-    }
+    check_messages(&mut req)?;
     Ok(req)
 }
 
-fn tools(v: &Value) -> Result<Vec<ToolDef>, RequestError> {
-    let list = v.as_array().ok_or_else(|| invalid("'tools' must be an array".into()))?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, t) in list.iter().enumerate() {
-        let ty = t.get("type").and_then(Value::as_str).unwrap_or("function");
-        if ty != "function" {
-            return Err(bad(
-                "unsupported_parameter",
-                format!("tools[{i}] has type '{ty}'; only 'function' tools are supported"),
-            ));
+/// One `tools` element.
+pub(super) fn tool(i: usize, raw: &RawValue) -> Result<ToolDef<'_>, RequestError> {
+    json::reader! {
+        struct Tool<'a> {
+            "type" => ty: Str<'a>,
+            "function" => function: Option<&'a RawValue>,
         }
-        let f = t.get("function").ok_or_else(|| invalid(format!("tools[{i}] has no 'function'")))?;
-        let name = f.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
-        let name = name.ok_or_else(|| invalid(format!("tools[{i}].function has no 'name'")))?;
-        let parameters = match f.get("parameters") {
-            None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
-            Some(p) => p.clone(),
-        };
-        let description = f.get("description").and_then(Value::as_str).map(str::to_owned);
-        out.push(ToolDef { name: name.to_owned(), description, parameters });
     }
-    Ok(out)
+    json::reader! {
+        struct Function<'a> {
+            "name" => name: Str<'a>,
+            "description" => description: Str<'a>,
+            "parameters" => parameters: Option<&'a RawValue>,
+        }
+    }
+    let t: Tool = json::fields_of(raw).unwrap_or_default();
+    let ty = t.ty.as_deref().unwrap_or("function");
+    if ty != "function" {
+        return Err(bad(
+            "unsupported_parameter",
+            format!("tools[{i}] has type '{ty}'; only 'function' tools are supported"),
+        ));
+    }
+    let f = t.function.ok_or_else(|| invalid(format!("tools[{i}] has no 'function'")))?;
+    let f: Function = json::fields_of(f).unwrap_or_default();
+    let name = f.name.0.filter(|n| !n.is_empty());
+    let name = name.ok_or_else(|| invalid(format!("tools[{i}].function has no 'name'")))?;
+    Ok(ToolDef { name, description: f.description.0, parameters: f.parameters.map_or(NO_PARAMETERS, RawValue::get) })
 }
 
-fn tool_choice(v: &Value) -> Result<ToolChoice, RequestError> {
-    match v {
-        Value::String(s) => match s.as_str() {
+fn tool_choice(v: &RawValue) -> Result<ToolChoice<'_>, RequestError> {
+    json::reader! {
+        struct Choice<'a> {
+            "type" => ty: Str<'a>,
+            "function" => function: Obj<Named<'a>>,
+        }
+    }
+    json::reader! {
+        struct Named<'a> {
+            "name" => name: Str<'a>,
+        }
+    }
+    if let Some(s) = json::str(v) {
+        return match s.as_ref() {
             "auto" => Ok(ToolChoice::Auto),
             "none" => Ok(ToolChoice::None),
             "required" => Ok(ToolChoice::Required),
             other => Err(invalid(format!("'tool_choice' \"{other}\" is not one of auto, none, required"))),
-        },
-        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            let name = o.get("function").and_then(|f| f.get("name")).and_then(Value::as_str);
+        };
+    }
+    match json::fields_of::<Choice>(v) {
+        Some(c) if c.ty.as_deref() == Some("function") => {
+            let name = c.function.0.and_then(|f| f.name.0);
             let name = name.ok_or_else(|| invalid("'tool_choice.function.name' is missing".into()))?;
-            Ok(ToolChoice::Function(name.to_owned()))
+            Ok(ToolChoice::Function(name))
         }
-        other => Err(bad("unsupported_parameter", format!("'tool_choice' {} is not supported", short(other)))),
+        _ => Err(bad("unsupported_parameter", format!("'tool_choice' {} is not supported", json::short(v)))),
     }
 }
 
-fn parse_message(req: &mut ChatRequest, i: usize, m: &Value, kind: ProviderKind) -> Result<(), RequestError> {
-    let role = m.get("role").and_then(Value::as_str).ok_or_else(|| invalid(format!("messages[{i}] has no 'role'")))?;
-    let content = m.get("content").filter(|c| !c.is_null());
-    for key in ["function_call", "audio"] {
-        if m.get(key).is_some_and(|v| !v.is_null()) {
+/// One element of `messages`, handed to `f` (a system message as its text).
+pub(super) fn message<'a>(
+    kind: ProviderKind,
+    i: usize,
+    raw: &'a RawValue,
+    f: &mut dyn FnMut(Item<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    json::reader! {
+        struct Message<'a> {
+            "role" => role: Str<'a>,
+            "content" => content: Option<&'a RawValue>,
+            "tool_calls" => tool_calls: Option<&'a RawValue>,
+            "tool_call_id" => tool_call_id: Str<'a>,
+            "function_call" => function_call: Option<&'a RawValue>,
+            "audio" => audio: Option<&'a RawValue>,
+        }
+    }
+    let m: Message = json::object(raw, &format_args!("messages[{i}]"))?;
+    let role = m.role.0.ok_or_else(|| invalid(format!("messages[{i}] has no 'role'")))?;
+    for (key, v) in [("function_call", m.function_call), ("audio", m.audio)] {
+        if v.is_some() {
             return Err(bad(
                 "unsupported_content",
                 format!("messages[{i}].{key} cannot be sent to {} deployments", kind.display_name()),
             ));
         }
     }
-    match role {
+    let content =
+        Content { api: ClientApi::OpenAi, kind, index: i, assistant: false, content: m.content, tool_calls: None };
+    match role.as_ref() {
         "system" | "developer" => {
-            let parts = parts(i, content, kind)?;
-            let mut text = String::new();
-            for p in parts {
-                match p {
-                    Part::Text(t) => text.push_str(&t),
-                    Part::Image(_) => {
-                        return Err(bad(
-                            "unsupported_content",
-                            format!("messages[{i}] ({role}) holds an image; system messages take text only"),
-                        ))
-                    }
-                }
-            }
-            req.system.push(text);
+            let text = joined_text(&content, &|| {
+                bad(
+                    "unsupported_content",
+                    format!("messages[{i}] ({role}) holds an image; system messages take text only"),
+                )
+            })?;
+            f(Item::System(text))
         }
-        "user" => req.messages.push(Msg::User(parts(i, content, kind)?)),
-        "assistant" => {
-            let mut text = Vec::new();
-            for p in parts(i, content, kind)? {
-                match p {
-                    Part::Text(t) if t.is_empty() => {}
-                    Part::Text(t) => text.push(t),
-                    Part::Image(_) => {
-                        return Err(bad("unsupported_content", format!("messages[{i}] (assistant) holds an image")))
-                    }
-                }
-            }
-            let mut tool_calls = Vec::new();
-            if let Some(calls) = m.get("tool_calls").filter(|c| !c.is_null()) {
-                let calls =
-                    calls.as_array().ok_or_else(|| invalid(format!("messages[{i}].tool_calls must be an array")))?;
-                for (j, c) in calls.iter().enumerate() {
-                    tool_calls.push(tool_call(i, j, c)?);
-                }
-            }
-            req.messages.push(Msg::Assistant { text, tool_calls });
-        }
+        "user" => f(Item::Turn(Msg::User(content))),
+        "assistant" => f(Item::Turn(Msg::Assistant(Content { assistant: true, tool_calls: m.tool_calls, ..content }))),
         "tool" => {
-            let id = m.get("tool_call_id").and_then(Value::as_str);
+            let id = m.tool_call_id.0;
             let id = id.ok_or_else(|| invalid(format!("messages[{i}] (tool) has no 'tool_call_id'")))?;
-            let mut text = String::new();
-            for p in parts(i, content, kind)? {
-                match p {
-                    Part::Text(t) => text.push_str(&t),
-                    Part::Image(_) => {
-                        return Err(bad("unsupported_content", format!("messages[{i}] (tool) holds an image")))
-                    }
-                }
-            }
-            req.messages.push(Msg::Tool { tool_call_id: id.to_owned(), content: text, is_error: false });
+            let text =
+                joined_text(&content, &|| bad("unsupported_content", format!("messages[{i}] (tool) holds an image")))?;
+            f(Item::Turn(Msg::Tool { tool_call_id: id, content: text, is_error: false }))
         }
-        "function" => {
+        "function" => Err(bad(
+            "unsupported_content",
+            format!("messages[{i}] has the legacy role 'function'; use 'tool' messages"),
+        )),
+        other => Err(invalid(format!("messages[{i}] has an unknown role '{other}'"))),
+    }
+}
+
+/// A message's content as parts (`null` is none): text, refusals as text, images.
+pub(super) fn parts<'a>(
+    c: &Content<'a>,
+    f: &mut dyn FnMut(Part<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    let i = c.index;
+    let Some(raw) = c.content else { return Ok(()) };
+    let mut emit = |part: Part<'a>| match part {
+        Part::Text(t) if c.assistant && t.is_empty() => Ok(()),
+        Part::Image(_) if c.assistant => {
+            Err(bad("unsupported_content", format!("messages[{i}] (assistant) holds an image")))
+        }
+        p => f(p),
+    };
+    if let Some(s) = json::str(raw) {
+        return emit(Part::Text(s));
+    }
+    if !raw.get().starts_with('[') {
+        return Err(invalid(format!("messages[{i}].content must be a string or an array of parts")));
+    }
+    json::each(raw, &format_args!("messages[{i}].content"), &mut |j, p| emit(part(c.kind, i, j, p)?))
+}
+
+fn part(kind: ProviderKind, i: usize, j: usize, raw: &RawValue) -> Result<Part<'_>, RequestError> {
+    json::reader! {
+        struct RawPart<'a> {
+            "type" => ty: Str<'a>,
+            "text" => text: Str<'a>,
+            "refusal" => refusal: Str<'a>,
+            "image_url" => image_url: Option<&'a RawValue>,
+        }
+    }
+    json::reader! {
+        struct Url<'a> {
+            "url" => url: Str<'a>,
+        }
+    }
+    let p: RawPart = json::fields_of(raw).unwrap_or_default();
+    Ok(match p.ty.as_deref().unwrap_or("") {
+        "text" => Part::Text(p.text.0.ok_or_else(|| invalid(format!("messages[{i}].content[{j}] has no 'text'")))?),
+        // A refusal from an earlier assistant turn is what the model said.
+        "refusal" => Part::Text(p.refusal.0.unwrap_or_default()),
+        "image_url" => {
+            let url = p.image_url.and_then(|u| match json::fields_of::<Url>(u) {
+                Some(u) => u.url.0,
+                None => json::str(u),
+            });
+            let url = url.ok_or_else(|| invalid(format!("messages[{i}].content[{j}].image_url has no 'url'")))?;
+            Part::Image(image(i, j, url)?)
+        }
+        other => {
+            let name = if other.is_empty() { "without a type" } else { other };
             return Err(bad(
                 "unsupported_content",
-                format!("messages[{i}] has the legacy role 'function'; use 'tool' messages"),
-            ))
+                format!(
+                    "messages[{i}].content[{j}]: content part '{name}' cannot be sent to {} deployments (supported: text, image_url)",
+                    kind.display_name()
+                ),
+            ));
         }
-        other => return Err(invalid(format!("messages[{i}] has an unknown role '{other}'"))),
-    }
-    Ok(())
+    })
 }
 
-fn tool_call(i: usize, j: usize, c: &Value) -> Result<ToolCall, RequestError> {
-    let at = format!("messages[{i}].tool_calls[{j}]");
-    let ty = c.get("type").and_then(Value::as_str).unwrap_or("function");
+/// An assistant message's `tool_calls`.
+pub(super) fn tool_calls<'a>(
+    c: &Content<'a>,
+    f: &mut dyn FnMut(ToolCall<'a>) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    let i = c.index;
+    let Some(raw) = c.tool_calls else { return Ok(()) };
+    if !raw.get().starts_with('[') {
+        return Err(invalid(format!("messages[{i}].tool_calls must be an array")));
+    }
+    json::each(raw, &format_args!("messages[{i}].tool_calls"), &mut |j, call| f(tool_call(i, j, call)?))
+}
+
+fn tool_call(i: usize, j: usize, raw: &RawValue) -> Result<ToolCall<'_>, RequestError> {
+    json::reader! {
+        struct Call<'a> {
+            "id" => id: Str<'a>,
+            "type" => ty: Str<'a>,
+            "function" => function: Option<&'a RawValue>,
+        }
+    }
+    json::reader! {
+        struct Function<'a> {
+            "name" => name: Str<'a>,
+            "arguments" => arguments: Str<'a>,
+        }
+    }
+    let at = || format!("messages[{i}].tool_calls[{j}]");
+    let c: Call = json::fields_of(raw).unwrap_or_default();
+    let ty = c.ty.as_deref().unwrap_or("function");
     if ty != "function" {
-        return Err(bad("unsupported_content", format!("{at} has type '{ty}'; only function calls are supported")));
+        return Err(bad("unsupported_content", format!("{} has type '{ty}'; only function calls are supported", at())));
     }
-    let id = c.get("id").and_then(Value::as_str).ok_or_else(|| invalid(format!("{at} has no 'id'")))?;
-    let f = c.get("function").ok_or_else(|| invalid(format!("{at} has no 'function'")))?;
-    let name = f.get("name").and_then(Value::as_str).ok_or_else(|| invalid(format!("{at}.function has no 'name'")))?;
-    let raw = f.get("arguments").and_then(Value::as_str).unwrap_or("");
+    let id = c.id.0.ok_or_else(|| invalid(format!("{} has no 'id'", at())))?;
+    let function = c.function.ok_or_else(|| invalid(format!("{} has no 'function'", at())))?;
+    let function: Function = json::fields_of(function).unwrap_or_default();
+    let name = function.name.0.ok_or_else(|| invalid(format!("{}.function has no 'name'", at())))?;
+    let raw = function.arguments.0.unwrap_or_default();
     let arguments = if raw.trim().is_empty() {
-        Value::Object(Map::new())
+        Cow::Borrowed("{}")
     } else {
-        serde_json::from_str(raw).map_err(|e| invalid(format!("{at}.function.arguments is not valid JSON: {e}")))?
+        // Checked whole, without building it: it goes on as text.
+        serde_json::from_str::<IgnoredAny>(&raw)
+            .map_err(|e| invalid(format!("{}.function.arguments is not valid JSON: {e}", at())))?;
+        raw
     };
-    Ok(ToolCall { id: id.to_owned(), name: name.to_owned(), arguments })
-}
-
-/// A message's content as parts; `null` is no parts.
-fn parts(i: usize, content: Option<&Value>, kind: ProviderKind) -> Result<Vec<Part>, RequestError> {
-    let list = match content {
-        None => return Ok(Vec::new()),
-        Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(invalid(format!("messages[{i}].content must be a string or an array of parts"))),
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (j, p) in list.iter().enumerate() {
-        let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
-        match ty {
-            "text" => {
-                let t = p.get("text").and_then(Value::as_str);
-                out.push(Part::Text(
-                    t.ok_or_else(|| invalid(format!("messages[{i}].content[{j}] has no 'text'")))?.to_owned(),
-                ));
-            }
-            // A refusal from an earlier assistant turn is what the model said.
-            "refusal" => out.push(Part::Text(p.get("refusal").and_then(Value::as_str).unwrap_or("").to_owned())),
-            "image_url" => {
-                let url = p.get("image_url").and_then(|u| u.get("url").or(Some(u))).and_then(Value::as_str);
-                let url = url.ok_or_else(|| invalid(format!("messages[{i}].content[{j}].image_url has no 'url'")))?;
-                out.push(Part::Image(image(i, j, url)?));
-            }
-            other => {
-                let name = if other.is_empty() { "without a type" } else { other };
-                return Err(bad(
-                    "unsupported_content",
-                    format!(
-                        "messages[{i}].content[{j}]: content part '{name}' cannot be sent to {} deployments (supported: text, image_url)",
-                        kind.display_name()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(out)
+    Ok(ToolCall { id, name, arguments })
 }
 
 // --- The answer ---
@@ -315,81 +396,56 @@ fn usage_json(u: Usage) -> Value {
     })
 }
 
-/// `chat.completion`, written straight from typed fields: it is on every translated answer's
+/// `chat.completion`, written straight from the reply: it is on every translated answer's
 /// path, and building a `serde_json::Value` first cost more than the rest of the translation.
-pub(crate) fn completion_json(ident: &Ident, r: &Reply) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Completion<'a> {
-        id: &'a str,
-        object: &'static str,
-        created: u64,
-        model: &'a str,
-        choices: [Choice<'a>; 1],
-        #[serde(skip_serializing_if = "Option::is_none")]
-        usage: Option<UsageOut>,
+/// `None` when it would be longer than `cap` bytes (tool calls are read one at a time);
+/// `size_hint` is the provider's body size.
+pub(crate) fn completion_json(ident: &Ident, r: &Reply<'_>, cap: usize, size_hint: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(size_hint + 256);
+    let mut c = ObjectWriter::open(&mut out);
+    c.str("id", r.id.as_deref().unwrap_or(&ident.id));
+    c.str("object", "chat.completion");
+    c.value("created", &ident.created.into());
+    c.str("model", &ident.model);
+    let choices = c.key("choices");
+    choices.extend_from_slice(br#"[{"index":0,"message":"#);
+    let mut m = ObjectWriter::open(choices);
+    m.str("role", "assistant");
+    match &r.text {
+        Some(t) => m.str("content", t),
+        None => m.raw("content", "null"),
     }
-    #[derive(serde::Serialize)]
-    struct Choice<'a> {
-        index: u32,
-        message: Message<'a>,
-        finish_reason: &'static str,
-        logprobs: Option<()>,
+    let (mut calls, mut over) = (0, false);
+    r.tool_calls.each(&mut |call| {
+        let list = if calls == 0 { m.key("tool_calls") } else { m.continued() };
+        list.push(if calls == 0 { b'[' } else { b',' });
+        calls += 1;
+        let mut o = ObjectWriter::open(list);
+        o.str("id", &call.id);
+        o.str("type", "function");
+        let mut f = ObjectWriter::open(o.key("function"));
+        f.str("name", &call.name);
+        call.arguments.write_string(f.key("arguments"));
+        f.close();
+        o.close();
+        over = list.len() > cap;
+        !over
+    });
+    if over {
+        return None;
     }
-    #[derive(serde::Serialize)]
-    struct Message<'a> {
-        role: &'static str,
-        content: Option<&'a str>,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        tool_calls: Vec<CallOut<'a>>,
+    if calls > 0 {
+        m.continued().push(b']');
     }
-    #[derive(serde::Serialize)]
-    struct CallOut<'a> {
-        id: &'a str,
-        #[serde(rename = "type")]
-        kind: &'static str,
-        function: FunctionOut<'a>,
+    m.close();
+    choices.extend_from_slice(br#","finish_reason":"#);
+    json::string(choices, r.finish.as_str());
+    choices.extend_from_slice(br#","logprobs":null}]"#);
+    if let Some(u) = r.usage {
+        c.value("usage", &usage_json(u));
     }
-    #[derive(serde::Serialize)]
-    struct FunctionOut<'a> {
-        name: &'a str,
-        arguments: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct UsageOut {
-        prompt_tokens: u64,
-        completion_tokens: u64,
-        total_tokens: u64,
-    }
-    let completion = Completion {
-        id: r.id.as_deref().unwrap_or(&ident.id),
-        object: "chat.completion",
-        created: ident.created,
-        model: &ident.model,
-        choices: [Choice {
-            index: 0,
-            message: Message {
-                role: "assistant",
-                content: r.text.as_deref(),
-                tool_calls: r
-                    .tool_calls
-                    .iter()
-                    .map(|c| CallOut {
-                        id: &c.id,
-                        kind: "function",
-                        function: FunctionOut { name: &c.name, arguments: &c.arguments },
-                    })
-                    .collect(),
-            },
-            finish_reason: r.finish.as_str(),
-            logprobs: None,
-        }],
-        usage: r.usage.map(|u| UsageOut {
-            prompt_tokens: u.input_tokens,
-            completion_tokens: u.output_tokens,
-            total_tokens: u.input_tokens.saturating_add(u.output_tokens),
-        }),
-    };
-    serde_json::to_vec(&completion).unwrap_or_default()
+    c.close();
+    (out.len() <= cap).then_some(out)
 }
 
 /// Turns [`Ev`]s into `chat.completion.chunk` SSE events.

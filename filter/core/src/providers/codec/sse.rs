@@ -2,9 +2,26 @@
 //! the two writers of the events the gateway sends clients.
 //!
 //! Decoding: lines end in `\n`, `\r\n` or `\r` (a `\r\n` split across chunks counts once), as
-//! the SSE specification says; comments (`:`) and unknown fields are skipped.
+//! the SSE specification says; comments (`:`) and unknown fields are skipped. What the decoder
+//! holds back (a line without its end, an event without its blank line) is capped at
+//! [`MAX_EVENT`]: past it the stream is refused ([`EventTooLarge`]) rather than gathered.
 
 use serde_json::Value;
+
+/// The most one event may hold back: its partial line plus its `data` so far. Streamed events
+/// are small deltas, but Gemini sends a function call (and an inline image) whole in one event,
+/// so the cap is well above what a model writes at once.
+pub const MAX_EVENT: usize = 4 * 1024 * 1024;
+
+/// An event (or a line) grew past [`MAX_EVENT`] without ending; the decoder is then failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTooLarge;
+
+impl std::fmt::Display for EventTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a stream event grew past {} MiB without ending", MAX_EVENT >> 20)
+    }
+}
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +37,7 @@ pub struct SseDecoder {
     event: Option<String>,
     data: Option<String>,
     skip_lf: bool,
+    failed: bool,
 }
 
 impl SseDecoder {
@@ -27,8 +45,13 @@ impl SseDecoder {
         SseDecoder::default()
     }
 
-    /// Feeds bytes; every event completed by them is pushed to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
+    /// Feeds bytes; every event completed by them goes to `out`, as soon as it is. An event or line past
+    /// [`MAX_EVENT`] fails the decoder: this call and every later one return the error (the
+    /// events completed before it are still pushed).
+    pub fn feed(&mut self, chunk: &[u8], out: &mut dyn FnMut(SseEvent)) -> Result<(), EventTooLarge> {
+        if self.failed {
+            return Err(EventTooLarge);
+        }
         let mut rest = chunk;
         while let Some(&first) = rest.first() {
             if self.skip_lf {
@@ -41,24 +64,40 @@ impl SseDecoder {
             match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
                 None => {
                     self.line.extend_from_slice(rest);
-                    return;
+                    return self.check();
                 }
                 Some(i) => {
                     self.line.extend_from_slice(rest.get(..i).unwrap_or_default());
+                    self.check()?;
                     self.skip_lf = rest.get(i) == Some(&b'\r');
                     self.end_line(out);
+                    self.check()?;
                     rest = rest.get(i + 1..).unwrap_or_default();
                 }
             }
         }
+        Ok(())
     }
 
     /// End of the body: a last event without its blank line is still dispatched.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    pub fn finish(&mut self, out: &mut dyn FnMut(SseEvent)) -> Result<(), EventTooLarge> {
+        if self.failed {
+            return Err(EventTooLarge);
+        }
         if !self.line.is_empty() {
             self.end_line(out);
         }
         self.dispatch(out);
+        Ok(())
+    }
+
+    /// Fails the decoder (and lets go of what it held) once it holds more than [`MAX_EVENT`].
+    fn check(&mut self) -> Result<(), EventTooLarge> {
+        if self.pending() <= MAX_EVENT {
+            return Ok(());
+        }
+        *self = SseDecoder { failed: true, ..SseDecoder::default() };
+        Err(EventTooLarge)
     }
 
     /// Bytes held back: the partial line plus the event being gathered.
@@ -66,7 +105,7 @@ impl SseDecoder {
         self.line.len() + self.data.as_ref().map_or(0, String::len)
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+    fn end_line(&mut self, out: &mut dyn FnMut(SseEvent)) {
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
             self.dispatch(out);
@@ -96,10 +135,10 @@ impl SseDecoder {
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch(&mut self, out: &mut dyn FnMut(SseEvent)) {
         let event = self.event.take();
         if let Some(data) = self.data.take() {
-            out.push(SseEvent { event, data });
+            out(SseEvent { event, data });
         }
     }
 }
@@ -128,9 +167,9 @@ mod tests {
         let mut d = SseDecoder::new();
         let mut out = Vec::new();
         for c in chunks {
-            d.feed(c, &mut out);
+            d.feed(c, &mut |e| out.push(e)).unwrap();
         }
-        d.finish(&mut out);
+        d.finish(&mut |e| out.push(e)).unwrap();
         out
     }
 
@@ -153,5 +192,44 @@ mod tests {
     fn last_event_without_blank_line_is_kept() {
         assert_eq!(all(&[b"data: end"]).len(), 1);
         assert_eq!(all(&[b"event: only\n\n"]).len(), 0);
+    }
+
+    #[test]
+    fn an_event_or_a_line_past_the_cap_fails_the_decoder() {
+        let mb = vec![b'x'; 1024 * 1024];
+        // A data line without its end, fed in 1 MiB pieces: refused once past the cap.
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"data: ", &mut |e| out.push(e)).unwrap();
+        for _ in 0..3 {
+            d.feed(&mb, &mut |e| out.push(e)).unwrap();
+        }
+        assert_eq!(d.feed(&mb, &mut |e| out.push(e)), Err(EventTooLarge));
+        assert_eq!(d.pending(), 0, "what it held is let go");
+        assert_eq!(d.feed(b"\n\ndata: 1\n\n", &mut |e| out.push(e)), Err(EventTooLarge), "failed stays failed");
+        assert_eq!(d.finish(&mut |e| out.push(e)), Err(EventTooLarge));
+        assert!(out.is_empty());
+
+        // Many short data lines with no blank line between them: the event is what grows.
+        let line = [b"data: ", &mb[..64 * 1024], b"\n"].concat();
+        let mut d = SseDecoder::new();
+        d.feed(b"data: first\n\n", &mut |e| out.push(e)).unwrap();
+        let mut result = Ok(());
+        for _ in 0..65 {
+            result = result.and(d.feed(&line, &mut |e| out.push(e)));
+        }
+        assert_eq!(result, Err(EventTooLarge));
+        assert_eq!(out.len(), 1, "the event completed before the overflow is kept");
+
+        // Just under the cap: one event of MAX_EVENT bytes of data passes.
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"data: ", &mut |e| out.push(e)).unwrap();
+        for _ in 0..4 {
+            d.feed(&mb[..1024 * 1024 - 2], &mut |e| out.push(e)).unwrap();
+        }
+        d.feed(b"\n\n", &mut |e| out.push(e)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 4 * (1024 * 1024 - 2));
     }
 }

@@ -2,24 +2,23 @@
 //! usage is read on the side (the SSE usage chunk as it goes by, or the JSON's `usage` at the
 //! end), without holding the stream back.
 
-use serde::Deserialize;
+use crate::providers::json::{self, Obj, U64};
 
 use crate::providers::codec::usage::UsageScan;
 pub use crate::providers::codec::usage::MAX_USAGE_SCAN;
 use crate::providers::{ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
-#[derive(Deserialize)]
-struct WithUsage {
-    #[serde(default)]
-    usage: Option<OpenAiUsage>,
+json::reader! {
+    struct WithUsage {
+        "usage" => usage: Obj<OpenAiUsage>,
+    }
 }
 
-#[derive(Deserialize)]
-struct OpenAiUsage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
+json::reader! {
+    struct OpenAiUsage {
+        "prompt_tokens" => prompt_tokens: U64,
+        "completion_tokens" => completion_tokens: U64,
+    }
 }
 
 /// Passes an OpenAI-shaped response on as it comes, reading its usage on the side.
@@ -36,8 +35,9 @@ impl PassThrough {
 }
 
 fn read_usage(usage: &mut Option<Usage>, json: &[u8]) {
-    if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice::<WithUsage>(json) {
-        *usage = Some(Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens });
+    if let Some(u) = json::document::<WithUsage>(json).ok().and_then(|w| w.usage.0) {
+        let n = |t: U64| t.0.unwrap_or(0);
+        *usage = Some(Usage { input_tokens: n(u.prompt_tokens), output_tokens: n(u.completion_tokens) });
     }
 }
 

@@ -2,24 +2,24 @@
 //! OpenAI-form client's body with only `model` rewritten, or an Anthropic-form client's request
 //! written as a chat completion request ([`chat_body`]).
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use crate::providers::chat::{put, ChatRequest, Image, Msg, Part, ToolChoice};
+use crate::providers::chat::{Blocks, ChatRequest, Content, Image, Msg, Part, ToolChoice};
 use crate::providers::client::{parse_chat, split_client_path, ClientApi};
+use crate::providers::json::{self, Bool, Obj, ObjectWriter};
 use crate::providers::{ProviderKind, Target, UpstreamRequest};
 use crate::{body, RequestError};
 
-#[derive(Deserialize)]
-struct RequestFlags {
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
+json::reader! {
+    struct RequestFlags {
+        "stream_options" => stream_options: Obj<StreamOptions>,
+    }
 }
 
-#[derive(Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
+json::reader! {
+    struct StreamOptions {
+        "include_usage" => include_usage: Bool,
+    }
 }
 
 /// The upstream body and what the response side needs: `(body, stream, include_usage, api)`.
@@ -31,12 +31,12 @@ pub(crate) fn body_for(
 ) -> Result<(Vec<u8>, bool, bool, ClientApi), RequestError> {
     if ClientApi::from_path(client_path) == ClientApi::Anthropic {
         let (api, req) = parse_chat(target, client_path, body)?;
-        let b = chat_body(&req, &target.model)?;
-        return Ok((b.to_string().into_bytes(), req.stream, req.include_usage, api));
+        let b = chat_body(&req, &target.model, body.len())?;
+        return Ok((b, req.stream, req.include_usage, api));
     }
     let facts = body::read_body(body)?;
-    let flags: Option<RequestFlags> = serde_json::from_slice(body).ok();
-    let include_usage = flags.and_then(|f| f.stream_options).and_then(|s| s.include_usage).unwrap_or(false);
+    let flags = json::document::<RequestFlags>(body).unwrap_or_default();
+    let include_usage = flags.stream_options.0.and_then(|s| s.include_usage.0).unwrap_or(false);
     Ok((body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, include_usage, ClientApi::OpenAi))
 }
 
@@ -64,71 +64,155 @@ pub(crate) fn translate_request(
     })
 }
 
-fn content(parts: &[Part]) -> Value {
-    if let [Part::Text(t)] = parts {
-        return Value::String(t.clone());
-    }
-    let list: Vec<Value> = parts
-        .iter()
-        .map(|p| match p {
-            Part::Text(t) => json!({"type": "text", "text": t}),
-            Part::Image(Image::Inline { media_type, data }) => {
-                json!({"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,{data}")}})
+/// A user message's `content`: its text alone when it is one text part, else the parts.
+fn content(out: &mut Vec<u8>, c: &Content<'_>) -> Result<(), RequestError> {
+    let mut blocks = Blocks::open(out);
+    c.parts(&mut |p| {
+        match p {
+            Part::Text(t) => blocks.text(out, true, &t),
+            Part::Image(image) => {
+                blocks.next(out);
+                out.extend_from_slice(br#"{"type":"image_url","image_url":{"url":"#);
+                match image {
+                    Image::Inline { media_type, data } => {
+                        json::string(out, &format!("data:{media_type};base64,{data}"))
+                    }
+                    Image::Url(url) => json::string(out, &url),
+                }
+                out.extend_from_slice(b"}}");
             }
-            Part::Image(Image::Url(url)) => json!({"type": "image_url", "image_url": {"url": url}}),
-        })
-        .collect();
-    Value::Array(list)
+        }
+        Ok(())
+    })?;
+    blocks.close(out, true);
+    Ok(())
 }
 
-/// A chat completion request from a parsed request (for Anthropic-form clients).
+/// An assistant message: its texts joined, and its tool calls with their arguments as JSON text.
+fn assistant(out: &mut Vec<u8>, c: &Content<'_>) -> Result<(), RequestError> {
+    let mut text: Option<String> = None;
+    c.parts(&mut |p| {
+        if let Part::Text(t) = p {
+            text.get_or_insert_with(String::new).push_str(&t);
+        }
+        Ok(())
+    })?;
+    let mut m = ObjectWriter::open(out);
+    m.str("role", "assistant");
+    match &text {
+        Some(t) => m.str("content", t),
+        None => m.raw("content", "null"),
+    }
+    let mut calls = 0;
+    let mut arguments = Vec::new();
+    c.tool_calls(&mut |call| {
+        let list = if calls == 0 { m.key("tool_calls") } else { m.continued() };
+        list.push(if calls == 0 { b'[' } else { b',' });
+        calls += 1;
+        let mut o = ObjectWriter::open(list);
+        o.str("id", &call.id);
+        o.str("type", "function");
+        let mut f = ObjectWriter::open(o.key("function"));
+        f.str("name", &call.name);
+        arguments.clear();
+        json::minify(&mut arguments, &call.arguments);
+        f.str("arguments", std::str::from_utf8(&arguments).unwrap_or("{}"));
+        f.close();
+        o.close();
+        Ok(())
+    })?;
+    if calls > 0 {
+        m.continued().push(b']');
+    }
+    m.close();
+    Ok(())
+}
+
+/// A chat completion request from a parsed request (for Anthropic-form clients), written
+/// straight into the body; `size_hint` is the client's body size.
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, RequestError> {
+pub(crate) fn chat_body(req: &ChatRequest<'_>, model: &str, size_hint: usize) -> Result<Vec<u8>, RequestError> {
     req.reject_extras(ProviderKind::OpenAi)?;
-    let mut messages: Vec<Value> = req.system.iter().map(|s| json!({"role": "system", "content": s})).collect();
-    for m in &req.messages {
-        messages.push(match m {
-            Msg::User(parts) => json!({"role": "user", "content": content(parts)}),
-            Msg::Assistant { text, tool_calls } => {
-                let mut a = Map::new();
-                a.insert("role".into(), "assistant".into());
-                a.insert("content".into(), if text.is_empty() { Value::Null } else { text.concat().into() });
-                if !tool_calls.is_empty() {
-                    let calls: Vec<Value> = tool_calls
-                        .iter()
-                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments.to_string()}}))
-                        .collect();
-                    a.insert("tool_calls".into(), Value::Array(calls));
-                }
-                Value::Object(a)
+    let mut out = Vec::with_capacity(size_hint + 256);
+    let mut b = ObjectWriter::open(&mut out);
+    b.str("model", model);
+    let messages = b.key("messages");
+    messages.push(b'[');
+    let mut first = true;
+    let mut next = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    req.each_system(&mut |s| {
+        next(messages);
+        let mut m = ObjectWriter::open(messages);
+        m.str("role", "system");
+        m.str("content", s);
+        m.close();
+        Ok(())
+    })?;
+    req.each_message(&mut |m| {
+        next(messages);
+        match m {
+            Msg::User(c) => {
+                let mut m = ObjectWriter::open(messages);
+                m.str("role", "user");
+                content(m.key("content"), &c)?;
+                m.close();
             }
-            Msg::Tool { tool_call_id, content, .. } => json!({"role": "tool", "tool_call_id": tool_call_id, "content": content}),
-        });
+            Msg::Assistant(c) => assistant(messages, &c)?,
+            Msg::Tool { tool_call_id, content, .. } => {
+                let mut m = ObjectWriter::open(messages);
+                m.str("role", "tool");
+                m.str("tool_call_id", &tool_call_id);
+                m.str("content", &content);
+                m.close();
+            }
+        }
+        Ok(())
+    })?;
+    messages.push(b']');
+    if let Some(n) = req.max_tokens {
+        b.value("max_tokens", &n.into());
     }
-    let mut b = Map::new();
-    b.insert("model".into(), model.into());
-    b.insert("messages".into(), Value::Array(messages));
-    put(&mut b, "max_tokens", req.max_tokens);
-    put(&mut b, "temperature", req.temperature);
-    put(&mut b, "top_p", req.top_p);
-    put(&mut b, "user", req.user.clone());
-    put(&mut b, "seed", req.seed);
-    if !req.stop.is_empty() {
-        b.insert("stop".into(), json!(req.stop));
+    if let Some(t) = req.temperature {
+        b.value("temperature", &t.into());
     }
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut f = Map::new();
-                f.insert("name".into(), t.name.clone().into());
-                put(&mut f, "description", t.description.clone());
-                f.insert("parameters".into(), t.parameters.clone());
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        b.insert("tools".into(), Value::Array(tools));
+    if let Some(p) = req.top_p {
+        b.value("top_p", &p.into());
+    }
+    if let Some(u) = &req.user {
+        b.str("user", u);
+    }
+    if let Some(s) = req.seed {
+        b.value("seed", &s.into());
+    }
+    if let Some(stop) = req.stop_json() {
+        b.raw("stop", &stop);
+    }
+    if req.tool_count > 0 {
+        let tools = b.key("tools");
+        tools.push(b'[');
+        let mut n = 0;
+        req.each_tool(&mut |t| {
+            if n > 0 {
+                tools.push(b',');
+            }
+            n += 1;
+            let mut o = ObjectWriter::open(tools);
+            o.str("type", "function");
+            let mut f = ObjectWriter::open(o.key("function"));
+            f.str("name", &t.name);
+            if let Some(d) = &t.description {
+                f.str("description", d);
+            }
+            f.raw("parameters", t.parameters);
+            f.close();
+            o.close();
+            Ok(())
+        })?;
+        tools.push(b']');
         let choice = match &req.tool_choice {
             None => None,
             Some(ToolChoice::Auto) => Some(json!("auto")),
@@ -136,14 +220,19 @@ pub(crate) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Request
             Some(ToolChoice::Required) => Some(json!("required")),
             Some(ToolChoice::Function(n)) => Some(json!({"type": "function", "function": {"name": n}})),
         };
-        put(&mut b, "tool_choice", choice);
-        put(&mut b, "parallel_tool_calls", req.parallel_tool_calls.filter(|p| !p));
+        if let Some(c) = choice {
+            b.value("tool_choice", &c);
+        }
+        if req.parallel_tool_calls == Some(false) {
+            b.value("parallel_tool_calls", &false.into());
+        }
     }
     if req.stream {
-        b.insert("stream".into(), true.into());
-        b.insert("stream_options".into(), json!({"include_usage": true}));
+        b.value("stream", &true.into());
+        b.value("stream_options", &json!({"include_usage": true}));
     }
-    Ok(Value::Object(b))
+    b.close();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -164,6 +253,7 @@ mod tests {
 
     #[test]
     fn an_anthropic_request_becomes_a_chat_completion_request() {
+        use serde_json::Value;
         let t = Target { base_path: "/v1".into(), ..Target::new(ProviderKind::OpenAi, "gpt-4o") };
         let b = br#"{"model":"c","max_tokens":50,"system":"s","stream":true,"messages":[{"role":"user","content":"q"},
             {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":1}}]},

@@ -4,11 +4,10 @@
 //! `:streamRawPredict`. Responses are Anthropic's, so [`crate::providers::anthropic`] translates
 //! them (and its request writer makes the body for OpenAI-form clients).
 
-use serde_json::{Map, Value};
-
 use super::model_path;
 use crate::providers::anthropic;
 use crate::providers::client::{openai, require_chat, ClientApi};
+use crate::providers::json::{self, ObjectWriter};
 use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
 
@@ -21,26 +20,41 @@ pub(crate) fn translate_request(
 ) -> Result<UpstreamRequest, RequestError> {
     let kind = ProviderKind::VertexAnthropic;
     let client_api = require_chat(target, client_path)?;
-    let (mut b, stream, include_usage) = match client_api {
-        // An Anthropic-form client's body goes as it is, but for `model` (in the path on Vertex).
+    let version = ("anthropic_version", VERTEX_ANTHROPIC_VERSION);
+    let (b, stream, include_usage) = match client_api {
+        // An Anthropic-form client's body goes as it is, but for `model` (in the path on Vertex),
+        // copied member by member.
         ClientApi::Anthropic => {
-            let mut m: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-                RequestError::bad_request("invalid_request", format!("request body is not a JSON object: {e}"))
+            let text = std::str::from_utf8(body)
+                .map_err(|_| RequestError::bad_request("invalid_request", "request body is not UTF-8 JSON"))?;
+            let mut out = Vec::with_capacity(body.len() + 64);
+            let mut b = ObjectWriter::open(&mut out);
+            b.str(version.0, version.1);
+            let mut stream = false;
+            json::each_field(text, &mut |key, value| {
+                match key.as_ref() {
+                    "model" | "anthropic_version" => {}
+                    k => {
+                        if k == "stream" {
+                            stream = json::read::<bool>(value).unwrap_or(false);
+                        }
+                        b.raw(k, value.get());
+                    }
+                }
+                Ok(())
             })?;
-            m.remove("model");
-            let stream = m.get("stream").and_then(Value::as_bool).unwrap_or(false);
-            (m, stream, true)
+            b.close();
+            (out, stream, true)
         }
         ClientApi::OpenAi => {
             let req = openai::parse(body, kind)?;
-            (anthropic::messages_body(&req, kind)?, req.stream, req.include_usage)
+            (anthropic::messages_body(&req, kind, version, body.len())?, req.stream, req.include_usage)
         }
     };
-    b.insert("anthropic_version".into(), VERTEX_ANTHROPIC_VERSION.into());
     let verb = if stream { "streamRawPredict" } else { "rawPredict" };
     Ok(UpstreamRequest {
         path: format!("{}:{verb}", model_path(target, "anthropic")?),
-        body: Value::Object(b).to_string().into_bytes(),
+        body: b,
         set_headers: json_headers(Some(if stream { "text/event-stream" } else { "application/json" })),
         stream,
         include_usage,
@@ -51,6 +65,7 @@ pub(crate) fn translate_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn target() -> Target {
         Target {

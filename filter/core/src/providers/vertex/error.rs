@@ -1,18 +1,30 @@
 //! Google's error shape, `{"error":{"code","message","status"}}` (also as a one-element array),
 //! in which Vertex AI answers failures of its own for Gemini and Claude alike.
 
-use serde_json::Value;
-
 use crate::providers::error::{body_text, error_status, ProviderError};
+use crate::providers::json::{self, Obj, Str};
+
+json::reader! {
+    struct ErrorDoc<'a> {
+        "error" => error: Obj<ErrorObject<'a>>,
+    }
+}
+
+json::reader! {
+    struct ErrorObject<'a> {
+        "message" => message: Str<'a>,
+        "status" => status: Str<'a>,
+    }
+}
 
 /// Google's `{"error":{"code","message","status"}}`, also as a one-element array.
 pub(crate) fn google_error(status: u16, body: &[u8]) -> ProviderError {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let v = v.get(0).cloned().unwrap_or(v);
-    match v.get("error") {
+    let doc = json::raw_document(body).map(json::first_or_self);
+    let error = doc.and_then(json::fields_of::<ErrorDoc>).and_then(|d| d.error.0);
+    match error {
         Some(e) => {
-            let name = e.get("status").and_then(Value::as_str).map(str::to_owned);
-            let message = e.get("message").and_then(Value::as_str).unwrap_or("error").to_owned();
+            let name = e.status.0.map(|s| s.into_owned());
+            let message = e.message.0.map_or_else(|| "error".to_owned(), |m| m.into_owned());
             ProviderError::new(error_status(status), name, message)
         }
         None => ProviderError::new(error_status(status), None, body_text(body, status)),

@@ -8,10 +8,15 @@
 //! of the JSON Schema keys Vertex's OpenAPI subset refuses); `tool_choice` →
 //! `toolConfig.functionCallingConfig`.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
-use crate::providers::chat::{self, push_turn, put, unsupported, ChatRequest, Image, Msg, Part, ToolChoice};
-use crate::providers::client::parse_chat;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
+use crate::providers::client::{parse_chat, ToolNames};
+use crate::providers::json::{self, Obj, ObjectWriter, Str};
 use crate::providers::vertex::model_path;
 use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
 use crate::RequestError;
@@ -24,11 +29,11 @@ pub(crate) fn translate_request(
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
     let (client_api, req) = parse_chat(target, client_path, body)?;
-    let b = generate_body(&req)?;
+    let b = generate_body(&req, body.len())?;
     let verb = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
     Ok(UpstreamRequest {
         path: format!("{}:{verb}", model_path(target, "google")?),
-        body: b.to_string().into_bytes(),
+        body: b,
         set_headers: json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" })),
         stream: req.stream,
         include_usage: req.include_usage,
@@ -47,142 +52,298 @@ fn mime_from_extension(url: &str) -> Option<&'static str> {
     })
 }
 
-fn part(p: &Part) -> Result<Value, RequestError> {
-    match p {
-        Part::Text(t) => Ok(json!({"text": t})),
-        Part::Image(Image::Inline { media_type, data }) => {
-            Ok(json!({"inlineData": {"mimeType": media_type, "data": data}}))
+fn part(blocks: &mut Blocks, out: &mut Vec<u8>, p: Part<'_>) -> Result<(), RequestError> {
+    let (key, mime, value_key, value) = match p {
+        Part::Text(t) => {
+            blocks.text(out, false, &t);
+            return Ok(());
         }
-        Part::Image(Image::Url(url)) => match (url.starts_with("gs://"), mime_from_extension(url)) {
-            (true, Some(mime)) => Ok(json!({"fileData": {"mimeType": mime, "fileUri": url}})),
+        Part::Image(Image::Inline { media_type, data }) => ("inlineData", Cow::Owned(media_type), "data", data),
+        Part::Image(Image::Url(url)) => match (url.starts_with("gs://"), mime_from_extension(&url)) {
+            (true, Some(mime)) => ("fileData", Cow::Borrowed(mime), "fileUri", url),
             _ => {
                 let shown: String = url.chars().take(80).collect();
-                Err(unsupported(format!(
+                return Err(unsupported(format!(
                     "image_url with the URL {shown} cannot be sent to Vertex AI (Gemini) deployments: use a data: URL or a gs:// image"
-                )))
+                )));
             }
         },
-    }
+    };
+    blocks.next(out);
+    let mut o = ObjectWriter::open(out);
+    let mut d = ObjectWriter::open(o.key(key));
+    d.str("mimeType", &mime);
+    d.str(value_key, &value);
+    d.close();
+    o.close();
+    Ok(())
 }
 
 /// JSON Schema keys Vertex's `Schema` (an OpenAPI subset) refuses, removed at every level.
 const SCHEMA_DROP: &[&str] = &["$schema", "$id", "$comment", "additionalProperties", "strict"];
 
-pub(crate) fn clean_schema(v: &Value) -> Result<Value, RequestError> {
-    Ok(match v {
-        Value::Object(o) => {
-            if o.contains_key("$ref") || o.contains_key("$defs") || o.contains_key("definitions") {
-                return Err(unsupported(
-                    "a tool or response schema uses $ref/$defs, which Vertex AI (Gemini) schemas cannot express".into(),
-                ));
-            }
-            let mut out = Map::new();
-            for (k, v) in o {
-                if !SCHEMA_DROP.contains(&k.as_str()) {
-                    out.insert(k.clone(), clean_schema(v)?);
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(clean_schema).collect::<Result<_, _>>()?),
-        other => other.clone(),
-    })
+/// Copies a JSON schema as it is read, without the keys of [`SCHEMA_DROP`] at any level; a
+/// `$ref`, `$defs` or `definitions` anywhere is refused.
+struct CleanSchema<'o> {
+    out: &'o mut Vec<u8>,
+    refused: &'o mut bool,
 }
 
+impl<'de> DeserializeSeed<'de> for CleanSchema<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CleanSchema<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON schema")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.out.extend_from_slice(v.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.out.extend_from_slice(v.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        let _ = serde_json::to_writer(&mut *self.out, &v);
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        json::string(self.out, v);
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let at = self.out.len();
+            if !std::mem::take(&mut first) {
+                self.out.push(b',');
+            }
+            let element = CleanSchema { out: &mut *self.out, refused: &mut *self.refused };
+            if seq.next_element_seed(element)?.is_none() {
+                self.out.truncate(at);
+                break;
+            }
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.out.push(b'{');
+        let mut first = true;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if matches!(key.as_ref(), "$ref" | "$defs" | "definitions") {
+                *self.refused = true;
+                return Err(de::Error::custom("$ref"));
+            }
+            if SCHEMA_DROP.contains(&key.as_ref()) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if !std::mem::take(&mut first) {
+                self.out.push(b',');
+            }
+            json::string(self.out, &key);
+            self.out.push(b':');
+            map.next_value_seed(CleanSchema { out: &mut *self.out, refused: &mut *self.refused })?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+/// Writes the schema `text` (checked JSON) as Vertex takes it ([`CleanSchema`]).
+pub(crate) fn clean_schema(out: &mut Vec<u8>, text: &str) -> Result<(), RequestError> {
+    let mut refused = false;
+    let mut de = serde_json::Deserializer::from_str(text);
+    match (CleanSchema { out, refused: &mut refused }).deserialize(&mut de) {
+        Ok(()) => Ok(()),
+        Err(_) if refused => Err(unsupported(
+            "a tool or response schema uses $ref/$defs, which Vertex AI (Gemini) schemas cannot express".into(),
+        )),
+        Err(e) => Err(RequestError::bad_request("invalid_request", format!("a tool or response schema: {e}"))),
+    }
+}
+
+/// A tool's answer as Vertex's FunctionResponse `response`: the "output" key for a result (a
+/// JSON object stays as it is), "error" for a failure.
+fn function_response(out: &mut Vec<u8>, content: &str, is_error: bool) {
+    let object = serde_json::from_str::<&RawValue>(content).ok().filter(|r| r.get().starts_with('{'));
+    match object {
+        Some(o) if !is_error => out.extend_from_slice(o.get().as_bytes()),
+        _ => {
+            out.extend_from_slice(if is_error { br#"{"error":"# } else { br#"{"output":"# });
+            json::string(out, content);
+            out.push(b'}');
+        }
+    }
+}
+
+/// The `GenerateContentRequest`, written straight from the request; `size_hint` is the
+/// client's body size.
 #[inline(never)] // called from several places: one copy in the wasm
-pub(crate) fn generate_body(req: &ChatRequest) -> Result<Value, RequestError> {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, parts) = match m {
-            Msg::User(parts) => ("user", parts.iter().map(part).collect::<Result<Vec<_>, _>>()?),
-            Msg::Assistant { text, tool_calls } => {
-                let mut parts: Vec<Value> = text.iter().map(|t| json!({"text": t})).collect();
-                for c in tool_calls {
-                    parts.push(json!({"functionCall": {"name": c.name, "args": c.arguments}}));
-                }
-                ("model", parts)
+pub(crate) fn generate_body(req: &ChatRequest<'_>, size_hint: usize) -> Result<Vec<u8>, RequestError> {
+    let names = if req.has_tool_history { req.tool_names()? } else { ToolNames::default() };
+    let mut buf = Vec::with_capacity(size_hint + 256);
+    let mut body = ObjectWriter::open(&mut buf);
+    let out = body.key("contents");
+    let mut turns = Turns::open(out, "parts", false);
+    req.each_message(&mut |m| {
+        match m {
+            Msg::User(c) => {
+                let blocks = turns.turn(out, "user");
+                c.parts(&mut |p| part(blocks, out, p))?;
+            }
+            Msg::Assistant(c) => {
+                let blocks = turns.turn(out, "model");
+                c.parts(&mut |p| part(blocks, out, p))?;
+                c.tool_calls(&mut |call| {
+                    blocks.next(out);
+                    out.extend_from_slice(br#"{"functionCall":"#);
+                    let mut f = ObjectWriter::open(out);
+                    f.str("name", &call.name);
+                    f.raw("args", &call.arguments);
+                    f.close();
+                    out.push(b'}');
+                    Ok(())
+                })?;
             }
             Msg::Tool { tool_call_id, content, is_error } => {
-                let name = req.tool_name_for(tool_call_id).ok_or_else(|| {
+                let name = names.get(&tool_call_id).ok_or_else(|| {
                     RequestError::bad_request(
                         "invalid_request",
-                        format!("a tool message answers tool call '{tool_call_id}', which no earlier assistant message made"),
+                        format!("a tool message answers tool call '{tool_call_id}', which no assistant message made"),
                     )
                 })?;
-                // Vertex's FunctionResponse: the "output" key for a result, "error" for a failure.
-                let response = match serde_json::from_str::<Value>(content) {
-                    _ if *is_error => json!({"error": content}),
-                    Ok(Value::Object(o)) => Value::Object(o),
-                    _ => json!({"output": content}),
-                };
-                ("user", vec![json!({"functionResponse": {"name": name, "response": response}})])
+                turns.turn(out, "user").next(out);
+                out.extend_from_slice(br#"{"functionResponse":"#);
+                let mut f = ObjectWriter::open(out);
+                f.str("name", name);
+                function_response(f.key("response"), &content, is_error);
+                f.close();
+                out.push(b'}');
             }
-        };
-        push_turn(&mut turns, role, parts);
+        }
+        Ok(())
+    })?;
+    turns.close(out);
+    drop(names);
+    if req.system_count > 0 {
+        let si = body.key("systemInstruction");
+        si.extend_from_slice(br#"{"parts":"#);
+        let mut blocks = Blocks::open(si);
+        req.each_system(&mut |s| {
+            blocks.text(si, false, s);
+            Ok(())
+        })?;
+        blocks.close(si, false);
+        si.push(b'}');
     }
-    let contents: Vec<Value> = turns.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    generation_config(req, &mut body)?;
+    tools(req, &mut body)?;
+    body.close();
+    Ok(buf)
+}
 
-    let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
-    if !req.system.is_empty() {
-        let parts: Vec<Value> = req.system.iter().map(|t| json!({"text": t})).collect();
-        body.insert("systemInstruction".into(), json!({"parts": parts}));
+fn generation_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), RequestError> {
+    json::reader! {
+        struct ResponseFormat<'a> {
+            "type" => ty: Str<'a>,
+            "json_schema" => json_schema: Obj<JsonSchema<'a>>,
+        }
     }
-    let mut gen = Map::new();
-    put(&mut gen, "maxOutputTokens", req.max_tokens);
-    put(&mut gen, "temperature", req.temperature);
-    put(&mut gen, "topP", req.top_p);
-    put(&mut gen, "seed", req.seed);
-    if !req.stop.is_empty() {
-        gen.insert("stopSequences".into(), json!(req.stop));
+    json::reader! {
+        struct JsonSchema<'a> {
+            "schema" => schema: Option<&'a RawValue>,
+        }
+    }
+    let mark = body.mark();
+    let mut g = ObjectWriter::open(body.key("generationConfig"));
+    if let Some(n) = req.max_tokens {
+        g.value("maxOutputTokens", &n.into());
+    }
+    if let Some(t) = req.temperature {
+        g.value("temperature", &t.into());
+    }
+    if let Some(p) = req.top_p {
+        g.value("topP", &p.into());
+    }
+    if let Some(s) = req.seed {
+        g.value("seed", &s.into());
+    }
+    if let Some(stop) = req.stop_json() {
+        g.raw("stopSequences", &stop);
     }
     let mut extras = req.extras.clone();
     for (from, to) in
         [("top_k", "topK"), ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")]
     {
-        if let Some(v) = extras.remove(from) {
-            if !v.is_number() {
+        if let Some(v) = extras.take(from) {
+            if json::read::<f64>(v).is_none() {
                 return Err(RequestError::bad_request("invalid_request", format!("'{from}' must be a number")));
             }
-            gen.insert(to.into(), v);
+            g.raw(to, v.get());
         }
     }
-    if let Some(rf) = extras.remove("response_format") {
-        match rf.get("type").and_then(Value::as_str) {
-            Some("json_object") => {
-                gen.insert("responseMimeType".into(), "application/json".into());
-            }
+    if let Some(rf) = extras.take("response_format") {
+        let format: ResponseFormat = json::fields_of(rf).unwrap_or_default();
+        match format.ty.as_deref() {
+            Some("json_object") => g.str("responseMimeType", "application/json"),
             Some("json_schema") => {
-                let schema = rf.pointer("/json_schema/schema").cloned().unwrap_or_else(|| json!({"type": "object"}));
-                gen.insert("responseMimeType".into(), "application/json".into());
-                gen.insert("responseSchema".into(), clean_schema(&schema)?);
+                let schema = format.json_schema.0.and_then(|j| j.schema);
+                g.str("responseMimeType", "application/json");
+                clean_schema(g.key("responseSchema"), schema.map_or(r#"{"type":"object"}"#, RawValue::get))?;
             }
-            _ => {
-                extras.insert("response_format".into(), rf);
-            }
+            _ => extras.put_back("response_format", rf),
         }
     }
-    chat::reject_extras(&extras, KIND)?;
-    if !gen.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(gen));
+    extras.reject(KIND)?;
+    if g.is_empty() {
+        body.rewind(mark);
+    } else {
+        g.close();
     }
-    tools(req, &mut body)?;
-    Ok(Value::Object(body))
+    Ok(())
 }
 
-fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), RequestError> {
+fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), RequestError> {
     if !req.has_tools()? {
         return Ok(());
     }
-    let mut decls = Vec::with_capacity(req.tools.len());
-    for t in &req.tools {
-        let mut d = Map::new();
-        d.insert("name".into(), t.name.clone().into());
-        put(&mut d, "description", t.description.clone());
-        d.insert("parameters".into(), clean_schema(&t.parameters)?);
-        decls.push(Value::Object(d));
-    }
-    body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+    let list = body.key("tools");
+    list.extend_from_slice(br#"[{"functionDeclarations":["#);
+    let mut n = 0;
+    req.each_tool(&mut |t| {
+        if n > 0 {
+            list.push(b',');
+        }
+        n += 1;
+        let mut d = ObjectWriter::open(list);
+        d.str("name", &t.name);
+        if let Some(desc) = &t.description {
+            d.str("description", desc);
+        }
+        clean_schema(d.key("parameters"), t.parameters)?;
+        d.close();
+        Ok(())
+    })?;
+    list.extend_from_slice(b"]}]");
     let config = match &req.tool_choice {
         None => None,
         Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
@@ -191,7 +352,7 @@ fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Request
         Some(ToolChoice::Function(name)) => Some(json!({"mode": "ANY", "allowedFunctionNames": [name]})),
     };
     if let Some(c) = config {
-        body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
+        body.value("toolConfig", &json!({"functionCallingConfig": c}));
     }
     Ok(())
 }
@@ -200,8 +361,11 @@ fn tools(req: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Request
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
     fn body(json: &str) -> Result<Value, RequestError> {
-        generate_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?)
+        let b = generate_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?, 0)?;
+        Ok(serde_json::from_slice(&b).unwrap())
     }
 
     #[test]

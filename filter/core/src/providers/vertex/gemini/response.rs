@@ -8,11 +8,13 @@
 //!   calls arrive whole, so each becomes one tool-call chunk with its arguments.
 //! - Errors: Google's `{"error":{"code","message","status"}}`.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::providers::chat::{Ev, Finish, OutToolCall, Reply};
+use crate::providers::chat::{Args, Calls, Ev, Finish, OutToolCall, Reply};
+use crate::providers::codec::sse::SseDecoder;
 use crate::providers::error::ProviderError;
-use crate::providers::translated::{feed_sse, Dialect, SseDialect, SseStream, Translated};
+use crate::providers::json::{self, Bool, Field, First, Obj, Str, U64};
+use crate::providers::translated::{feed_sse, Dialect, SseDialect, Translated};
 use crate::providers::vertex::google_error;
 use crate::providers::{ResponseOptions, Target, Usage};
 
@@ -24,7 +26,7 @@ pub(crate) fn response_translator(target: &Target, opts: ResponseOptions) -> Tra
 
 #[derive(Default)]
 pub(crate) struct GeminiDialect {
-    sse: SseStream,
+    sse: SseDecoder,
     started: bool,
     calls: u64,
     finished: bool,
@@ -39,115 +41,208 @@ pub(crate) fn finish_reason(reason: &str, called: bool) -> Finish {
     }
 }
 
-fn usage(v: &Value) -> Option<Usage> {
-    let u = v.get("usageMetadata")?;
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Some(Usage {
-        input_tokens: n("promptTokenCount"),
-        output_tokens: n("candidatesTokenCount").saturating_add(n("thoughtsTokenCount")),
+json::reader! {
+    /// A `GenerateContentResponse`, whole or one stream event: what the gateway reads of it.
+    struct Response<'a> {
+        "responseId" => response_id: Str<'a>,
+        "candidates" => candidates: Option<&'a RawValue>,
+        "promptFeedback" => prompt_feedback: Obj<PromptFeedback<'a>>,
+        "usageMetadata" => usage_metadata: Obj<UsageMetadata>,
+        "error" => error: Option<&'a RawValue>,
+    }
+}
+
+json::reader! {
+    struct Candidate<'a> {
+        "content" => content: Obj<Content<'a>>,
+        "finishReason" => finish_reason: Str<'a>,
+    }
+}
+
+json::reader! {
+    struct Content<'a> {
+        "parts" => parts: Option<&'a RawValue>,
+    }
+}
+
+json::reader! {
+    struct PromptFeedback<'a> {
+        "blockReason" => block_reason: Option<&'a RawValue>,
+    }
+}
+
+json::reader! {
+    struct UsageMetadata {
+        "promptTokenCount" => prompt_token_count: U64,
+        "candidatesTokenCount" => candidates_token_count: U64,
+        "thoughtsTokenCount" => thoughts_token_count: U64,
+    }
+}
+
+json::reader! {
+    struct Part<'a> {
+        "thought" => thought: Bool,
+        "text" => text: Str<'a>,
+        "functionCall" => function_call: Obj<FunctionCall<'a>>,
+    }
+}
+
+json::reader! {
+    struct FunctionCall<'a> {
+        "name" => name: Str<'a>,
+        "args" => args: Option<&'a RawValue>,
+    }
+}
+
+impl<'a> Response<'a> {
+    /// The first candidate: `None` when there is none, `Some(None)` when it is not an object.
+    fn first(&self) -> Option<Option<Candidate<'a>>> {
+        First::<Obj<Candidate<'a>>>::read_field(self.candidates?).0.map(|c| c.0)
+    }
+
+    fn candidate(&self) -> Option<Candidate<'a>> {
+        self.first().flatten()
+    }
+
+    /// A prompt blocked before any candidate.
+    fn blocked(&self) -> bool {
+        let no_candidate = self.candidates.is_none() || self.first().is_none();
+        self.prompt_feedback.0.as_ref().is_some_and(|f| f.block_reason.is_some()) && no_candidate
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        let u = self.usage_metadata.0.as_ref()?;
+        let n = |c: U64| c.0.unwrap_or(0);
+        Some(Usage {
+            input_tokens: n(u.prompt_token_count),
+            output_tokens: n(u.candidates_token_count).saturating_add(n(u.thoughts_token_count)),
+        })
+    }
+}
+
+/// A function call part, as a tool call named `call_{n}` (Gemini gives calls no id).
+fn function_call(raw: &RawValue, n: usize) -> Option<OutToolCall<'_>> {
+    let p: Part = json::fields_of(raw)?;
+    if p.thought.0 == Some(true) || p.text.0.is_some() {
+        return None;
+    }
+    let c = p.function_call.0?;
+    Some(OutToolCall {
+        id: format!("call_{n}").into(),
+        name: c.name.0.unwrap_or_default(),
+        arguments: Args::Json(c.args),
     })
 }
 
-/// `(text, function calls as (name, args JSON))` of the first candidate.
-fn parts(v: &Value) -> (Option<String>, Vec<(String, String)>) {
-    let mut text: Option<String> = None;
-    let mut calls = Vec::new();
-    let list = v.pointer("/candidates/0/content/parts").and_then(Value::as_array);
-    for p in list.into_iter().flatten() {
-        if p.get("thought").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        if let Some(t) = p.get("text").and_then(Value::as_str) {
-            text.get_or_insert_with(String::new).push_str(t);
-        } else if let Some(c) = p.get("functionCall") {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let args = c.get("args").map_or_else(|| "{}".to_owned(), Value::to_string);
-            calls.push((name, args));
-        }
+/// The text of the first candidate's parts (thoughts left out), and its function calls.
+fn parts(parts: Option<&RawValue>) -> (Option<std::borrow::Cow<'_, str>>, Calls<'_>) {
+    let mut text: Option<std::borrow::Cow<'_, str>> = None;
+    if let Some(list) = parts {
+        let _ = json::each(list, &"parts", &mut |_, raw| {
+            let p: Part = json::fields_of(raw).unwrap_or_default();
+            if let (false, Some(t)) = (p.thought.0 == Some(true), p.text.0) {
+                match text.as_mut() {
+                    None => text = Some(t),
+                    Some(all) => all.to_mut().push_str(&t),
+                }
+            }
+            Ok(())
+        });
     }
-    (text, calls)
-}
-
-fn blocked(v: &Value) -> bool {
-    v.pointer("/promptFeedback/blockReason").is_some() && v.pointer("/candidates/0").is_none()
+    (text, Calls { list: parts, read: function_call })
 }
 
 impl SseDialect for GeminiDialect {
-    fn sse(&mut self) -> &mut SseStream {
+    fn sse(&mut self) -> &mut SseDecoder {
         &mut self.sse
     }
 
-    fn event(&mut self, data: &str, out: &mut Vec<Ev>) {
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            out.push(Ev::Error(ProviderError::bad_response(NAME, "a stream event is not JSON")));
+    fn event(&mut self, data: &str, out: &mut dyn FnMut(Ev)) {
+        let Ok(v) = json::document::<Response>(data.as_bytes()) else {
+            out(Ev::Error(ProviderError::bad_response(NAME, "a stream event is not JSON")));
             return;
         };
-        if let Some(e) = v.get("error") {
-            let status = e.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(500);
-            out.push(Ev::Error(google_error(status, data.as_bytes())));
+        if let Some(e) = v.error {
+            json::reader! {
+                struct Code {
+                    "code" => code: U64,
+                }
+            }
+            let code = json::fields_of::<Code>(e).and_then(|c| c.code.0);
+            let status = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(500);
+            out(Ev::Error(google_error(status, data.as_bytes())));
             return;
         }
         if !self.started {
             self.started = true;
-            let id = v.get("responseId").and_then(Value::as_str).map(|r| format!("chatcmpl-{r}"));
-            out.push(Ev::Start { id });
+            out(Ev::Start { id: v.response_id.0.as_ref().map(|r| format!("chatcmpl-{r}")) });
         }
-        let (text, calls) = parts(&v);
-        out.extend(text.map(Ev::Text));
-        for (name, arguments) in calls {
+        let blocked = v.blocked();
+        let candidate = v.candidate().unwrap_or_default();
+        let (text, calls) = parts(candidate.content.0.and_then(|c| c.parts));
+        if let Some(t) = text {
+            out(Ev::Text(t.into_owned()));
+        }
+        calls.each(&mut |c| {
             let n = self.calls;
             self.calls += 1;
-            out.push(Ev::ToolStart { block: n, id: format!("call_{n}"), name, arguments });
+            out(Ev::ToolStart {
+                block: n,
+                id: format!("call_{n}"),
+                name: c.name.into_owned(),
+                arguments: c.arguments.to_text().into_owned(),
+            });
+            true
+        });
+        if let Some(u) = v.usage() {
+            out(Ev::Usage(u));
         }
-        if let Some(u) = usage(&v) {
-            out.push(Ev::Usage(u));
-        }
-        let reason = v.pointer("/candidates/0/finishReason").and_then(Value::as_str);
-        if let Some(r) = reason.filter(|r| *r != "FINISH_REASON_UNSPECIFIED") {
+        if let Some(r) = candidate.finish_reason.0.filter(|r| r != "FINISH_REASON_UNSPECIFIED") {
             self.finished = true;
-            out.push(Ev::Finish(finish_reason(r, self.calls > 0)));
-        } else if blocked(&v) {
+            out(Ev::Finish(finish_reason(&r, self.calls > 0)));
+        } else if blocked {
             self.finished = true;
-            out.push(Ev::Finish(Finish::ContentFilter));
+            out(Ev::Finish(Finish::ContentFilter));
         }
     }
 }
 
 impl Dialect for GeminiDialect {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn error(&self, status: u16, body: &[u8]) -> ProviderError {
         google_error(status, body)
     }
 
-    fn complete(&self, body: &[u8]) -> Result<Reply, ProviderError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
-        if v.get("candidates").is_none() && !blocked(&v) {
+    fn complete<'a>(&self, body: &'a [u8]) -> Result<Reply<'a>, ProviderError> {
+        let v: Response<'a> = json::document(body).map_err(|e| ProviderError::bad_response(NAME, e))?;
+        let blocked = v.blocked();
+        if v.candidates.is_none() && !blocked {
             return Err(ProviderError::bad_response(NAME, "no 'candidates'"));
         }
-        let (text, calls) = parts(&v);
-        let tool_calls: Vec<OutToolCall> = calls
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, arguments))| OutToolCall { id: format!("call_{i}"), name, arguments })
-            .collect();
-        let finish = if blocked(&v) {
+        let usage = v.usage();
+        let id = v.response_id.0.as_ref().map(|r| format!("chatcmpl-{r}"));
+        let candidate = v.candidate().unwrap_or_default();
+        let (text, tool_calls) = parts(candidate.content.0.and_then(|c| c.parts));
+        let finish = if blocked {
             Finish::ContentFilter
         } else {
-            let r = v.pointer("/candidates/0/finishReason").and_then(Value::as_str).unwrap_or("STOP");
-            finish_reason(r, !tool_calls.is_empty())
+            finish_reason(candidate.finish_reason.as_deref().unwrap_or("STOP"), !tool_calls.is_empty())
         };
-        let id = v.get("responseId").and_then(Value::as_str).map(|r| format!("chatcmpl-{r}"));
-        Ok(Reply { id, text, tool_calls, finish, usage: usage(&v) })
+        Ok(Reply { id, text, tool_calls, finish, usage })
     }
 
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
-        feed_sse(self, Some(chunk), out);
+    fn feed(&mut self, chunk: &[u8], out: &mut dyn FnMut(Ev)) {
+        feed_sse(self, NAME, Some(chunk), out);
     }
 
-    fn finish(&mut self, out: &mut Vec<Ev>) {
-        feed_sse(self, None, out);
+    fn finish(&mut self, out: &mut dyn FnMut(Ev)) {
+        feed_sse(self, NAME, None, out);
         // Gemini's last event carries both finishReason and the final usage.
         if self.finished {
-            out.push(Ev::End);
+            out(Ev::End);
         }
     }
 }
