@@ -698,3 +698,135 @@ fn the_router_holds_a_final_401_or_403_against_the_deployment() {
         assert_eq!(host.counter("litellm_errors_total.model.claude.deployment.west.region.us-west-2"), 1, "{status}");
     }
 }
+
+const STREAM_CHAT: &[u8] = br#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+const ANTHROPIC_START: &[u8] =
+    b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\n";
+const ANTHROPIC_HELLO: &[u8] = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hello\"}}\n\n";
+const ANTHROPIC_OVERLOADED: &[u8] =
+    b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+
+/// A streaming OpenAI-form client's attempt at Anthropic (translated), its 200 headers seen.
+fn held_anthropic_stream(host: &mut MockHost) -> UpstreamAttempt {
+    let mut a = anthropic_attempt();
+    send_attempt(&mut a, host, STREAM_CHAT);
+    host.respond(&[(":status", "200"), ("content-type", "text/event-stream")], b"", true);
+    a
+}
+
+/// Hands `a` one chunk of the provider's body, as Envoy does (alone: what was held before is
+/// the filter's).
+fn chunk(a: &mut UpstreamAttempt, host: &mut MockHost, body: &[u8], end_of_stream: bool) -> Action {
+    host.response_body = body.to_vec();
+    a.on_response_body(host, body.len(), end_of_stream)
+}
+
+#[test]
+fn a_streamed_answer_is_held_until_its_first_content_and_timed_there() {
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = held_anthropic_stream(&mut host);
+    host.now_ms += 10;
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause, "nothing reaches the client yet");
+    assert_eq!(shared::latency(&host, "direct"), None, "not timed at the headers");
+    host.now_ms += 30;
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_START, false), Action::Pause);
+    assert!(host.response_body.is_empty(), "held by the filter, not buffered twice");
+    host.now_ms += 60;
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_HELLO, false), Action::Continue);
+    let sent = String::from_utf8(host.response_body.clone()).unwrap();
+    assert!(sent.contains("\"role\":\"assistant\"") && sent.contains("hello"), "what was held, then the text: {sent}");
+    assert_eq!(response_status(&host), 200);
+    assert_eq!(shared::latency(&host, "direct").map(|l| l.ewma_ms), Some(100.0), "time to first content");
+    // After the release the stream flows as before.
+    let stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_eq!(chunk(&mut a, &mut host, stop, true), Action::Continue);
+}
+
+#[test]
+fn an_error_before_content_is_a_retried_status_with_the_error_in_the_client_s_api() {
+    // Overloaded: a 429, which Envoy retries like a 5xx.
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = held_anthropic_stream(&mut host);
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause);
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_START, false), Action::Pause);
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_OVERLOADED, true), Action::Continue);
+    assert_eq!(response_status(&host), 429);
+    assert_eq!(host.response_header_str("content-type").as_deref(), Some("application/json"));
+    let (_, v) = (0, serde_json::from_slice::<serde_json::Value>(&host.response_body).unwrap());
+    assert_eq!(v["error"]["code"].as_str(), Some("overloaded_error"), "one OpenAI error, no stream: {v}");
+    assert_eq!(shared::latency(&host, "direct"), None, "a failure is not timed");
+
+    // Cut short before any content: a 503; what comes after is dropped.
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = held_anthropic_stream(&mut host);
+    a.on_response_headers(&mut host, false);
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_START, true), Action::Continue);
+    assert_eq!(response_status(&host), 503);
+    let v: serde_json::Value = serde_json::from_slice(&host.response_body).unwrap();
+    assert_eq!(v["error"]["code"].as_str(), Some("upstream_stream_truncated"), "{v}");
+}
+
+#[test]
+fn a_pass_through_stream_is_held_and_failed_over_like_a_translated_one() {
+    let openai = || attempt_at("openai", "gpt-4o", "oai", "api.openai.com");
+    let role = b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+    let text = b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = openai();
+    send_attempt(&mut a, &mut host, STREAM_CHAT);
+    host.respond(&[(":status", "200"), ("content-type", "text/event-stream")], b"", true);
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause);
+    assert_eq!(chunk(&mut a, &mut host, role, false), Action::Pause);
+    assert_eq!(chunk(&mut a, &mut host, text, false), Action::Continue);
+    assert_eq!(host.response_body, [&role[..], &text[..]].concat(), "the provider's own bytes, all of them");
+
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = openai();
+    send_attempt(&mut a, &mut host, STREAM_CHAT);
+    host.respond(&[(":status", "200"), ("content-type", "text/event-stream")], b"", true);
+    a.on_response_headers(&mut host, false);
+    chunk(&mut a, &mut host, role, false);
+    let error = b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n";
+    assert_eq!(chunk(&mut a, &mut host, error, false), Action::Continue);
+    assert_eq!(response_status(&host), 503);
+    let v: serde_json::Value = serde_json::from_slice(&host.response_body).unwrap();
+    assert_eq!(v["error"]["message"].as_str(), Some("boom"), "{v}");
+    assert_eq!(chunk(&mut a, &mut host, text, true), Action::Continue);
+    assert!(host.response_body.is_empty(), "nothing after the failure");
+
+    // A client that does not stream is not held.
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    let mut a = openai();
+    send_attempt(&mut a, &mut host, CHAT);
+    host.respond(&[(":status", "200"), ("content-type", "application/json")], b"", true);
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Continue);
+}
+
+#[test]
+fn a_held_answer_is_released_at_the_cap_and_an_error_after_content_is_an_error_event() {
+    // Role chunks carry no content; past the cap they are let through rather than held.
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = attempt_at("openai", "gpt-4o", "oai", "api.openai.com");
+    send_attempt(&mut a, &mut host, STREAM_CHAT);
+    host.respond(&[(":status", "200"), ("content-type", "text/event-stream")], b"", true);
+    a.on_response_headers(&mut host, false);
+    let roles =
+        b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n".repeat(1024);
+    let mut chunks = 1;
+    while chunk(&mut a, &mut host, &roles, false) == Action::Pause {
+        chunks += 1;
+        assert!(chunks * roles.len() <= super::upstream::HELD_CAP + roles.len(), "held past the cap");
+    }
+    assert!(chunks * roles.len() > super::upstream::HELD_CAP, "released only at the cap, after {chunks} chunks");
+    assert_eq!(host.response_body.len(), chunks * roles.len(), "everything held is released");
+
+    // After content, a provider error ends the client's stream with an error event.
+    let mut host = post("/v1/chat/completions", STREAM_CHAT, &[]);
+    let mut a = held_anthropic_stream(&mut host);
+    a.on_response_headers(&mut host, false);
+    chunk(&mut a, &mut host, &[ANTHROPIC_START, ANTHROPIC_HELLO].concat(), false);
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_OVERLOADED, true), Action::Continue);
+    assert_eq!(response_status(&host), 200);
+    let sent = String::from_utf8(host.response_body.clone()).unwrap();
+    assert!(sent.starts_with("data: {\"error\"") && sent.contains("overloaded_error"), "{sent}");
+}

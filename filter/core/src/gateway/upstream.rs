@@ -15,7 +15,7 @@ use std::rc::Rc;
 use llm_router_proto as pb;
 
 use super::{is_region_failure, shared, stat, Action, Host};
-use crate::providers::{self, ClientApi, ProviderKind, ResponseTranslator, Target};
+use crate::providers::{self, ClientApi, FirstContent, ProviderKind, ResponseTranslator, Target};
 use crate::{Provider, RequestError};
 
 /// One deployment's upstream configuration, compiled once when the config loads.
@@ -57,6 +57,9 @@ pub struct UpstreamAttempt {
     translator: Option<Box<dyn ResponseTranslator>>,
     /// Set when the provider refused the gateway's credentials: its answer is replaced.
     auth_failure: Option<AuthFailure>,
+    /// A streamed answer held until its first content: what the client will get first (at
+    /// most [`HELD_CAP`] bytes). `None` when nothing is held.
+    held: Option<Vec<u8>>,
 }
 
 impl UpstreamAttempt {
@@ -68,6 +71,7 @@ impl UpstreamAttempt {
             wire_headers: Vec::new(),
             translator: None,
             auth_failure: None,
+            held: None,
         }
     }
 
@@ -122,9 +126,11 @@ impl UpstreamAttempt {
         Action::Continue
     }
 
-    /// Records the time to first byte of a good answer and maps the provider's status and
-    /// headers to the client's API. A refusal of the gateway's credentials waits for its body
-    /// (the provider's error type is in it) and becomes a 502.
+    /// Maps the provider's status and headers to the client's API and records the time to
+    /// first byte of a good answer. A streamed answer is held here until its first content
+    /// ([`Self::on_response_body`]): a failure before it is the region's, retried on the next
+    /// deployment, and the client sees nothing of it. A refusal of the gateway's credentials
+    /// waits for its body (the provider's error type is in it) and becomes a 502.
     pub fn on_response_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Action {
         let headers = host.response_headers();
         for (name, _) in headers.iter().filter(|(k, _)| crate::ACCOUNT_RESPONSE_HEADERS.contains(&k.as_str())) {
@@ -134,10 +140,7 @@ impl UpstreamAttempt {
         if matches!(status, 401 | 403) {
             return self.start_auth_failure(host, &headers, status, end_of_stream);
         }
-        if status != 0 && !is_region_failure(u32::from(status)) && self.started_ms > 0 {
-            let now = host.now_ms();
-            shared::record_latency(host, &self.dep.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);
-        }
+        let mut hold = false;
         if let Some(t) = self.translator.as_mut() {
             let head = t.on_headers(status, &headers);
             if head.status != status && head.status != 0 {
@@ -149,6 +152,15 @@ impl UpstreamAttempt {
             for (name, value) in &head.set_headers {
                 host.set_response_header(name, Some(value));
             }
+            hold = !end_of_stream && t.first_content() == FirstContent::Waiting;
+        }
+        if hold {
+            // Timed at the first content instead.
+            self.held = Some(Vec::new());
+            return Action::Pause;
+        }
+        if status != 0 && !is_region_failure(u32::from(status)) {
+            self.record_first_byte(host);
         }
         Action::Continue
     }
@@ -160,6 +172,37 @@ impl UpstreamAttempt {
         let Some(t) = self.translator.as_mut() else { return Action::Continue };
         let chunk = host.response_body(body_size);
         let out = t.on_body(&chunk, end_of_stream);
+        if let Some(mut held) = self.held.take() {
+            match t.first_content() {
+                FirstContent::Waiting if !end_of_stream && held.len() + out.len() <= HELD_CAP => {
+                    // Kept here rather than in Envoy's buffer, so the next chunk comes alone.
+                    held.extend_from_slice(&out);
+                    self.held = Some(held);
+                    if body_size > 0 {
+                        host.replace_response_body(body_size, b"");
+                    }
+                    return Action::Pause;
+                }
+                FirstContent::Failed { status, body } => {
+                    // The headers are still held: the answer becomes a retried error.
+                    host.set_response_header(":status", Some(&status.to_string()));
+                    host.set_response_header("content-type", Some("application/json"));
+                    host.set_response_header("cache-control", None);
+                    host.replace_response_body(body_size, &body);
+                    return Action::Continue;
+                }
+                // Content came, the answer ended, or the cap was reached: release it all.
+                _ => {
+                    held.extend_from_slice(&out);
+                    host.replace_response_body(body_size, &held);
+                    self.record_first_byte(host);
+                    if end_of_stream {
+                        self.record_usage(host);
+                    }
+                    return Action::Continue;
+                }
+            }
+        }
         // A pass-through answer comes back unchanged: no need to copy it into Envoy again.
         if out != chunk {
             host.replace_response_body(body_size, &out);
@@ -168,6 +211,15 @@ impl UpstreamAttempt {
             self.record_usage(host);
         }
         Action::Continue
+    }
+
+    /// Times the attempt from its request to what the client gets first: the response headers,
+    /// or for a held stream its first content.
+    fn record_first_byte(&self, host: &mut impl Host) {
+        if self.started_ms > 0 {
+            let now = host.now_ms();
+            shared::record_latency(host, &self.dep.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);
+        }
     }
 
     /// The provider refused the gateway's credentials. The status becomes 502 now (Envoy
@@ -277,6 +329,10 @@ impl UpstreamAttempt {
 /// bad gateway (the gateway's upstream failed it), never the provider's 401/403, which would
 /// tell the client that its own key is wrong. Envoy retries 5xx on the next deployment.
 pub const AUTH_FAILURE_STATUS: u32 = 502;
+
+/// How much of a streamed answer is held waiting for its first content; past it the answer is
+/// released as it is (a provider sending this much without content is not stalled).
+pub const HELD_CAP: usize = 1024 * 1024;
 
 /// How much of a refusal's body is kept to find the provider's error type.
 const AUTH_ERROR_BODY_CAP: usize = 8 * 1024;

@@ -197,6 +197,23 @@ pub trait ResponseTranslator {
     fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8>;
     /// The provider's usage, once known (streaming included).
     fn usage(&self) -> Option<Usage>;
+    /// Whether a streamed answer has shown its first content yet; the upstream role holds the
+    /// response until it has. Answers that are not streamed are never held.
+    fn first_content(&self) -> FirstContent {
+        FirstContent::Seen
+    }
+}
+
+/// Where a streamed answer stands before the client may see any of it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FirstContent {
+    /// No text or tool call yet.
+    Waiting,
+    /// Content came (or the answer ended cleanly without any): release what was held.
+    Seen,
+    /// The provider failed before any content: a region failure with this status (429 or 503,
+    /// both retried on the next deployment) and this body in the client's API.
+    Failed { status: u16, body: Vec<u8> },
 }
 
 /// Translates the client's request for one attempt at `target`.
@@ -214,12 +231,16 @@ pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Res
 /// The response side of one attempt at `target`.
 pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn ResponseTranslator> {
     match (target.kind, opts.client_api) {
-        (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::OpenAi) => Box::new(openai::PassThrough::new(opts)),
+        (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::OpenAi) => {
+            let watch = opts.stream.then(|| openai::response_translator(target, opts));
+            translated::WatchedPassThrough::wrap(Box::new(openai::PassThrough::new(opts)), watch)
+        }
         (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::Anthropic) => {
             Box::new(openai::response_translator(target, opts))
         }
         (ProviderKind::Anthropic | ProviderKind::VertexAnthropic, ClientApi::Anthropic) => {
-            Box::new(anthropic::PassThrough::new(opts))
+            let watch = opts.stream.then(|| anthropic::response_translator(target, opts));
+            translated::WatchedPassThrough::wrap(Box::new(anthropic::PassThrough::new(opts)), watch)
         }
         (ProviderKind::Anthropic | ProviderKind::VertexAnthropic, ClientApi::OpenAi) => {
             Box::new(anthropic::response_translator(target, opts))

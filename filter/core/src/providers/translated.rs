@@ -10,7 +10,7 @@ use super::client::StreamWriter;
 use super::codec::sse::SseDecoder;
 use super::codec::MAX_ANSWER_BODY;
 use super::error::{self, ProviderError};
-use super::{header, ResponseHead, ResponseOptions, ResponseTranslator, Usage};
+use super::{header, FirstContent, ResponseHead, ResponseOptions, ResponseTranslator, Usage};
 
 pub(crate) trait Dialect {
     /// The provider's name in errors.
@@ -81,6 +81,12 @@ pub(crate) struct Translated {
     writer: Option<StreamWriter>,
     usage: Option<Usage>,
     done: bool,
+    /// Whether a streamed answer has shown content yet ([`FirstContent::Seen`] for every
+    /// other answer).
+    first: FirstContent,
+    /// The provider said how its answer finished: a stream that ends without content but with
+    /// this is a (legitimately) empty answer, not a failure.
+    finish_seen: bool,
 }
 
 impl Translated {
@@ -95,6 +101,8 @@ impl Translated {
             writer: None,
             usage: None,
             done: false,
+            first: FirstContent::Seen,
+            finish_seen: false,
         }
     }
 
@@ -115,6 +123,7 @@ impl Translated {
         } else if self.opts.stream {
             self.writer = Some(StreamWriter::new(self.opts.client_api, self.ident(), self.opts.include_usage));
             self.mode = Some(Mode::Stream);
+            self.first = FirstContent::Waiting;
             (200, "text/event-stream")
         } else if content_length.is_some_and(|n| n > MAX_ANSWER_BODY) {
             // Known before any of it is sent: the client gets a 502, a region failure that
@@ -171,19 +180,41 @@ impl Translated {
 
     /// Stream bytes through the dialect and the client's writer; the writer's output for one
     /// chunk is capped like a whole answer: past it, the stream ends with an error event.
+    /// Before the first content an error is not written: the answer fails as a whole
+    /// ([`FirstContent::Failed`]) and nothing of it is returned.
     fn stream(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let Some(w) = self.writer.as_mut() else { return out };
+        let client_api = self.opts.client_api;
+        let first = &mut self.first;
+        let finish_seen = &mut self.finish_seen;
         let mut over = false;
         let mut event = |ev: Ev| {
-            if !over {
-                w.event(&mut out, ev);
-                over = out.len() > MAX_ANSWER_BODY;
+            if over || matches!(first, FirstContent::Failed { .. }) {
+                return;
             }
+            if *first == FirstContent::Waiting {
+                match &ev {
+                    Ev::Text(t) if !t.is_empty() => *first = FirstContent::Seen,
+                    Ev::ToolStart { .. } => *first = FirstContent::Seen,
+                    Ev::Finish(_) => *finish_seen = true,
+                    Ev::Error(e) => {
+                        *first = failed_before_content(client_api, e);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            w.event(&mut out, ev);
+            over = out.len() > MAX_ANSWER_BODY;
         };
         self.dialect.feed(chunk, &mut event);
         if end_of_stream {
             self.dialect.finish(&mut event);
+        }
+        if matches!(self.first, FirstContent::Failed { .. }) {
+            self.done = true;
+            return Vec::new();
         }
         if over {
             let name = self.dialect.name();
@@ -191,13 +222,84 @@ impl Translated {
                 name,
                 format_args!("stream events over {} MiB at once", MAX_ANSWER_BODY >> 20),
             );
+            if self.first == FirstContent::Waiting {
+                self.first = failed_before_content(client_api, &e);
+                self.done = true;
+                return Vec::new();
+            }
             w.event(&mut out, Ev::Error(e));
             self.done = true;
         } else if end_of_stream {
+            if self.first == FirstContent::Waiting {
+                // Ended without content: a clean empty answer when the provider said how it
+                // finished, else a stream cut short before anything worth sending.
+                if !self.finish_seen {
+                    self.first = failed_before_content(client_api, &ProviderError::truncated());
+                    return Vec::new();
+                }
+                self.first = FirstContent::Seen;
+            }
             w.end(&mut out);
         }
         self.usage = w.usage();
         out
+    }
+}
+
+/// A provider's error before any content, as the failure of the whole attempt: 429 when the
+/// provider is rate limiting or overloaded, else 503 (both are retried on the next
+/// deployment), with the error in the client's API for when no deployment is left.
+fn failed_before_content(client_api: super::ClientApi, e: &ProviderError) -> FirstContent {
+    let status = if matches!(e.status, 429 | 529) { 429 } else { 503 };
+    FirstContent::Failed { status, body: client_api.error_body(e) }
+}
+
+/// A pass-through answer to a streaming client, watched by the provider's own decoder until
+/// its first content, so it is held and failed over like a translated one; the bytes the
+/// client gets are still the provider's, untouched.
+pub(crate) struct WatchedPassThrough {
+    inner: Box<dyn ResponseTranslator>,
+    /// Reads the stream until the first content (then it is dropped) or a failure (kept, so
+    /// the failure stays known).
+    watch: Option<Translated>,
+}
+
+impl WatchedPassThrough {
+    /// `inner` alone when there is nothing to watch (the client does not stream).
+    pub fn wrap(inner: Box<dyn ResponseTranslator>, watch: Option<Translated>) -> Box<dyn ResponseTranslator> {
+        match watch {
+            Some(watch) => Box::new(WatchedPassThrough { inner, watch: Some(watch) }),
+            None => inner,
+        }
+    }
+}
+
+impl ResponseTranslator for WatchedPassThrough {
+    fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
+        if let Some(w) = self.watch.as_mut() {
+            w.on_headers(status, headers);
+        }
+        self.inner.on_headers(status, headers)
+    }
+
+    fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        if let Some(w) = self.watch.as_mut() {
+            w.on_body(chunk, end_of_stream);
+            match w.first_content() {
+                FirstContent::Seen => self.watch = None,
+                FirstContent::Failed { .. } => return Vec::new(),
+                FirstContent::Waiting => {}
+            }
+        }
+        self.inner.on_body(chunk, end_of_stream)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.inner.usage()
+    }
+
+    fn first_content(&self) -> FirstContent {
+        self.watch.as_ref().map_or(FirstContent::Seen, |w| w.first_content())
     }
 }
 
@@ -257,6 +359,10 @@ impl ResponseTranslator for Translated {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn first_content(&self) -> FirstContent {
+        self.first.clone()
     }
 }
 
@@ -357,11 +463,96 @@ mod tests {
         );
         assert!(String::from_utf8_lossy(&out).contains(&text));
         // Over it: an event that never ends is refused once past the cap, in the client's shape.
-        let endless = [&start[..], b"data: ", &vec![b'x'; crate::providers::codec::sse::MAX_EVENT + 1]].concat();
+        let hi = b"data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n";
+        let endless = [&start[..], hi, b"data: ", &vec![b'x'; crate::providers::codec::sse::MAX_EVENT + 1]].concat();
         let (_, out) = run(ProviderKind::Anthropic, stream_opts(ClientApi::OpenAi), 200, &[], &endless);
         let last = String::from_utf8(out).unwrap();
         let last = last.trim_end().rsplit("\n\n").next().unwrap().strip_prefix("data: ").unwrap();
         assert_eq!(code(last.as_bytes()), "upstream_response_too_large");
+        // Before any content it fails the whole answer instead (a 503 the next region retries).
+        let endless = [&start[..], b"data: ", &vec![b'x'; crate::providers::codec::sse::MAX_EVENT + 1]].concat();
+        let mut t = response_translator(&Target::new(ProviderKind::Anthropic, "m"), stream_opts(ClientApi::OpenAi));
+        t.on_headers(200, &[]);
+        assert!(t.on_body(&endless, false).is_empty());
+        let FirstContent::Failed { status, body } = t.first_content() else { panic!("{:?}", t.first_content()) };
+        assert_eq!((status, code(&body).as_str()), (503, "upstream_response_too_large"));
+    }
+
+    /// Feeds `pieces` one at a time (the last ends the body) and returns the output and where the
+    /// answer stands after each.
+    fn stream_states(kind: ProviderKind, client_api: ClientApi, pieces: &[&[u8]]) -> (Vec<u8>, Vec<FirstContent>) {
+        let mut t = response_translator(&Target::new(kind, "m"), stream_opts(client_api));
+        t.on_headers(200, &[]);
+        let mut out = Vec::new();
+        let mut states = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            out.extend(t.on_body(p, i + 1 == pieces.len()));
+            states.push(t.first_content());
+        }
+        (out, states)
+    }
+
+    #[test]
+    fn a_stream_waits_for_text_or_a_tool_call_and_fails_on_an_error_or_an_early_end() {
+        use FirstContent::{Seen, Waiting};
+        let start = &b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n"[..];
+        let delta = |d: &str| {
+            format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{d}}}\n\n"
+            )
+        };
+        let empty = delta(r#"{"type":"text_delta","text":""}"#);
+        let text = delta(r#"{"type":"text_delta","text":"hi"}"#);
+        let stop = &b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"[..];
+        let (out, states) = stream_states(
+            ProviderKind::Anthropic,
+            ClientApi::OpenAi,
+            &[start, empty.as_bytes(), text.as_bytes(), stop],
+        );
+        assert_eq!(states, [Waiting, Waiting, Seen, Seen], "empty text is not content");
+        assert!(String::from_utf8(out).unwrap().ends_with("data: [DONE]\n\n"));
+
+        let tool = &b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"[..];
+        let (_, states) = stream_states(ProviderKind::Anthropic, ClientApi::Anthropic, &[start, tool, stop]);
+        assert_eq!(states[1], Seen, "a tool call is content");
+
+        // An answer that finished cleanly with nothing in it is released as it is.
+        let (out, states) = stream_states(ProviderKind::Anthropic, ClientApi::OpenAi, &[start, stop]);
+        assert_eq!(states, [Waiting, Seen]);
+        assert!(String::from_utf8(out).unwrap().contains("\"finish_reason\":\"stop\""));
+
+        // A provider error before content: 429 for overload, in the client's shape.
+        let overloaded = &b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"[..];
+        let (out, states) =
+            stream_states(ProviderKind::Anthropic, ClientApi::Anthropic, &[start, overloaded, text.as_bytes()]);
+        assert!(!String::from_utf8(out).unwrap().contains("error"), "the error is not in the stream");
+        let FirstContent::Failed { status, body } = &states[2] else { panic!("{states:?}") };
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            (*status, v["type"].as_str(), v["error"]["type"].as_str()),
+            (429, Some("error"), Some("overloaded_error")),
+            "{v}"
+        );
+
+        // Any other error is a 503; so is an end before content without a finish.
+        let api =
+            &b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n"[..];
+        let (_, states) = stream_states(ProviderKind::Anthropic, ClientApi::OpenAi, &[start, api]);
+        assert!(matches!(states[1], FirstContent::Failed { status: 503, .. }), "{states:?}");
+        let (_, states) = stream_states(ProviderKind::Anthropic, ClientApi::OpenAi, &[start, start]);
+        let FirstContent::Failed { status, body } = &states[1] else { panic!("{states:?}") };
+        assert_eq!((*status, code(body).as_str()), (503, "upstream_stream_truncated"));
+
+        // After content an error is an error event in the stream, as before.
+        let (out, states) =
+            stream_states(ProviderKind::Anthropic, ClientApi::Anthropic, &[start, text.as_bytes(), api]);
+        assert_eq!(states[2], Seen);
+        assert!(String::from_utf8(out).unwrap().contains("event: error"));
+
+        // A client that does not stream is never held.
+        let mut t = response_translator(&Target::new(ProviderKind::Anthropic, "m"), json_opts());
+        t.on_headers(200, &[]);
+        assert_eq!(t.first_content(), Seen);
     }
 
     #[test]
