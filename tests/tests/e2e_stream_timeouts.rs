@@ -109,8 +109,9 @@ fn a_steady_stream_runs_past_stream_timeout_but_a_long_gap_or_timeout_ends_it() 
     assert!(r.error.is_none() && r.done(), "a steady stream runs to [DONE]: {:?} {}", r.error, r.text());
     assert!(r.end_at > Duration::from_millis(2000), "it ran past stream_timeout: {:?}", r.end_at);
 
-    // A 1.5 s gap after the first event: the stream ends at stream_timeout.
-    region.set_mode(json!({"mode": "ok", "chunk_delay_ms": 1500, "chunks": 3}));
+    // A 1.5 s gap after the first content: the stream ends at stream_timeout. (A gap before
+    // any content is a failure of the region before the client sees anything: e2e_first_token.)
+    region.set_mode(json!({"mode": "stall_after_content", "stall_ms": 1500}));
     let r = stream(&gw, "claude");
     assert_eq!(r.status, 200);
     assert!(r.first_chunk_at.is_some(), "the first event passed: {}", r.text());
