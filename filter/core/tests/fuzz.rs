@@ -30,7 +30,9 @@ use common::*;
 use llm_router_core::providers::codec::eventstream::{self, EventStreamDecoder, MAX_MESSAGE};
 use llm_router_core::providers::codec::sse::{SseDecoder, SseEvent, MAX_EVENT};
 use llm_router_core::providers::codec::MAX_ANSWER_BODY;
-use llm_router_core::providers::{response_translator, translate_request, ClientApi, ProviderKind, ResponseOptions};
+use llm_router_core::providers::{
+    response_translator, translate_request, ClientApi, FirstContent, ProviderKind, ResponseOptions,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::Value;
@@ -191,6 +193,11 @@ fn translate(
         out.extend(o);
     }
     let usage = t.usage().map(|u| (u.input_tokens, u.output_tokens));
+    // A stream that failed before its first content was held by the upstream role: the client
+    // gets the failure instead of what was written before it.
+    if let FirstContent::Failed { status, body } = t.first_content() {
+        return (status, body, usage);
+    }
     (head.status, out, usage)
 }
 

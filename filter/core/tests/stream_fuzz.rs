@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use llm_router_core::providers::{translate_request, ClientApi, ProviderKind, ResponseOptions, Target};
-use serde_json::Value;
 
 const ALL: [ProviderKind; 6] = [
     ProviderKind::OpenAi,
@@ -114,10 +113,6 @@ fn random_cuts_into_many_pieces_translate_the_same() {
     }
 }
 
-fn last_event(body: &[u8]) -> Value {
-    sse_values(body).pop().unwrap_or(Value::Null)
-}
-
 #[test]
 fn every_corrupted_byte_of_an_event_stream_is_caught() {
     let t = target(ProviderKind::Bedrock, "m");
@@ -128,7 +123,7 @@ fn every_corrupted_byte_of_an_event_stream_is_caught() {
         bad[i] ^= 0x20;
         let o = run(&t, stream_opts(true), 200, &[], &[&bad[..i / 2 + 1], &bad[i / 2 + 1..]]);
         assert_ne!(o.body, clean, "flip at {i} went unnoticed");
-        let last = last_event(&o.body);
+        let last = final_error(&o);
         let code = last["error"]["code"].as_str().unwrap_or_default().to_owned();
         assert!(
             code == "invalid_provider_response" || code == "upstream_stream_truncated",
@@ -149,7 +144,7 @@ fn a_bad_prelude_crc_and_a_bad_message_crc_name_the_fault() {
     message[n - 1] ^= 1;
     for (bytes, needle) in [(prelude, "prelude CRC"), (message, "message CRC")] {
         let o = run(&t, stream_opts(false), 200, &[], &[&bytes]);
-        let msg = last_event(&o.body)["error"]["message"].as_str().unwrap().to_owned();
+        let msg = final_error(&o)["error"]["message"].as_str().unwrap().to_owned();
         assert!(msg.contains(needle), "{msg}");
     }
 }

@@ -212,6 +212,8 @@ impl Translated {
         if end_of_stream {
             self.dialect.finish(&mut event);
         }
+        // The usage read so far, whatever follows (the same however the body was cut).
+        self.usage = w.usage();
         if matches!(self.first, FirstContent::Failed { .. }) {
             self.done = true;
             return Vec::new();
@@ -283,6 +285,8 @@ impl ResponseTranslator for WatchedPassThrough {
     }
 
     fn on_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        // The inner one reads every byte, so its usage does not depend on where a failure was cut.
+        let out = self.inner.on_body(chunk, end_of_stream);
         if let Some(w) = self.watch.as_mut() {
             w.on_body(chunk, end_of_stream);
             match w.first_content() {
@@ -291,7 +295,7 @@ impl ResponseTranslator for WatchedPassThrough {
                 FirstContent::Waiting => {}
             }
         }
-        self.inner.on_body(chunk, end_of_stream)
+        out
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use llm_router_core::providers::{
-    response_translator, translate_request, ProviderKind, ResponseHead, ResponseOptions, Target, Usage,
+    response_translator, translate_request, FirstContent, ProviderKind, ResponseHead, ResponseOptions, Target, Usage,
 };
 use serde_json::Value;
 
@@ -104,7 +104,23 @@ pub fn run(target: &Target, opts: ResponseOptions, status: u16, headers: &[(&str
         body.extend_from_slice(&out);
         per_chunk.push(out);
     }
+    let mut head = head;
+    // A stream that failed before its first content was held by the upstream role: the client
+    // gets the failure (its status, a JSON error body) instead of what was written before it.
+    if let FirstContent::Failed { status, body: failure } = t.first_content() {
+        head.status = status;
+        body = failure;
+    }
     Outcome { head, body, usage: t.usage(), per_chunk }
+}
+
+/// The error a stream ended with: its last event, or the whole answer when it failed before
+/// its first content.
+pub fn final_error(o: &Outcome) -> Value {
+    if o.head.status >= 400 {
+        return o.json();
+    }
+    sse_values(&o.body).pop().unwrap_or(Value::Null)
 }
 
 pub fn target(kind: ProviderKind, model: &str) -> Target {
