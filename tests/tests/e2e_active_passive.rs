@@ -123,8 +123,9 @@ fn a_failing_primary_is_retried_on_the_next_region_within_the_same_request() {
 #[test]
 fn a_hanging_primary_is_a_failure_not_an_outage() {
     let [us_west, us_east, eu_west] = three_regions();
-    // stream_timeout bounds each attempt's wait; timeout (the whole answer) stays long.
-    let gw = Gateway::start(&pattern_1(&[&us_west, &us_east, &eu_west], "  stream_timeout: 0.5\n"));
+    // A non-streaming request: each attempt waits up to timeout (LiteLLM's per-call limit)
+    // until every attempt streams upstream (issue 14); stream_timeout follows it down.
+    let gw = Gateway::start(&pattern_1(&[&us_west, &us_east, &eu_west], "  timeout: 0.5\n"));
     us_west.set_mode(json!({"mode": "hang"}));
     for i in 0..6 {
         let started = Instant::now();
@@ -140,7 +141,9 @@ fn a_hanging_primary_is_a_failure_not_an_outage() {
     assert!(started.elapsed() < Duration::from_millis(300), "cooled-down primary skipped: {:?}", started.elapsed());
     assert_eq!(r.header("x-envoy-attempt-count").as_deref(), Some("1"));
 
-    // A slow stream that has started is not cut: its gaps (0.3 s) stay below stream_timeout.
+    // A slow stream that has started is not cut: its gaps (0.3 s) stay below stream_timeout,
+    // and timeout (the whole answer) is left at its default.
+    let gw = Gateway::start(&pattern_1(&[&us_west, &us_east, &eu_west], "  stream_timeout: 0.5\n"));
     let r = llm_router_e2e::Req::post(&gw.chat_url())
         .json(&json!({"model": "claude-global", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .send_stream()

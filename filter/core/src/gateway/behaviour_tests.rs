@@ -429,8 +429,9 @@ fn only_the_envoy_control_headers_present_are_removed() {
         &[("x-envoy-upstream-rq-timeout-ms", "1"), ("x-envoy-upstream-rq-per-try-timeout-ms", "1")],
     );
     route(&mut host, &t);
-    // The client's limits are gone; the plan's whole-answer limit is set.
-    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms").as_deref(), Some("600000"));
+    // The client's limits are gone; the plan's whole-answer limit is set (a non-streaming
+    // request: timeout for each of its three attempts).
+    assert_eq!(host.request_header_str("x-envoy-upstream-rq-timeout-ms").as_deref(), Some("1800000"));
     assert_eq!(host.request_header_str("x-envoy-upstream-rq-per-try-timeout-ms"), None);
     assert_eq!(host.request_header_str("x-envoy-max-retries").as_deref(), Some("2"));
 }
