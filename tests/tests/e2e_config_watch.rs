@@ -202,8 +202,11 @@ fn hostile_files_are_refused_within_a_memory_budget_and_the_last_good_config_kee
                 f.set_len(*len).expect("grow the file");
             }
         }
+        // A write in place can be read half-done first (a syntax error): wait for the refusal
+        // of the whole file.
         poll_until(Duration::from_secs(20), &format!("{name} refused"), || {
-            (cp.metric("llm_router_config_reload_errors_total") >= (i + 1) as f64).then_some(())
+            let refused = cp.metric("llm_router_config_reload_errors_total") >= (i + 1) as f64;
+            (refused && cp.status()["config"]["last_errors"].to_string().contains(expected)).then_some(())
         });
         let errors = cp.status()["config"]["last_errors"].to_string();
         assert!(errors.contains(expected), "{name}: {errors}");
