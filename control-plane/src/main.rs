@@ -25,6 +25,9 @@ enum Command {
     Validate {
         #[arg(long)]
         config: PathBuf,
+        /// Print the resolved config as one JSON object on stdout (problems included).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a complete static Envoy config (YAML) that `envoy -c` runs without a control plane.
     Render {
@@ -202,7 +205,8 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, json: false } => validate(&config),
+        Command::Validate { config, json: true } => validate_json(&config),
         Command::Render { config, filter_wasm, port, admin_port, listen_address, region, ca_file } => {
             let opts = translate::Options { port, listen_address, admin_port, region, ca_file, ..Default::default() };
             render(&config, filter_wasm, opts)
@@ -271,6 +275,19 @@ fn validate(config: &Path) -> ExitCode {
     let Some(loaded) = load(config) else { return ExitCode::from(1) };
     print!("{}", config::summary(&loaded.config));
     ExitCode::SUCCESS
+}
+
+/// `validate --json`: the resolved config, or every problem, as one JSON object on stdout;
+/// exit 1 when the config is not valid.
+fn validate_json(path: &Path) -> ExitCode {
+    let result = config::load(path);
+    let json = config::json::validate_json(&result);
+    println!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".into()));
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// `render`: the static config on stdout; or, when it cannot be served, why (exit 1).

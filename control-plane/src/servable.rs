@@ -25,6 +25,9 @@ impl Servability {
 /// Checks `cfg` for serving with `opts`. Messages name no file: callers prefix their own.
 pub fn check(cfg: &Config, opts: &Options) -> Servability {
     let mut problems: Vec<String> = unset_master_key(cfg, opts).into_iter().collect();
+    problems.extend(
+        cfg.deployments.iter().flat_map(|d| d.unresolved.iter().map(|why| format!("deployment '{}': {why}", d.id))),
+    );
     problems.extend(secret_problems(cfg, opts));
     Servability { problems, warnings: never_routed(cfg, opts) }
 }

@@ -150,7 +150,7 @@ router_settings:
 }
 
 #[test]
-fn real_litellm_params_are_accepted_silently() {
+fn real_litellm_params_are_accepted_and_listed_once_as_not_used() {
     let yaml = "model_list:
   - model_name: a
     litellm_params:
@@ -172,8 +172,15 @@ fn real_litellm_params_are_accepted_silently() {
       supports_vision: true
 ";
     let l = ok(yaml);
-    assert!(l.warnings.is_empty(), "{:?}", warnings(&l));
+    // One line for every deployment's keys; model_info takes any key.
+    assert_eq!(
+        warnings(&l),
+        ["t.yaml:6:7: warning: litellm_params keys accepted, not used by llm-router: max_tokens, temperature, drop_params, max_parallel_requests, use_in_pass_through, tags"]
+    );
     assert_eq!(l.config.deployments[0].input_cost_per_token, Some(0.000003));
+    // custom_llm_provider is honoured: the model is passed whole.
+    assert_eq!(l.config.deployments[0].provider, config::Provider::Bedrock);
+    assert_eq!(l.config.deployments[0].provider_model, "x");
 }
 
 #[test]
@@ -203,7 +210,7 @@ fn missing_model_and_model_name() {
 
 #[test]
 fn missing_or_empty_model_list() {
-    assert_has(&errors("router_settings:\n  num_retries: 1\n"), "t.yaml:1:1: missing model_list");
+    assert_has(&errors("router_settings:\n  num_retries: 1\n"), "t.yaml:1:1: the config has no model_list: llm-router reads its models from this file only (models added through LiteLLM's UI or API live in LiteLLM's database");
     assert_has(&errors("model_list: []\n"), "t.yaml:1:1: model_list is empty");
     assert_has(&errors("model_list:\n"), "t.yaml:1:1: model_list is empty");
     assert_has(&errors(""), "t.yaml:1:1: the config is empty");
@@ -211,19 +218,37 @@ fn missing_or_empty_model_list() {
 }
 
 #[test]
-fn azure_needs_api_base() {
-    let e = errors("model_list:\n  - model_name: gpt4\n    litellm_params:\n      model: azure/my-deployment\n      api_version: \"2024-10-21\"\n");
-    assert_eq!(e, vec!["t.yaml:3:5: model_list[0] ('gpt4'): azure deployments need litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"]);
+fn azure_without_api_base_is_valid_but_not_servable() {
+    // LiteLLM reads AZURE_API_BASE when it calls: a warning now, and render/serve refuse it.
+    let l = ok("model_list:\n  - model_name: gpt4\n    litellm_params:\n      model: azure/my-deployment\n      api_version: \"2024-10-21\"\n");
+    assert_eq!(warnings(&l)[0], "t.yaml:3:5: warning: model_list[0] ('gpt4'): azure deployment without litellm_params.api_base: set it, or AZURE_API_BASE where the gateway runs (render and serve refuse this deployment until then)");
+    assert_eq!(
+        l.config.deployments[0].unresolved,
+        ["azure needs an api_base: set litellm_params.api_base, or AZURE_API_BASE where the gateway runs"]
+    );
+    // Without api_version: LiteLLM's default.
+    let l = ok("model_list:\n  - model_name: gpt4\n    litellm_params:\n      model: azure/d\n      api_base: https://r.openai.azure.com\n");
+    assert_eq!(l.config.deployments[0].api_version.as_deref(), Some("2025-02-01-preview"));
 }
 
 #[test]
 fn providers_without_a_default_host_need_api_base() {
-    let e = errors("model_list:\n  - model_name: l\n    litellm_params:\n      model: groq/llama3\n");
-    assert_has(&e, "t.yaml:3:5: model_list[0] ('l'): groq deployments need litellm_params.api_base");
-    let e = errors("model_list:\n  - model_name: c\n    litellm_params:\n      model: bedrock/anthropic.claude-3\n");
-    assert_has(&e, "t.yaml:3:5: model_list[0] ('c'): bedrock deployments need litellm_params.aws_region_name");
-    let e = errors("model_list:\n  - model_name: c\n    litellm_params:\n      model: vertex_ai/gemini-2.0-flash\n      vertex_project: p\n");
-    assert_has(&e, "t.yaml:3:5: model_list[0] ('c'): vertex_ai deployments need litellm_params.vertex_location");
+    let l = ok("model_list:\n  - model_name: l\n    litellm_params:\n      model: hosted_vllm/llama3\n");
+    assert_has(&warnings(&l), "t.yaml:3:5: warning: model_list[0] ('l'): hosted_vllm deployment without litellm_params.api_base: set it, or HOSTED_VLLM_API_BASE where the gateway runs");
+    assert_eq!(l.config.deployments[0].unresolved.len(), 1);
+    let e = errors("model_list:\n  - model_name: l\n    litellm_params:\n      model: openai_like/llama3\n");
+    assert_has(&e, "t.yaml:3:5: model_list[0] ('l'): openai_like deployments need litellm_params.api_base");
+    // Groq has LiteLLM's default endpoint.
+    let l = ok("model_list:\n  - model_name: l\n    litellm_params:\n      model: groq/llama3\n");
+    assert_eq!(l.config.deployments[0].endpoint.host, "api.groq.com");
+    // Bedrock without a region is valid (LiteLLM reads it from the environment) but not servable.
+    let l = ok("model_list:\n  - model_name: c\n    litellm_params:\n      model: bedrock/anthropic.claude-3\n");
+    assert_has(&warnings(&l), "t.yaml:3:5: warning: model_list[0] ('c'): bedrock deployment with no region: set litellm_params.aws_region_name");
+    assert_eq!(l.config.deployments[0].unresolved.len(), 1);
+    // Vertex without a location takes LiteLLM's default, with a warning.
+    let l = ok("model_list:\n  - model_name: c\n    litellm_params:\n      model: vertex_ai/gemini-2.0-flash\n      vertex_project: p\n");
+    assert_has(&warnings(&l), "t.yaml:3:5: warning: model_list[0] ('c') names no Vertex location");
+    assert_eq!(l.config.deployments[0].vertex_location.as_deref(), Some("us-central1"));
 }
 
 #[test]
@@ -274,7 +299,7 @@ fn every_problem_is_reported_in_file_order() {
     let yaml = "model_list:
   - model_name: a
     litellm_params:
-      model: azure/x
+      model: mycorp/x
   - model_name: b
     litellm_params:
       model: openai/gpt-4o
@@ -286,7 +311,7 @@ router_settings:
     let diags = config::load_str(yaml, "t.yaml").expect_err("invalid");
     let e: Vec<String> = diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
     let at: Vec<String> = e.iter().map(|l| l.split(": ").next().unwrap_or_default().to_string()).collect();
-    assert_eq!(at, vec!["t.yaml:3:5", "t.yaml:8:13", "t.yaml:10:21", "t.yaml:11:20"], "{e:?}");
+    assert_eq!(at, vec!["t.yaml:4:14", "t.yaml:8:13", "t.yaml:10:21", "t.yaml:11:20"], "{e:?}");
     let mut sorted = diags.clone();
     sorted.sort_by_key(|d| (d.line, d.col));
     assert_eq!(
@@ -305,9 +330,9 @@ fn ignored_sections_are_reported_once_each() {
     assert_eq!(
         w,
         vec![
-            "t.yaml:6:1: warning: litellm_settings ignored: does not affect routing",
-            "t.yaml:9:1: warning: general_settings ignored except master_key: does not affect routing",
-            "t.yaml:12:1: warning: environment_variables ignored: does not affect routing",
+            "t.yaml:7:3: warning: litellm_settings keys accepted, not used by llm-router: drop_params, set_verbose",
+            "t.yaml:10:3: warning: general_settings keys accepted, not used by llm-router: database_url",
+            "t.yaml:12:1: warning: sections accepted, not used by llm-router: environment_variables",
         ]
     );
     assert_eq!(l.config.master_key, Some(config::Secret::Env("PATH".into())));

@@ -189,7 +189,10 @@ fn region_from_the_model_name_or_none() {
         ),
         "{w:?}"
     );
-    assert!(w[1].starts_with("t.yaml:7:5: warning: model_list[1] ('gpt') has no region"), "{w:?}");
+    // One line for the file, naming the deployments without a region.
+    assert!(w[1].starts_with("t.yaml:7:5: warning: 1 deployment has no region (gpt-1): "), "{w:?}");
+    // A bare model name is read as LiteLLM infers it, with a warning.
+    assert!(w[2].contains("model 'gpt-4o' has no provider prefix; read as openai/gpt-4o"), "{w:?}");
 }
 
 #[test]
@@ -244,7 +247,7 @@ fn providers_and_endpoints() {
   - model_name: a
     litellm_params: {model: azure/my-gpt4, api_base: \"https://res.openai.azure.com\", api_version: \"2024-10-21\", region_name: eastus}
   - model_name: a
-    litellm_params: {model: mycorp/llm, api_base: \"https://llm.corp:8443/api\", region_name: us-east-1}
+    litellm_params: {model: hosted_vllm/llm, api_base: \"https://llm.corp:8443/api\", region_name: us-east-1}
   - model_name: a
     litellm_params: {model: bedrock/anthropic.claude-3, aws_region_name: us-west-2, api_base: \"https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com\"}
 ");
@@ -258,7 +261,7 @@ fn providers_and_endpoints() {
             ("openai", "llama3"),
             ("anthropic", "claude-3-5-sonnet"),
             ("azure", "my-gpt4"),
-            ("mycorp", "llm"),
+            ("hosted_vllm", "llm"),
             ("bedrock", "anthropic.claude-3"),
         ]
     );
@@ -280,11 +283,16 @@ fn providers_and_endpoints() {
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].starts_with(
-            "t.yaml:13:29: warning: unknown provider 'mycorp' in model 'mycorp/llm'; treating it as OpenAI-compatible"
-        ),
+        w[0].starts_with("t.yaml:5:29: warning: model_list[1] ('a'): model 'gpt-4o' has no provider prefix"),
         "{w:?}"
     );
+    // A prefix LiteLLM does not know is refused by name, never read as OpenAI-compatible.
+    let e = config::load_str(
+        "model_list:\n  - model_name: a\n    litellm_params: {model: mycorp/llm, api_base: \"https://llm.corp/v1\"}\n",
+        "t.yaml",
+    )
+    .expect_err("refused");
+    assert!(e[0].to_string().starts_with("t.yaml:3:29: model_list[0] ('a'): unknown provider 'mycorp' in model 'mycorp/llm'; LiteLLM does not know it either. Write openai/MODEL"), "{e:?}");
 }
 
 #[test]

@@ -3,9 +3,11 @@
 use super::endpoint::{self, is_aws_region, is_gcp_region, HostRegion};
 use super::fields::{self, Fields, Keys};
 use super::keys::*;
+use super::providers::{self, Support};
+use super::router::RawRouter;
 use super::vertex_credentials::service_account_for;
 use super::yaml::{Node, Pos};
-use super::{Credentials, Ctx, Deployment, Provider, Reach, Secret};
+use super::{Credentials, Ctx, Deployment, Provider, Reach, Secret, TlsVerify};
 
 /// Where a deployment's facts came from, for later checks.
 pub(crate) struct Meta {
@@ -33,12 +35,12 @@ pub(crate) fn parse_list(
     ctx: &mut Ctx,
     key: &Node,
     node: &Node,
-    router: &super::router::RawRouter,
+    router: &RawRouter,
 ) -> (Vec<(Deployment, Meta)>, Vec<String>) {
     let items = match node.as_seq() {
         Some(items) if !items.is_empty() => items,
         _ if node.is_null() || node.as_seq().is_some() => {
-            ctx.error(key.pos, "model_list is empty; add at least one deployment (model_name + litellm_params.model)");
+            ctx.error(key.pos, format!("model_list is empty: {}", super::NO_MODELS_HINT));
             return (Vec::new(), Vec::new());
         }
         _ => {
@@ -56,39 +58,78 @@ pub(crate) fn parse_list(
         .map(str::to_string)
         .collect();
     let mut out: Vec<(Deployment, Meta)> =
-        items.iter().enumerate().filter_map(|(i, item)| parse_one(ctx, i, item)).collect();
+        items.iter().enumerate().filter_map(|(i, item)| parse_one(ctx, i, item, router)).collect();
     super::resolve::assign_ids(ctx, &mut out);
     super::resolve::zones_and_allowed_regions(ctx, &mut out, router);
     (out, groups)
 }
 
-fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)> {
+fn parse_one(ctx: &mut Ctx, i: usize, item: &Node, router: &RawRouter) -> Option<(Deployment, Meta)> {
     let entry = read_entry(ctx, i, item)?;
     let (at, f) = (&entry.at, &entry.fields);
     let (params_key, p) = read_params(ctx, at, item, f)?;
     let model = read_model(ctx, at, params_key.pos, &p)?;
-    let settings = read_settings(ctx, at, &p);
-    let location = Location::of(&p, &settings, &model);
+    let settings = read_settings(ctx, at, params_key.pos, &p, &model);
+    let location = Location::of(ctx, at, params_key.pos, &p, &settings, &model);
     let aws_region_name = location.aws.as_ref().map(|n| n.value.clone());
     let vertex_location = location.vertex.as_ref().map(|n| n.value.clone());
-    let endpoint = endpoint::build(
-        ctx,
-        at,
-        &model.provider,
-        params_key.pos,
-        settings.api_base.clone(),
-        &aws_region_name,
-        &vertex_location,
-    );
+    let mut unresolved = settings.unresolved.clone();
+    let bedrock_without_region = model.provider == Provider::Bedrock
+        && aws_region_name.is_none()
+        && settings.api_base.is_none()
+        && settings.api_base_unset.is_none();
+    if bedrock_without_region {
+        // LiteLLM reads the region from the environment when it calls Bedrock: valid, not servable here.
+        ctx.warn(params_key.pos, format!("{at}: bedrock deployment with no region: set litellm_params.aws_region_name (e.g. us-west-2), or AWS_REGION_NAME / AWS_REGION / AWS_DEFAULT_REGION where the gateway runs (render and serve refuse this deployment until then)"));
+        unresolved.push("Bedrock needs a region: set litellm_params.aws_region_name, or AWS_REGION_NAME / AWS_REGION / AWS_DEFAULT_REGION where the gateway runs".to_string());
+    }
+    // Azure, and OpenAI-compatible servers without a default: LiteLLM reads the environment
+    // (AZURE_API_BASE, HOSTED_VLLM_API_BASE, ...) when it calls; valid, not servable here.
+    let base_env: &[&str] = match model.support {
+        Support::OpenAiCompatible(c) if c.default_base.is_none() => c.base_env,
+        _ if model.provider == Provider::Azure => &["AZURE_API_BASE"],
+        _ => &[],
+    };
+    let needs_base = settings.api_base.is_none()
+        && settings.api_base_unset.is_none()
+        && (model.provider == Provider::Azure
+            || matches!(model.support, Support::OpenAiCompatible(c) if c.default_base.is_none()));
+    if needs_base && !base_env.is_empty() {
+        let vars = base_env.join(" / ");
+        ctx.warn(params_key.pos, format!("{at}: {} deployment without litellm_params.api_base: set it, or {vars} where the gateway runs (render and serve refuse this deployment until then)", model.provider));
+        unresolved.push(format!(
+            "{} needs an api_base: set litellm_params.api_base, or {vars} where the gateway runs",
+            model.provider
+        ));
+    }
+    let endpoint = match &settings.api_base_unset {
+        _ if bedrock_without_region || (needs_base && !base_env.is_empty()) => endpoint::placeholder(),
+        // Reported at the api_base; render and serve refuse the deployment (`unresolved`).
+        Some(_) => endpoint::placeholder(),
+        None => endpoint::build(
+            ctx,
+            at,
+            &model.provider,
+            model.support,
+            params_key.pos,
+            settings.api_base.clone(),
+            &aws_region_name,
+            &vertex_location,
+        ),
+    };
     let called = called(ctx, at, &p, &model, &location);
-    let region = region(ctx, at, params_key.pos, &p, &settings, &location, &called);
+    let region = region(ctx, at, &p, &settings, &location, &called);
     warn_missing_provider_settings(ctx, at, params_key.pos, &model.provider, &settings);
     // Priority and weight, in either dialect.
     let priority = either(ctx, at, f, "priority", &p, "order", (0, MAX_PRIORITY));
-    let weight = either(ctx, at, f, "weight", &p, "weight", (1, MAX_WEIGHT)).unwrap_or(1);
-    let (api_key, credentials) = secrets(ctx, at, &p);
-    let limits = limits(ctx, at, &p);
+    let weight = either(ctx, at, f, "weight", &p, "weight", (1, MAX_WEIGHT));
+    let (api_key, credentials) = secrets(ctx, at, &p, &model);
+    let limits = limits(ctx, at, f, &p);
     let info = model_info(ctx, at, f, &p);
+    let tls_verify = match p.value("ssl_verify") {
+        Some(v) => ssl_verify(ctx, &param_path(at, "ssl_verify"), v),
+        None => router.ssl_verify.clone().unwrap_or(TlsVerify::Verify),
+    };
 
     let model_name = entry.model_name?;
     let deployment = Deployment {
@@ -97,16 +138,20 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         provider: model.provider,
         provider_model: model.provider_model,
         region: region.region,
+        region_source: region.source,
         zone: String::new(),
         reach: called.reach,
         priority,
-        weight,
+        // LiteLLM's simple-shuffle weight: weight, else rpm, else tpm.
+        weight: weight.or(limits.rpm.map(clamp_weight)).or(limits.tpm.map(clamp_weight)).unwrap_or(1),
         endpoint,
         api_key,
         rpm: limits.rpm,
         tpm: limits.tpm,
         timeout_s: limits.timeout.map(|(v, _)| v),
         stream_timeout_s: limits.stream_timeout.map(|(v, _)| v),
+        cooldown_time_s: limits.cooldown_time,
+        max_retries: limits.max_retries,
         latency_target_ms: settings.metadata.latency_target,
         input_cost_per_token: info.costs[0],
         output_cost_per_token: info.costs[1],
@@ -115,6 +160,8 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node) -> Option<(Deployment, Meta)>
         vertex_project: settings.vertex_project,
         vertex_location,
         credentials,
+        tls_verify,
+        unresolved,
     };
     check_vertex_credentials(ctx, at, &deployment, &p, params_key.pos);
     super::aws_role::check(ctx, at, &deployment, &p);
@@ -160,6 +207,13 @@ fn read_entry<'a>(ctx: &mut Ctx, i: usize, item: &'a Node) -> Option<Entry<'a>> 
     };
     let name = model_name.clone().unwrap_or_default();
     let at = if name.is_empty() { at } else { format!("{at} ('{name}')") };
+    // LiteLLM's pattern routing needs the client's model carried to the provider per request,
+    // which the filter does not do yet: refused rather than served as a literal group name.
+    if llm_router_core::wildcard::is_pattern(&name) {
+        if let Some(v) = f.value("model_name") {
+            ctx.error(v.pos, format!("{at}: wildcard model groups ('*', 'anthropic/*': LiteLLM's pattern routing) are not routed by llm-router yet; list each model clients ask for as its own model_name (e.g. model_name: claude-3-5-sonnet with model: anthropic/claude-3-5-sonnet-20241022)"));
+        }
+    }
     Some(Entry { fields: f, model_name, at })
 }
 
@@ -190,46 +244,172 @@ struct Model<'a> {
     node: &'a Node,
     provider: Provider,
     provider_model: String,
+    /// How the gateway speaks to it ([`providers::support`]); never `Refused`.
+    support: Support,
 }
 
+/// The model and its provider as LiteLLM reads them (`get_llm_provider`): `custom_llm_provider`
+/// first (the model is then passed whole), else the model's prefix, else the provider LiteLLM
+/// infers from a bare name (with a warning). A prefix the gateway does not speak is refused by
+/// name with what to write instead.
 fn read_model<'a>(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'a>) -> Option<Model<'a>> {
     let model_node = p.value("model");
     let model =
-        model_node.and_then(|v| fields::string(ctx, &param_path(at, "model"), v)).filter(|m| !m.trim().is_empty());
+        model_node.and_then(|v| fields::env_string(ctx, &param_path(at, "model"), v)).filter(|m| !m.trim().is_empty());
     let Some(model) = model else {
-        ctx.error(params_pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
+        if model_node.is_none_or(|v| v.as_str().is_some_and(|s| s.trim().is_empty())) {
+            ctx.error(params_pos, format!("{at} has no litellm_params.model; add model: PROVIDER/MODEL (e.g. bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0)"));
+        }
         return None;
     };
     let model_node = model_node?;
-    let (provider, provider_model) = llm_router_core::provider::split_model(&model);
-    if !provider.is_known() {
-        ctx.warn(model_node.pos, format!("unknown provider '{provider}' in model '{model}'; treating it as OpenAI-compatible (known: bedrock, vertex_ai, azure, openai, anthropic, gemini, mistral, groq, ...)"));
-    }
-    Some(Model { text: model, node: model_node, provider, provider_model })
+    let custom = p.get("custom_llm_provider").and_then(|(_, v)| {
+        fields::env_string(ctx, &param_path(at, "custom_llm_provider"), v).map(|s| (s.trim().to_string(), v.pos))
+    });
+    let (prefix, provider_model, pos) = match custom {
+        // LiteLLM: `custom_llm_provider/model` unless the model already starts with it.
+        Some((cp, pos)) => {
+            let whole = model.strip_prefix(&format!("{cp}/")).unwrap_or(&model).to_string();
+            (cp, whole, pos)
+        }
+        None => match model.split_once('/') {
+            Some((prefix, _)) => {
+                let (_, rest) = llm_router_core::provider::split_model(&model);
+                (prefix.to_string(), rest, model_node.pos)
+            }
+            None => match providers::infer_bare(&model) {
+                Some(prefix) => {
+                    ctx.warn(model_node.pos, format!("{at}: model '{model}' has no provider prefix; read as {prefix}/{model}, as LiteLLM infers it (write {prefix}/{model} to say so)"));
+                    (prefix.to_string(), model.clone(), model_node.pos)
+                }
+                None => {
+                    ctx.error(model_node.pos, format!("{at}: model '{model}' names no provider, and LiteLLM infers none for it; write PROVIDER/{model} (e.g. openai/{model} for an OpenAI-compatible server at api_base, hosted_vllm/{model}, ollama/{model})"));
+                    return None;
+                }
+            },
+        },
+    };
+    let support = match providers::support(&prefix) {
+        Some(Support::Refused(why)) => {
+            ctx.error(
+                pos,
+                format!("{at}: provider '{prefix}' (model '{model}') is not supported by llm-router: {why}"),
+            );
+            return None;
+        }
+        Some(s) => s,
+        None => {
+            let near = providers::supported_prefixes()
+                .into_iter()
+                .map(|k| (strsim::jaro_winkler(&prefix, k), k))
+                .filter(|(s, _)| *s >= 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+                .unwrap_or_default();
+            ctx.error(pos, format!("{at}: unknown provider '{prefix}' in model '{model}'{near}; LiteLLM does not know it either. Write openai/MODEL with an api_base for an OpenAI-compatible server, or one of: {}", providers::supported_prefixes().join(", ")));
+            return None;
+        }
+    };
+    let provider = providers::provider(&prefix);
+    let provider_model = match provider {
+        Provider::Bedrock => provider_model.strip_prefix("converse/").unwrap_or(&provider_model).to_string(),
+        _ => provider_model,
+    };
+    Some(Model { text: model, node: model_node, provider, provider_model, support })
 }
 
 /// Plain settings (os.environ/VAR allowed), with the positions of those that give a region.
 struct Settings {
     api_base: Option<(String, Pos)>,
+    /// `api_base` names an environment variable that is not set: the variable. The deployment
+    /// validates (with a warning) but cannot be served until it is set.
+    api_base_unset: Option<String>,
+    /// Values the deployment needs that name unset environment variables (warned at their keys).
+    unresolved: Vec<String>,
     api_version: Option<String>,
     aws_region: Option<(String, Pos)>,
     vertex_project: Option<String>,
-    vertex_location: Option<(String, Pos)>,
+    /// `vertex_location` (or LiteLLM's other name for it, `vertex_ai_location`).
+    vertex_location: Option<(String, Pos, &'static str)>,
     region_name: Option<(String, Pos)>,
     metadata: Metadata,
 }
 
-fn read_settings(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Settings {
+/// LiteLLM's default Azure `api-version` when neither the config nor `AZURE_API_VERSION` gives
+/// one (`AZURE_DEFAULT_API_VERSION` in BerriAI/litellm `litellm/constants.py`).
+pub(crate) const AZURE_DEFAULT_API_VERSION: &str = "2025-02-01-preview";
+
+fn read_settings(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'_>, model: &Model<'_>) -> Settings {
+    let mut unresolved = Vec::new();
+    // A value needed only to serve: an unset variable is a warning now, and the deployment is
+    // refused by render and serve until it is set (as for api_key).
+    let mut needed = |ctx: &mut Ctx, k: &str| {
+        let v = p.value(k)?;
+        match fields::env_string_or_unset(ctx, &param_path(at, k), v)? {
+            Ok(s) => Some((s, v.pos)),
+            Err(var) => {
+                ctx.warn(v.pos, format!("{at}: litellm_params.{k} refers to environment variable {var}, which is not set in this environment; set it where the gateway runs (render and serve refuse this deployment until it is set)"));
+                unresolved.push(format!("litellm_params.{k} refers to environment variable {var}, which is not set; set it where the gateway runs"));
+                None
+            }
+        }
+    };
+    let api_version = needed(ctx, "api_version").map(|(s, _)| s);
+    let vertex_project = needed(ctx, "vertex_project").or_else(|| needed(ctx, "vertex_ai_project")).map(|(s, _)| s);
     let mut text =
         |k: &str| p.value(k).and_then(|v| fields::env_string(ctx, &param_path(at, k), v).map(|s| (s, v.pos)));
-    let api_base = text("api_base").or_else(|| text("aws_bedrock_runtime_endpoint"));
-    let api_version = text("api_version").map(|(s, _)| s);
     let aws_region = text("aws_region_name");
-    let vertex_project = text("vertex_project").map(|(s, _)| s);
-    let vertex_location = text("vertex_location");
+    let vertex_location = text("vertex_location")
+        .map(|(s, pos)| (s, pos, "vertex_location"))
+        .or_else(|| text("vertex_ai_location").map(|(s, pos)| (s, pos, "vertex_ai_location")));
     let region_name = text("region_name");
+    let mut api_version = api_version;
+    let (mut api_base, mut api_base_unset) = (None, None);
+    for key in ["api_base", "aws_bedrock_runtime_endpoint"] {
+        let Some(v) = p.value(key) else { continue };
+        match fields::env_string_or_unset(ctx, &param_path(at, key), v) {
+            Some(Ok(s)) => api_base = Some((s, v.pos)),
+            Some(Err(var)) => {
+                ctx.warn(v.pos, format!("{at}: litellm_params.{key} refers to environment variable {var}, which is not set in this environment; set it where the gateway runs (render and serve refuse this deployment until it is set)"));
+                unresolved.push(format!("litellm_params.{key} refers to environment variable {var}, which is not set; set it where the gateway runs"));
+                api_base_unset = Some(var);
+            }
+            None => {}
+        }
+        break;
+    }
+    // LiteLLM's environment fallbacks when the config gives no api_base / api_version.
+    if api_base.is_none() && api_base_unset.is_none() {
+        let vars: &[&'static str] = match model.support {
+            Support::OpenAiCompatible(c) => c.base_env,
+            _ if model.provider == Provider::Azure => &["AZURE_API_BASE"],
+            _ => &[],
+        };
+        api_base = providers::first_env(vars).map(|(_, v)| (v, params_pos));
+    }
+    if model.provider == Provider::Azure && api_version.is_none() && p.value("api_version").is_none() {
+        api_version = Some(
+            providers::first_env(&["AZURE_API_VERSION"])
+                .map_or_else(|| AZURE_DEFAULT_API_VERSION.to_string(), |(_, v)| v),
+        );
+    }
+    let vertex_project = vertex_project.or_else(|| {
+        (model.provider == Provider::VertexAi)
+            .then(|| providers::first_env(&["VERTEXAI_PROJECT"]).map(|(_, v)| v))
+            .flatten()
+    });
     let metadata = metadata(ctx, at, p);
-    Settings { api_base, api_version, aws_region, vertex_project, vertex_location, region_name, metadata }
+    Settings {
+        api_base,
+        api_base_unset,
+        unresolved,
+        api_version,
+        aws_region,
+        vertex_project,
+        vertex_location,
+        region_name,
+        metadata,
+    }
 }
 
 /// A value and the key that gave it, for messages and positions.
@@ -246,7 +426,12 @@ impl Named {
     fn describe(&self) -> String {
         match self.key {
             "api_base" => format!("the api_base host's region '{}'", self.value),
-            key => format!("{key} '{}'", self.value),
+            "model_arn" => format!("the model ARN's region '{}'", self.value),
+            "default" => format!("LiteLLM's default location '{}'", self.value),
+            key => match key.strip_prefix("env:") {
+                Some(var) => format!("environment variable {var} '{}'", self.value),
+                None => format!("{key} '{}'", self.value),
+            },
         }
     }
 }
@@ -289,10 +474,38 @@ struct Location {
     host: Option<Named>,
 }
 
+/// Environment variables LiteLLM reads for Bedrock's region when the config names none
+/// (boto3's and its own), each with its `region_source`.
+const AWS_REGION_ENV: &[(&str, &str)] = &[
+    ("AWS_REGION_NAME", "env:AWS_REGION_NAME"),
+    ("AWS_REGION", "env:AWS_REGION"),
+    ("AWS_DEFAULT_REGION", "env:AWS_DEFAULT_REGION"),
+];
+/// And Vertex's location.
+const VERTEX_LOCATION_ENV: &[(&str, &str)] = &[("VERTEXAI_LOCATION", "env:VERTEXAI_LOCATION")];
+/// LiteLLM's Vertex location when none is given (`VertexBase.get_vertex_region`).
+const VERTEX_DEFAULT_LOCATION: &str = "us-central1";
+
+/// The first set variable of `vars` as a region named by `env:VAR`.
+fn env_region(vars: &[(&'static str, &'static str)], pos: Pos) -> Option<Named> {
+    vars.iter().find_map(|(var, source)| {
+        std::env::var(var).ok().filter(|v| !v.trim().is_empty()).map(|value| Named { value, key: source, pos })
+    })
+}
+
+/// The region of a Bedrock model ARN (`arn:aws:bedrock:REGION:ACCOUNT:…`), if the model is one.
+fn arn_region(model: &Model<'_>) -> Option<Named> {
+    let arn = &model.provider_model[model.provider_model.find("arn:")?..];
+    let region = arn.split(':').nth(3).filter(|r| is_aws_region(r))?;
+    Some(Named { value: region.to_string(), key: "model_arn", pos: model.node.pos })
+}
+
 impl Location {
-    /// The key that names it, else the region `api_base`'s host names, else the first AWS- /
-    /// GCP-shaped region among region_name, metadata.region and the model name's.
-    fn of(p: &Fields<'_>, s: &Settings, model: &Model<'_>) -> Location {
+    /// The key that names it, else the region `api_base`'s host names, else (Bedrock) the
+    /// model ARN's, else the first AWS- / GCP-shaped region among region_name, metadata.region
+    /// and the model name's, else LiteLLM's environment variables (and for Vertex its default
+    /// location, with a warning).
+    fn of(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'_>, s: &Settings, model: &Model<'_>) -> Location {
         let host = s.api_base.as_ref().and_then(|(url, pos)| {
             let value = match endpoint::host_region(&endpoint::parse_url(url).ok()?.host)? {
                 HostRegion::Region(r) => r,
@@ -308,15 +521,34 @@ impl Location {
         candidates.extend(model_name_region(model));
         let first = |shaped: fn(&str) -> bool| candidates.iter().find(|n| shaped(&n.value)).cloned();
         let host_if = |shaped: fn(&str) -> bool| host.clone().filter(|h| shaped(&h.value));
-        Location {
-            aws: given(&s.aws_region, "aws_region_name")
-                .or_else(|| host_if(is_aws_region))
-                .or_else(|| first(is_aws_region)),
-            vertex: given(&s.vertex_location, "vertex_location")
-                .or_else(|| host_if(is_vertex_location))
-                .or_else(|| first(is_gcp_region)),
-            host,
+        let vertex_given = s.vertex_location.as_ref().map(|(value, pos, key)| Named {
+            value: value.clone(),
+            key,
+            pos: key_pos(p, key, *pos),
+        });
+        let mut aws = given(&s.aws_region, "aws_region_name").or_else(|| host_if(is_aws_region));
+        let mut vertex = vertex_given.or_else(|| host_if(is_vertex_location));
+        match model.provider {
+            Provider::Bedrock => {
+                aws = aws
+                    .or_else(|| arn_region(model))
+                    .or_else(|| first(is_aws_region))
+                    .or_else(|| env_region(AWS_REGION_ENV, params_pos));
+            }
+            Provider::VertexAi => {
+                vertex =
+                    vertex.or_else(|| first(is_gcp_region)).or_else(|| env_region(VERTEX_LOCATION_ENV, params_pos));
+                if vertex.is_none() && s.api_base.is_none() && s.api_base_unset.is_none() {
+                    ctx.warn(params_pos, format!("{at} names no Vertex location (vertex_location, vertex_ai_location or VERTEXAI_LOCATION); using LiteLLM's default '{VERTEX_DEFAULT_LOCATION}' (set vertex_location to say so)"));
+                    vertex = Some(Named { value: VERTEX_DEFAULT_LOCATION.into(), key: "default", pos: params_pos });
+                }
+            }
+            _ => {
+                aws = aws.or_else(|| first(is_aws_region));
+                vertex = vertex.or_else(|| first(is_gcp_region));
+            }
         }
+        Location { aws, vertex, host }
     }
 }
 
@@ -392,20 +624,14 @@ struct Region {
     region: String,
     /// The key that gave the region (the model value when taken from the model name).
     pos: Option<Pos>,
+    /// `region_source`: the key, or `env:VAR`; empty when there is no region.
+    source: String,
 }
 
 /// The region clients see: metadata.region, else region_name, else the endpoint's region,
 /// else aws_region_name / vertex_location / the model name's. A label that disagrees with
 /// where requests go is an error.
-fn region(
-    ctx: &mut Ctx,
-    at: &str,
-    params_pos: Pos,
-    p: &Fields<'_>,
-    s: &Settings,
-    loc: &Location,
-    called: &Called,
-) -> Region {
+fn region(ctx: &mut Ctx, at: &str, p: &Fields<'_>, s: &Settings, loc: &Location, called: &Called) -> Region {
     let labels = labels(p, s);
     if let Some(endpoint) = &called.region {
         for label in labels.iter().filter(|l| !endpoint::label_agrees(&l.value, &endpoint.value)) {
@@ -413,7 +639,7 @@ fn region(
         }
     }
     if let Some(label) = labels.into_iter().next() {
-        return Region { region: label.value, pos: Some(label.pos) };
+        return Region { region: label.value, pos: Some(label.pos), source: label.key.to_string() };
     }
     // Where the endpoint names no region (an OpenAI-compatible host), the region keys still
     // label the deployment, as LiteLLM reads them.
@@ -422,12 +648,10 @@ fn region(
             if n.key == "model" {
                 ctx.warn(n.pos, format!("{at} has no region key; using '{}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)", n.value));
             }
-            Region { region: n.value, pos: Some(n.pos) }
+            Region { region: n.value, pos: Some(n.pos), source: n.key.to_string() }
         }
-        None => {
-            ctx.warn(params_pos, format!("{at} has no region (metadata.region, region_name, aws_region_name or vertex_location); it belongs to no residency zone and x-llm-region cannot select it"));
-            Region { region: String::new(), pos: None }
-        }
+        // Reported once for the whole file (or per deployment where residency needs it).
+        None => Region { region: String::new(), pos: None, source: String::new() },
     }
 }
 
@@ -448,9 +672,16 @@ fn warn_missing_provider_settings(ctx: &mut Ctx, at: &str, params_pos: Pos, prov
 }
 
 /// `api_key` and LiteLLM's credential keys.
-fn secrets(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> (Option<Secret>, Credentials) {
+/// Without `api_key`, an OpenAI-compatible provider's key comes from LiteLLM's environment
+/// variable for it (`GROQ_API_KEY`, ...) when that is set.
+fn secrets(ctx: &mut Ctx, at: &str, p: &Fields<'_>, model: &Model<'_>) -> (Option<Secret>, Credentials) {
     let mut secret = |k: &str| p.value(k).and_then(|v| fields::secret(ctx, &param_path(at, k), v));
-    let api_key = secret("api_key");
+    let api_key = secret("api_key").or_else(|| match model.support {
+        Support::OpenAiCompatible(c) if p.value("api_key").is_none() => {
+            providers::first_env(c.key_env).map(|(var, _)| Secret::Env(var.to_string()))
+        }
+        _ => None,
+    });
     let credentials = Credentials {
         aws_access_key_id: secret("aws_access_key_id"),
         aws_secret_access_key: secret("aws_secret_access_key"),
@@ -471,11 +702,35 @@ struct Limits {
     tpm: Option<u64>,
     timeout: Option<(f64, Pos)>,
     stream_timeout: Option<(f64, Pos)>,
+    cooldown_time: Option<f64>,
+    max_retries: Option<u32>,
 }
 
-fn limits(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Limits {
-    let count =
-        |ctx: &mut Ctx, k: &str| p.value(k).and_then(|v| fields::whole_u64(ctx, &param_path(at, k), v, 0, u64::MAX));
+/// rpm/tpm as a simple-shuffle weight (weights are relative; the filter takes a u32).
+fn clamp_weight(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX).max(1)
+}
+
+/// `rpm`/`tpm` may sit next to litellm_params (LiteLLM's router reads both places); both given
+/// and different is an error, like weight and priority.
+fn limits(ctx: &mut Ctx, at: &str, dep: &Fields<'_>, p: &Fields<'_>) -> Limits {
+    let count = |ctx: &mut Ctx, k: &str| {
+        let own = dep
+            .value(k)
+            .and_then(|v| fields::whole_u64(ctx, &format!("{at}: {k}"), v, 0, u64::MAX).map(|x| (x, v.pos)));
+        let param =
+            p.value(k).and_then(|v| fields::whole_u64(ctx, &param_path(at, k), v, 0, u64::MAX).map(|x| (x, v.pos)));
+        match (own, param) {
+            (Some((x, xp)), Some((y, yp))) if x != y => {
+                ctx.error(
+                    yp,
+                    format!("{at}: {k} {x} (line {}) and litellm_params.{k} {y} disagree; keep one", xp.line),
+                );
+                Some(x)
+            }
+            (a, b) => a.or(b).map(|(x, _)| x),
+        }
+    };
     let seconds = |ctx: &mut Ctx, k: &str| {
         p.value(k).and_then(|v| fields::seconds(ctx, &param_path(at, k), v, true).map(|s| (s, v.pos)))
     };
@@ -484,6 +739,31 @@ fn limits(ctx: &mut Ctx, at: &str, p: &Fields<'_>) -> Limits {
         tpm: count(ctx, "tpm"),
         timeout: seconds(ctx, "timeout"),
         stream_timeout: seconds(ctx, "stream_timeout"),
+        cooldown_time: p
+            .value("cooldown_time")
+            .and_then(|v| fields::seconds(ctx, &param_path(at, "cooldown_time"), v, false)),
+        max_retries: p.value("max_retries").and_then(|v| fields::whole(ctx, &param_path(at, "max_retries"), v, 0, 100)),
+    }
+}
+
+/// LiteLLM's `ssl_verify`: false turns certificate checks off, a path names a CA bundle.
+pub(crate) fn ssl_verify(ctx: &mut Ctx, path: &str, node: &Node) -> TlsVerify {
+    let Some(text) = fields::env_string(ctx, path, node) else { return TlsVerify::Verify };
+    match text.trim() {
+        "true" | "True" | "TRUE" | "yes" => TlsVerify::Verify,
+        "false" | "False" | "FALSE" | "no" => {
+            ctx.warn(node.pos, format!("{path} is false: upstream TLS certificates are not checked for this deployment, as LiteLLM does; give a CA bundle path instead to keep them checked"));
+            TlsVerify::Off
+        }
+        bundle => {
+            if !std::path::Path::new(bundle).is_file() {
+                ctx.warn(
+                    node.pos,
+                    format!("{path}: CA bundle '{bundle}' is not a file here; Envoy reads it where the gateway runs"),
+                );
+            }
+            TlsVerify::CaBundle(bundle.to_string())
+        }
     }
 }
 
@@ -500,14 +780,9 @@ fn model_info(ctx: &mut Ctx, at: &str, f: &Fields<'_>, p: &Fields<'_>) -> ModelI
     const COSTS: [&str; 2] = ["input_cost_per_token", "output_cost_per_token"];
     let mut info = ModelInfo { id: String::new(), explicit_id: None, costs: [None, None] };
     if let Some(node) = f.value("model_info") {
-        let mk = Keys {
-            section: "model_info",
-            known: MODEL_INFO_KEYS,
-            accepted: MODEL_INFO_ACCEPTED,
-            ignored: &[],
-            hints: &[],
-        };
-        if let Some(mi) = fields::read_map(ctx, node, &mk) {
+        // LiteLLM's model_info holds any key (it is descriptive): only these are read here.
+        let mk = Keys { section: "model_info", known: MODEL_INFO_KEYS, accepted: &[], ignored: &[], hints: &[] };
+        if let Some(mi) = fields::read_map_any(ctx, node, &mk) {
             if let Some(v) = mi.value("id") {
                 if let Some(s) = fields::string(ctx, &format!("{at}: model_info.id"), v) {
                     info.id = s;

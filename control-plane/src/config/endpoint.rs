@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::providers::Support;
 use super::yaml::Pos;
 use super::{Ctx, Endpoint, Provider, Reach};
 
@@ -278,28 +279,45 @@ pub(crate) fn vertex_host(location: &str) -> String {
     }
 }
 
-fn placeholder() -> Endpoint {
+pub(crate) fn placeholder() -> Endpoint {
     Endpoint { tls: true, host: String::new(), port: 443, base_path: String::new() }
 }
 
-/// The deployment's endpoint: `api_base`, else the provider's default host.
+/// The deployment's endpoint: `api_base` (or LiteLLM's environment variable for it, already
+/// applied by the caller), else the provider's default host ([`super::providers`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     ctx: &mut Ctx,
     at: &str,
     provider: &Provider,
+    support: Support,
     params_pos: Pos,
     api_base: Option<(String, Pos)>,
     aws_region: &Option<String>,
     vertex_location: &Option<String>,
 ) -> Endpoint {
-    if let Some((url, pos)) = api_base {
-        return match parse_url(&url) {
-            Ok(e) => e,
-            Err(msg) => {
-                ctx.error(pos, format!("{at}: {msg}"));
-                placeholder()
-            }
+    let parse = |ctx: &mut Ctx, url: &str, pos: Pos| match parse_url(url) {
+        Ok(e) => e,
+        Err(msg) => {
+            ctx.error(pos, format!("{at}: {msg}"));
+            placeholder()
+        }
+    };
+    if let Support::OpenAiCompatible(c) = support {
+        let Some((url, pos)) = api_base.or_else(|| c.default_base.map(|b| (b.to_string(), params_pos))) else {
+            let env = c.base_env.first().map(|v| format!(" (or set {v})")).unwrap_or_default();
+            ctx.error(params_pos, format!("{at}: {provider} deployments need litellm_params.api_base{env}: the server's URL, e.g. http://HOST:8000/v1; LiteLLM has no default for it"));
+            return placeholder();
         };
+        let mut e = parse(ctx, &url, pos);
+        // Ollama's OpenAI-compatible API is under /v1 of the server LiteLLM's api_base names.
+        if c.append_v1 && !e.host.is_empty() && !e.base_path.ends_with("/v1") {
+            e.base_path.push_str("/v1");
+        }
+        return e;
+    }
+    if let Some((url, pos)) = api_base {
+        return parse(ctx, &url, pos);
     }
     let need = |ctx: &mut Ctx, what: &str| {
         ctx.error(params_pos, format!("{at}: {provider} deployments need {what}"));
@@ -308,7 +326,7 @@ pub(crate) fn build(
     match provider {
         Provider::Bedrock => match aws_region {
             Some(r) => https(format!("bedrock-runtime.{r}.amazonaws.com"), ""),
-            None => need(ctx, "litellm_params.aws_region_name (e.g. us-west-2) or an api_base"),
+            None => need(ctx, "a region: litellm_params.aws_region_name (e.g. us-west-2), a model ARN, an api_base, or AWS_REGION_NAME / AWS_REGION / AWS_DEFAULT_REGION where the gateway runs"),
         },
         Provider::VertexAi => match vertex_location {
             Some(l) => https(vertex_host(l), ""),
@@ -316,10 +334,8 @@ pub(crate) fn build(
         },
         Provider::OpenAi => https("api.openai.com".into(), "/v1"),
         Provider::Anthropic => https("api.anthropic.com".into(), ""),
-        Provider::Azure => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com)"),
-        Provider::OpenAiCompatible(_) => {
-            need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)")
-        }
+        Provider::Azure => need(ctx, "litellm_params.api_base (https://YOUR-RESOURCE.openai.azure.com) or AZURE_API_BASE where the gateway runs"),
+        Provider::OpenAiCompatible(_) => need(ctx, "litellm_params.api_base (the provider's URL, e.g. https://host/v1)"),
     }
 }
 

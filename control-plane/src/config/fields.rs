@@ -25,9 +25,10 @@ pub(crate) struct Keys<'s> {
     pub section: &'s str,
     /// Keys this gateway reads.
     pub known: &'s [&'s str],
-    /// Other real LiteLLM keys, accepted without a word.
+    /// Other real LiteLLM keys, read by the caller where they matter, and listed once as
+    /// "accepted, not used by llm-router".
     pub accepted: &'s [&'s str],
-    /// Real LiteLLM keys accepted with a warning that they are ignored.
+    /// Real LiteLLM keys not read at all: listed once as "accepted, not used by llm-router".
     pub ignored: &'s [&'s str],
     /// Advice for common mistakes: (key, message).
     pub hints: &'s [(&'s str, &'s str)],
@@ -47,10 +48,13 @@ pub(crate) fn read_map<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Op
     let mut out = Vec::new();
     for (k, v) in entries {
         let name = k.as_str().unwrap_or("");
-        if keys.known.contains(&name) || keys.accepted.contains(&name) {
+        if keys.known.contains(&name) {
             out.push((name, k, v));
+        } else if keys.accepted.contains(&name) {
+            out.push((name, k, v));
+            ctx.unused(keys.section, name, k.pos);
         } else if keys.ignored.contains(&name) {
-            ctx.warn(k.pos, format!("{}.{name} ignored: not used by this gateway's routing", keys.section));
+            ctx.unused(keys.section, name, k.pos);
         } else if let Some((_, hint)) = keys.hints.iter().find(|(h, _)| *h == name) {
             ctx.warn(k.pos, format!("unknown key '{name}' in {}; {hint}", keys.section));
         } else if is_accepted_pattern(keys.section, name) {
@@ -62,6 +66,19 @@ pub(crate) fn read_map<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Op
         }
     }
     Some(Fields { entries: out })
+}
+
+/// Like [`read_map`], but any key is accepted without a word (LiteLLM's `model_info`).
+pub(crate) fn read_map_any<'a>(ctx: &mut Ctx, node: &'a Node, keys: &Keys<'_>) -> Option<Fields<'a>> {
+    let entries = match &node.value {
+        Value::Null => &[][..],
+        Value::Map(m) => &m[..],
+        _ => {
+            ctx.error(node.pos, format!("{} must be a mapping of keys to values, found {}", keys.section, node.kind()));
+            return None;
+        }
+    };
+    Some(Fields { entries: entries.iter().map(|(k, v)| (k.as_str().unwrap_or(""), k, v)).collect() })
 }
 
 fn is_accepted_pattern(section: &str, name: &str) -> bool {
@@ -129,6 +146,19 @@ pub(crate) fn env_string(ctx: &mut Ctx, path: &str, node: &Node) -> Option<Strin
                 );
                 None
             }
+        },
+    }
+}
+
+/// A text value that may be `os.environ/VAR`: `Ok(value)`, or `Err(VAR)` when the variable is
+/// not set (the caller decides whether that is an error). None when malformed (reported).
+pub(crate) fn env_string_or_unset(ctx: &mut Ctx, path: &str, node: &Node) -> Option<Result<String, String>> {
+    let text = string(ctx, path, node)?;
+    match env_var_name(ctx, path, node, &text)? {
+        None => Some(Ok(text)),
+        Some(var) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Some(Ok(v)),
+            _ => Some(Err(var.to_string())),
         },
     }
 }
@@ -247,22 +277,18 @@ pub(crate) fn string_list<'n>(ctx: &mut Ctx, path: &str, node: &'n Node) -> Opti
 pub(crate) fn general_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option<Secret> {
     let Some(entries) = node.as_map() else {
         if !node.is_null() {
-            ctx.warn(key.pos, "general_settings ignored: does not affect routing");
+            ctx.warn(key.pos, format!("general_settings is {}, not a mapping of keys to values; ignored", node.kind()));
         }
         return None;
     };
     let mut master = None;
-    let mut others = false;
     for (k, v) in entries {
         if k.as_str() == Some("master_key") {
             master = secret(ctx, "general_settings.master_key", v);
             warn_short_master_key(ctx, v, master.as_ref());
         } else {
-            others = true;
+            ctx.unused("general_settings", k.as_str().unwrap_or(""), k.pos);
         }
-    }
-    if others {
-        ctx.warn(key.pos, "general_settings ignored except master_key: does not affect routing");
     }
     master
 }

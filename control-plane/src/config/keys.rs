@@ -1,7 +1,8 @@
 //! Keys a deployment may have: the ones read, other real LiteLLM keys accepted
 //! silently, and advice for common mistakes.
 
-pub(crate) const DEPLOYMENT_KEYS: &[&str] = &["model_name", "litellm_params", "model_info", "priority", "weight"];
+pub(crate) const DEPLOYMENT_KEYS: &[&str] =
+    &["model_name", "litellm_params", "model_info", "priority", "weight", "rpm", "tpm"];
 
 pub(crate) const PARAMS_KEYS: &[&str] = &[
     "model",
@@ -32,9 +33,15 @@ pub(crate) const PARAMS_KEYS: &[&str] = &[
     "input_cost_per_token",
     "output_cost_per_token",
     "aws_bedrock_runtime_endpoint",
+    "custom_llm_provider",
+    "vertex_ai_project",
+    "vertex_ai_location",
+    "cooldown_time",
+    "max_retries",
+    "ssl_verify",
 ];
 
-/// Other real LiteLLM `litellm_params`: accepted silently (they do not change routing).
+/// Other real LiteLLM `litellm_params`: accepted, and listed once as not used by llm-router.
 pub(crate) const PARAMS_ACCEPTED: &[&str] = &[
     "max_tokens",
     "temperature",
@@ -44,10 +51,8 @@ pub(crate) const PARAMS_ACCEPTED: &[&str] = &[
     "input_cost_per_second",
     "output_cost_per_second",
     "max_parallel_requests",
-    "custom_llm_provider",
     "use_in_pass_through",
     "tags",
-    "max_retries",
     "num_retries",
     "organization",
     "base_model",
@@ -81,37 +86,10 @@ pub(crate) const PARAMS_ACCEPTED: &[&str] = &[
     "max_budget",
     "supports_system_message",
     "max_completion_tokens",
-    "vertex_ai_project",
-    "vertex_ai_location",
 ];
 
 pub(crate) const METADATA_KEYS: &[&str] = &["region", "latency_target"];
 pub(crate) const MODEL_INFO_KEYS: &[&str] = &["id", "input_cost_per_token", "output_cost_per_token"];
-pub(crate) const MODEL_INFO_ACCEPTED: &[&str] = &[
-    "mode",
-    "base_model",
-    "max_tokens",
-    "max_input_tokens",
-    "max_output_tokens",
-    "db_model",
-    "team_id",
-    "team_public_model_name",
-    "access_groups",
-    "description",
-    "tier",
-    "litellm_provider",
-    "supported_environments",
-    "health_check_model",
-    "updated_at",
-    "created_at",
-    "created_by",
-    "updated_by",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-];
-
 pub(crate) const IN_PARAMS: &str = "belongs inside litellm_params";
 pub(crate) const DEPLOYMENT_HINTS: &[(&str, &str)] = &[
     ("model", IN_PARAMS),
@@ -120,8 +98,6 @@ pub(crate) const DEPLOYMENT_HINTS: &[(&str, &str)] = &[
     ("aws_region_name", IN_PARAMS),
     ("vertex_location", IN_PARAMS),
     ("metadata", IN_PARAMS),
-    ("rpm", IN_PARAMS),
-    ("tpm", IN_PARAMS),
     ("timeout", IN_PARAMS),
     ("stream_timeout", IN_PARAMS),
     ("order", "use priority here, or litellm_params.order"),

@@ -19,7 +19,10 @@ mod aws_role;
 mod deployment;
 mod endpoint;
 mod fields;
+pub mod json;
 mod keys;
+mod providers;
+pub mod redis;
 mod resolve;
 mod router;
 mod summary;
@@ -76,11 +79,33 @@ pub(crate) struct Ctx {
     diags: Vec<Diagnostic>,
     /// Environment variables already reported as unset (each is reported once).
     env_warned: std::collections::BTreeSet<String>,
+    /// LiteLLM keys accepted but not used here, by section: (section, keys, first position).
+    unused: Vec<(String, Vec<String>, Pos)>,
 }
 
 impl Ctx {
     fn new(file: &str) -> Ctx {
-        Ctx { file: file.to_string(), diags: Vec::new(), env_warned: Default::default() }
+        Ctx { file: file.to_string(), diags: Vec::new(), env_warned: Default::default(), unused: Vec::new() }
+    }
+    /// Notes a LiteLLM key that is accepted but does not change this gateway's routing; each
+    /// section's are listed once ([`Ctx::report_unused`]). `section` is generalised over
+    /// deployments (`model_list[3]: litellm_params` counts as `litellm_params`).
+    pub(crate) fn unused(&mut self, section: &str, key: &str, pos: Pos) {
+        let section = section.rsplit(": ").next().unwrap_or(section);
+        match self.unused.iter_mut().find(|(s, _, _)| s == section) {
+            Some((_, keys, _)) => {
+                if !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_string());
+                }
+            }
+            None => self.unused.push((section.to_string(), vec![key.to_string()], pos)),
+        }
+    }
+    fn report_unused(&mut self) {
+        for (section, keys, pos) in std::mem::take(&mut self.unused) {
+            let what = if section == "the top level" { "sections".to_string() } else { format!("{section} keys") };
+            self.warn(pos, format!("{what} accepted, not used by llm-router: {}", keys.join(", ")));
+        }
     }
     pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>) {
         self.push(pos, Severity::Error, message.into());
@@ -188,6 +213,9 @@ const IGNORED_SECTIONS: &[&str] = &[
     "pass_through_endpoints",
 ];
 
+/// What to say when the models are not in the file: LiteLLM can keep them in its database.
+const NO_MODELS_HINT: &str = "llm-router reads its models from this file only (models added through LiteLLM's UI or API live in LiteLLM's database, store_model_in_db); list each deployment under model_list (model_name + litellm_params.model)";
+
 fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
     let Some(entries) = root.as_map() else {
         ctx.error(root.pos, format!("the config must be a mapping with a model_list, found {}", root.kind()));
@@ -195,8 +223,8 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
     };
     let mut model_list = None;
     let mut router_node = None;
+    let mut litellm_node = None;
     let mut master_key = None;
-    let mut request_timeout = None;
     for (k, v) in entries {
         let name = k.as_str().unwrap_or("");
         match name {
@@ -205,10 +233,8 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
             "general_settings" => {
                 master_key = fields::general_settings(ctx, k, v);
             }
-            "litellm_settings" => request_timeout = router::litellm_settings(ctx, k, v),
-            _ if IGNORED_SECTIONS.contains(&name) => {
-                ctx.warn(k.pos, format!("{name} ignored: does not affect routing"));
-            }
+            "litellm_settings" => litellm_node = Some(v),
+            _ if IGNORED_SECTIONS.contains(&name) => ctx.unused("the top level", name, k.pos),
             _ => {
                 let mut known: Vec<&str> = vec!["model_list", "router_settings", "general_settings"];
                 known.extend_from_slice(IGNORED_SECTIONS);
@@ -216,16 +242,18 @@ fn check(ctx: &mut Ctx, root: &yaml::Node) -> Option<Config> {
             }
         }
     }
-    let mut raw_router = router::parse(ctx, router_node);
-    raw_router.request_timeout = request_timeout;
+    let defaults = litellm_node.map(|v| router::litellm_settings(ctx, v)).unwrap_or_default();
+    let raw_router = router::parse(ctx, router_node).or_litellm(defaults);
     let (deployments, groups) = match model_list {
         None => {
-            ctx.error(root.pos, "missing model_list: add a model_list with at least one deployment");
+            ctx.error(root.pos, format!("the config has no model_list: {NO_MODELS_HINT}"));
+            ctx.report_unused();
             return None;
         }
         Some((k, v)) => deployment::parse_list(ctx, k, v, &raw_router),
     };
     let router = router::finish(ctx, raw_router, &deployments, &groups);
+    ctx.report_unused();
     let deployments: Vec<Deployment> = deployments.into_iter().map(|(d, _)| d).collect();
     let mut zones: Vec<String> = deployments.iter().map(|d| d.zone.clone()).filter(|z| !z.is_empty()).collect();
     zones.extend(router.residency_zones.keys().cloned());

@@ -78,6 +78,9 @@ pub struct Deployment {
     /// The region clients see (`x-llm-region`): metadata.region, else region_name (each must
     /// agree with the endpoint's region), else the endpoint's region. Empty when none is known.
     pub region: String,
+    /// Where `region` came from: the key (`aws_region_name`, `metadata.region`, `api_base` for
+    /// the host's region, `model_arn`, `default`) or `env:VAR`; empty when there is no region.
+    pub region_source: String,
     /// Residency zone, from where requests actually go ([`Reach`]): residency_zones, else the
     /// region's prefix; empty when none (always for a `global` endpoint or profile).
     pub zone: String,
@@ -85,7 +88,8 @@ pub struct Deployment {
     pub reach: Reach,
     /// Deployment-level `priority` (seed) or `litellm_params.order` (LiteLLM); lower first.
     pub priority: Option<u32>,
-    /// Deployment-level `weight` (seed) or `litellm_params.weight`; default 1.
+    /// The simple-shuffle weight, as LiteLLM picks it: deployment-level `weight` (seed) or
+    /// `litellm_params.weight`, else `rpm`, else `tpm`, else 1.
     pub weight: u32,
     pub endpoint: Endpoint,
     pub api_key: Option<Secret>,
@@ -95,6 +99,10 @@ pub struct Deployment {
     pub timeout_s: Option<f64>,
     /// `litellm_params.stream_timeout` in seconds.
     pub stream_timeout_s: Option<f64>,
+    /// `litellm_params.cooldown_time` in seconds (LiteLLM's per-deployment override).
+    pub cooldown_time_s: Option<f64>,
+    /// `litellm_params.max_retries` (LiteLLM's per-deployment client retries).
+    pub max_retries: Option<u32>,
     /// `metadata.latency_target` in milliseconds.
     pub latency_target_ms: Option<u32>,
     pub input_cost_per_token: Option<f64>,
@@ -112,6 +120,24 @@ pub struct Deployment {
     pub vertex_location: Option<String>,
     /// Provider credentials (LiteLLM's keys); all `None` = the provider's standard chain.
     pub credentials: Credentials,
+    /// Upstream TLS checks (`ssl_verify`, per deployment or in litellm_settings).
+    pub tls_verify: TlsVerify,
+    /// Why the deployment cannot be served yet although the config is valid (a value it needs
+    /// names an unset environment variable, or Bedrock's region is nowhere to be found); render
+    /// and serve refuse it. Empty when it can be served.
+    pub unresolved: Vec<String>,
+}
+
+/// LiteLLM's `ssl_verify` for one deployment's upstream TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsVerify {
+    /// Checked against the gateway's CA bundle (`--ca-file`).
+    #[default]
+    Verify,
+    /// `ssl_verify: false`: not checked.
+    Off,
+    /// `ssl_verify: PATH`: checked against this CA bundle.
+    CaBundle(String),
 }
 
 /// LiteLLM's credential keys of a deployment, each a literal or `os.environ/VAR`.
@@ -153,12 +179,22 @@ pub struct RouterSettings {
     pub timeout_s: Option<f64>,
     /// Per-attempt time to first byte in seconds (`router_settings.stream_timeout`).
     pub stream_timeout_s: Option<f64>,
-    /// `{group: [fallback groups]}` in the order given.
+    /// `{group: [fallback groups]}` in the order given (router_settings, else litellm_settings);
+    /// a group without its own gets `default_fallbacks`.
     pub fallbacks: Vec<(String, Vec<String>)>,
+    /// LiteLLM's fallbacks for context-window and content-policy errors: read and reported, not
+    /// used (the gateway does not tell those errors apart).
+    pub context_window_fallbacks: Vec<(String, Vec<String>)>,
+    pub content_policy_fallbacks: Vec<(String, Vec<String>)>,
+    /// Fallback groups for every group without fallbacks of its own.
+    pub default_fallbacks: Vec<String>,
     /// zone -> regions, when `residency_zones` is given.
     pub residency_zones: BTreeMap<String, Vec<String>>,
     /// The gateway's own region (`router_settings.gateway_region`, or `--region`).
     pub gateway_region: Option<String>,
+    /// `redis_host`/`redis_port`/`redis_password` or `redis_url`: where rpm/tpm are counted
+    /// across gateways; None = in `serve`'s memory.
+    pub redis: Option<super::redis::Redis>,
 }
 
 /// A whole, valid configuration.

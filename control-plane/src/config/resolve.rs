@@ -65,11 +65,27 @@ pub(crate) fn assign_ids(ctx: &mut Ctx, list: &mut [(Deployment, Meta)]) {
 pub(crate) fn zones_and_allowed_regions(ctx: &mut Ctx, list: &mut [(Deployment, Meta)], router: &RawRouter) {
     let allowed: Option<Vec<&str>> =
         router.allowed_regions.as_ref().map(|(list, _)| list.iter().map(|(r, _)| r.as_str()).collect());
+    let mut no_region: Vec<(&str, Pos)> = Vec::new();
     for (d, m) in list.iter_mut() {
         d.zone = zone(ctx, d, m, &router.residency_zones);
         if let Some(allowed) = &allowed {
             check_allowed(ctx, d, m, allowed);
+        } else if d.region.is_empty() && d.reach == Reach::Unknown {
+            if router.residency_zones.is_empty() {
+                no_region.push((&d.id, m.params_pos));
+            } else {
+                ctx.error(m.params_pos, format!("deployment '{}' has no region, but router_settings.residency_zones is set; give it one (metadata.region, region_name, aws_region_name or vertex_location)", d.id));
+            }
         }
+    }
+    // Without residency, a missing region only means x-llm-region cannot pick the deployment:
+    // one line for the file. A region is never guessed from a model name.
+    if let Some((_, pos)) = no_region.first() {
+        let shown: Vec<&str> = no_region.iter().take(5).map(|(id, _)| *id).collect();
+        let more = if no_region.len() > 5 { format!(" and {} more", no_region.len() - 5) } else { String::new() };
+        let n = no_region.len();
+        let (them, have) = if n == 1 { ("it", "has") } else { ("them", "have") };
+        ctx.warn(*pos, format!("{n} deployment{} {have} no region ({}{more}): x-llm-region and residency cannot select {them}; where that matters, set litellm_params.metadata.region (or region_name, aws_region_name, vertex_location)", if n == 1 { "" } else { "s" }, shown.join(", ")));
     }
 }
 

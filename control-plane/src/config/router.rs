@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::deployment::Meta;
 use super::fields::{self, Keys};
 use super::yaml::{Node, Pos};
-use super::{Ctx, Deployment, RouterSettings, Strategy};
+use super::{Ctx, Deployment, RouterSettings, Strategy, TlsVerify};
 
 pub(crate) const DEFAULT_NUM_RETRIES: u32 = 2;
 pub(crate) const DEFAULT_ALLOWED_FAILS: u32 = 3;
@@ -28,16 +28,20 @@ const KNOWN: &[&str] = &[
     "timeout",
     "stream_timeout",
     "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
     "residency_zones",
     "gateway_region",
-];
-
-/// LiteLLM router settings this gateway does not implement: accepted, reported once.
-const IGNORED: &[&str] = &[
+    // capacity: super::redis
     "redis_host",
     "redis_port",
     "redis_password",
     "redis_url",
+];
+
+/// LiteLLM router settings this gateway does not implement: accepted, reported once.
+const IGNORED: &[&str] = &[
     "cache_responses",
     "cache_kwargs",
     "enable_pre_call_checks",
@@ -46,9 +50,6 @@ const IGNORED: &[&str] = &[
     "retry_policy",
     "model_group_retry_policy",
     "allowed_fails_policy",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "default_fallbacks",
     "max_fallbacks",
     "routing_strategy_args",
     "set_verbose",
@@ -93,8 +94,15 @@ pub(crate) struct RawRouter {
     /// `litellm_settings.request_timeout`: `timeout` when router_settings gives none.
     pub request_timeout: Option<Setting>,
     pub fallbacks: Vec<Fallback>,
+    pub context_window_fallbacks: Vec<Fallback>,
+    pub content_policy_fallbacks: Vec<Fallback>,
+    /// Groups, with their positions.
+    pub default_fallbacks: Option<Vec<(String, Pos)>>,
     pub residency_zones: BTreeMap<String, Vec<String>>,
     pub gateway_region: Option<String>,
+    /// `litellm_settings.ssl_verify`: every deployment's default.
+    pub ssl_verify: Option<TlsVerify>,
+    pub redis: Option<super::redis::Redis>,
 }
 
 /// A duration as read: seconds, where, and the key that gave it (for messages).
@@ -197,10 +205,26 @@ pub(crate) fn parse(ctx: &mut Ctx, section: Option<(&Node, &Node)>) -> RawRouter
     if let Some(v) = f.value("residency_zones") {
         raw.residency_zones = residency_zones(ctx, v);
     }
-    if let Some(v) = f.value("fallbacks") {
-        raw.fallbacks = fallbacks(ctx, v);
-    }
+    read_fallbacks(ctx, "router_settings", &f, &mut raw);
+    raw.redis = super::redis::parse(ctx, &f);
     raw
+}
+
+/// The four fallback keys of `section` (router_settings or litellm_settings).
+fn read_fallbacks(ctx: &mut Ctx, section: &str, f: &fields::Fields<'_>, raw: &mut RawRouter) {
+    if let Some(v) = f.value("fallbacks") {
+        raw.fallbacks = fallbacks(ctx, &format!("{section}.fallbacks"), v);
+    }
+    if let Some(v) = f.value("context_window_fallbacks") {
+        raw.context_window_fallbacks = fallbacks(ctx, &format!("{section}.context_window_fallbacks"), v);
+    }
+    if let Some(v) = f.value("content_policy_fallbacks") {
+        raw.content_policy_fallbacks = fallbacks(ctx, &format!("{section}.content_policy_fallbacks"), v);
+    }
+    if let Some(v) = f.value("default_fallbacks") {
+        let list = fields::string_list(ctx, &format!("{section}.default_fallbacks"), v).unwrap_or_default();
+        raw.default_fallbacks = Some(list.into_iter().map(|(s, n)| (s, n.pos)).collect());
+    }
 }
 
 /// A duration key (`key` names it in messages): more than 0, at most a week.
@@ -209,21 +233,78 @@ fn duration(ctx: &mut Ctx, node: Option<&Node>, key: &'static str) -> Option<Set
     fields::seconds(ctx, key, v, true).map(|seconds| Setting { seconds, pos: v.pos, key })
 }
 
-/// `litellm_settings`: only `request_timeout` is read, as LiteLLM's default for `timeout`
-/// (after each deployment's and `router_settings.timeout`); the rest does not affect routing.
-pub(crate) fn litellm_settings(ctx: &mut Ctx, key: &Node, node: &Node) -> Option<Setting> {
-    let entries = node.as_map().unwrap_or_default();
-    let request_timeout = entries.iter().find(|(k, v)| k.as_str() == Some("request_timeout") && !v.is_null());
-    let others = entries.len() - usize::from(request_timeout.is_some());
-    match (request_timeout, others) {
-        (None, _) => ctx.warn(key.pos, "litellm_settings ignored: does not affect routing"),
-        (Some(_), 0) => {}
-        (Some(_), _) => ctx.warn(
-            key.pos,
-            "litellm_settings ignored except request_timeout (the default timeout): its other keys do not affect routing",
-        ),
+/// Keys of `litellm_settings` that LiteLLM's router takes as its defaults.
+const LITELLM_ROUTING_KEYS: &[&str] = &[
+    "num_retries",
+    "request_timeout",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "allowed_fails",
+    "cooldown_time",
+    "ssl_verify",
+];
+
+/// `litellm_settings`: its routing keys are the router's defaults, as in LiteLLM (where they set
+/// `litellm.num_retries`, ... and the Router falls back to them): `router_settings` takes
+/// precedence ([`RawRouter::or_litellm`]). `request_timeout` is the default `timeout`. Every
+/// other key is listed once as not used.
+pub(crate) fn litellm_settings(ctx: &mut Ctx, node: &Node) -> RawRouter {
+    let mut raw = RawRouter::default();
+    if node.as_map().is_none() && !node.is_null() {
+        ctx.error(node.pos, format!("litellm_settings must be a mapping of keys to values, found {}", node.kind()));
+        return raw;
     }
-    duration(ctx, request_timeout.map(|(_, v)| v), "litellm_settings.request_timeout")
+    // LiteLLM documents hundreds of litellm_settings (callbacks, caching, ...): every key is
+    // accepted; those that do not route are listed once.
+    let keys =
+        Keys { section: "litellm_settings", known: LITELLM_ROUTING_KEYS, accepted: &[], ignored: &[], hints: &[] };
+    let Some(f) = fields::read_map_any(ctx, node, &keys) else { return raw };
+    for (k, _) in node.as_map().unwrap_or_default() {
+        let name = k.as_str().unwrap_or("");
+        if !LITELLM_ROUTING_KEYS.contains(&name) {
+            ctx.unused("litellm_settings", name, k.pos);
+        }
+    }
+    let ls = |k: &str| format!("litellm_settings.{k}");
+    if let Some(v) = f.value("num_retries") {
+        raw.num_retries = fields::whole(ctx, &ls("num_retries"), v, 0, MAX_RETRIES);
+    }
+    if let Some(v) = f.value("allowed_fails") {
+        raw.allowed_fails = fields::whole(ctx, &ls("allowed_fails"), v, 0, MAX_ALLOWED_FAILS);
+    }
+    if let Some(v) = f.value("cooldown_time") {
+        raw.cooldown_time_s = fields::seconds(ctx, &ls("cooldown_time"), v, false);
+    }
+    raw.request_timeout = duration(ctx, f.value("request_timeout"), "litellm_settings.request_timeout");
+    if let Some(v) = f.value("ssl_verify") {
+        raw.ssl_verify = Some(super::deployment::ssl_verify(ctx, &ls("ssl_verify"), v));
+    }
+    read_fallbacks(ctx, "litellm_settings", &f, &mut raw);
+    raw
+}
+
+impl RawRouter {
+    /// `router_settings` (self) over `litellm_settings` (`defaults`), key by key.
+    pub(crate) fn or_litellm(mut self, defaults: RawRouter) -> RawRouter {
+        self.num_retries = self.num_retries.or(defaults.num_retries);
+        self.allowed_fails = self.allowed_fails.or(defaults.allowed_fails);
+        self.cooldown_time_s = self.cooldown_time_s.or(defaults.cooldown_time_s);
+        self.request_timeout = self.request_timeout.or(defaults.request_timeout);
+        self.ssl_verify = self.ssl_verify.or(defaults.ssl_verify);
+        if self.fallbacks.is_empty() {
+            self.fallbacks = defaults.fallbacks;
+        }
+        if self.context_window_fallbacks.is_empty() {
+            self.context_window_fallbacks = defaults.context_window_fallbacks;
+        }
+        if self.content_policy_fallbacks.is_empty() {
+            self.content_policy_fallbacks = defaults.content_policy_fallbacks;
+        }
+        self.default_fallbacks = self.default_fallbacks.or(defaults.default_fallbacks);
+        self
+    }
 }
 
 fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> {
@@ -263,32 +344,23 @@ fn residency_zones(ctx: &mut Ctx, node: &Node) -> BTreeMap<String, Vec<String>> 
 
 const FALLBACK_SHAPE: &str = "like [{claude-global: [claude-backup]}]";
 
-fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
+fn fallbacks(ctx: &mut Ctx, key: &str, node: &Node) -> Vec<Fallback> {
     let mut out: Vec<Fallback> = Vec::new();
     let Some(items) = node.as_seq() else {
         ctx.error(
             node.pos,
-            format!(
-                "router_settings.fallbacks must be a list of one-key mappings, {FALLBACK_SHAPE}; found {}",
-                node.kind()
-            ),
+            format!("{key} must be a list of one-key mappings, {FALLBACK_SHAPE}; found {}", node.kind()),
         );
         return out;
     };
     for item in items {
         let Some(entries) = item.as_map() else {
-            ctx.error(
-                item.pos,
-                format!(
-                    "each router_settings.fallbacks entry must be a mapping {FALLBACK_SHAPE}; found {}",
-                    item.kind()
-                ),
-            );
+            ctx.error(item.pos, format!("each {key} entry must be a mapping {FALLBACK_SHAPE}; found {}", item.kind()));
             continue;
         };
         for (k, v) in entries {
             let group = k.as_str().unwrap_or("").to_string();
-            let path = format!("router_settings.fallbacks['{group}']");
+            let path = format!("{key}['{group}']");
             let targets = fields::string_list(ctx, &path, v).unwrap_or_default();
             if let Some((_, first, _)) = out.iter().find(|(g, _, _)| *g == group) {
                 ctx.error(
@@ -316,6 +388,35 @@ fn fallbacks(ctx: &mut Ctx, node: &Node) -> Vec<Fallback> {
     out
 }
 
+/// A model group, or a name a wildcard group's pattern matches.
+fn group_exists(name: &str, groups: &[&str]) -> bool {
+    groups.iter().any(|g| *g == name || (g.contains('*') && llm_router_core::wildcard::matches(g, name)))
+}
+
+/// Fallbacks whose groups all exist; each unknown name is an error.
+fn checked_fallbacks(ctx: &mut Ctx, raw: Vec<Fallback>, groups: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (group, pos, targets) in raw {
+        let mut ok = true;
+        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p))) {
+            if !group_exists(name, groups) {
+                ok = false;
+                ctx.error(
+                    *p,
+                    format!(
+                        "fallbacks name '{name}', which is not a model_name in model_list; use one of: {}",
+                        groups.join(", ")
+                    ),
+                );
+            }
+        }
+        if ok {
+            out.push((group, targets.into_iter().map(|(t, _)| t).collect()));
+        }
+    }
+    out
+}
+
 /// Checks router settings against the deployments and applies defaults.
 pub(crate) fn finish(
     ctx: &mut Ctx,
@@ -326,23 +427,32 @@ pub(crate) fn finish(
     let mut unique: Vec<&str> = groups.iter().map(String::as_str).collect();
     unique.sort();
     unique.dedup();
-    let mut fallbacks = Vec::new();
-    for (group, pos, targets) in raw.fallbacks {
-        let mut ok = true;
-        for (name, p) in std::iter::once((&group, &pos)).chain(targets.iter().map(|(t, p)| (t, p))) {
-            if !unique.contains(&name.as_str()) {
-                ok = false;
-                ctx.error(
-                    *p,
-                    format!(
-                        "fallbacks name '{name}', which is not a model_name in model_list; use one of: {}",
-                        unique.join(", ")
-                    ),
-                );
-            }
+    let mut fallbacks = checked_fallbacks(ctx, raw.fallbacks, &unique);
+    let context_window_fallbacks = checked_fallbacks(ctx, raw.context_window_fallbacks, &unique);
+    let content_policy_fallbacks = checked_fallbacks(ctx, raw.content_policy_fallbacks, &unique);
+    let mut default_fallbacks = Vec::new();
+    for (name, pos) in raw.default_fallbacks.unwrap_or_default() {
+        if group_exists(&name, &unique) {
+            default_fallbacks.push(name);
+        } else {
+            ctx.error(
+                pos,
+                format!(
+                    "default_fallbacks name '{name}', which is not a model_name in model_list; use one of: {}",
+                    unique.join(", ")
+                ),
+            );
         }
-        if ok {
-            fallbacks.push((group, targets.into_iter().map(|(t, _)| t).collect()));
+    }
+    // LiteLLM: a group without fallbacks of its own falls back to default_fallbacks.
+    if !default_fallbacks.is_empty() {
+        for group in &unique {
+            if !fallbacks.iter().any(|(g, _)| g == group) {
+                let to: Vec<String> = default_fallbacks.iter().filter(|t| t != group).cloned().collect();
+                if !to.is_empty() {
+                    fallbacks.push((group.to_string(), to));
+                }
+            }
         }
     }
     let any_priority = deployments.iter().any(|(d, _)| d.priority.is_some());
@@ -361,8 +471,12 @@ pub(crate) fn finish(
         timeout_s: timeout.map(|t| t.seconds),
         stream_timeout_s: raw.stream_timeout.map(|t| t.seconds),
         fallbacks,
+        context_window_fallbacks,
+        content_policy_fallbacks,
+        default_fallbacks,
         residency_zones: raw.residency_zones,
         gateway_region: raw.gateway_region,
+        redis: raw.redis,
     };
     check_timeouts(ctx, &settings, deployments, timeout, raw.stream_timeout);
     settings
@@ -526,17 +640,22 @@ mod tests {
     }
 
     #[test]
-    fn litellm_settings_other_keys_are_reported_ignored_and_request_timeout_is_range_checked() {
-        let l = load(&format!("{TWO}litellm_settings:\n  request_timeout: 20\n  drop_params: true\n"));
+    fn litellm_settings_other_keys_are_listed_once_as_not_used_and_request_timeout_is_range_checked() {
+        let l = load(&format!(
+            "{TWO}litellm_settings:\n  request_timeout: 20\n  drop_params: true\n  set_verbose: false\n"
+        ));
+        assert_eq!(
+            warnings(&l).iter().filter(|w| w.contains("litellm_settings")).collect::<Vec<_>>(),
+            ["t.yaml:8:3: warning: litellm_settings keys accepted, not used by llm-router: drop_params, set_verbose"],
+        );
+        let l = load(&format!("{TWO}litellm_settings:\n  drop_params: true\n"));
         assert!(
-            warnings(&l)
-                .iter()
-                .any(|w| w.starts_with("t.yaml:6:1: warning: litellm_settings ignored except request_timeout")),
+            warnings(&l).contains(
+                &"t.yaml:7:3: warning: litellm_settings keys accepted, not used by llm-router: drop_params".into()
+            ),
             "{:?}",
             warnings(&l)
         );
-        let l = load(&format!("{TWO}litellm_settings:\n  drop_params: true\n"));
-        assert!(warnings(&l).contains(&"t.yaml:6:1: warning: litellm_settings ignored: does not affect routing".into()));
         let e =
             config::load_str(&format!("{TWO}litellm_settings:\n  request_timeout: 604801\n"), "t.yaml").unwrap_err();
         assert_eq!(

@@ -237,15 +237,15 @@ impl Builder {
                 }
                 match seen.get(name) {
                     Some(&first) => {
-                        let hint = if top_level {
-                            " (one file holds one config: split several gateways' configs into separate files)"
+                        // LiteLLM's PyYAML keeps the last one silently: say which would be lost.
+                        let hint = if top_level && name == "model_list" {
+                            "; one file holds one config: merge the deployments into one model_list, or split several gateways' configs into separate files".to_string()
+                        } else if top_level {
+                            format!("; LiteLLM would silently use only the second (line {}): merge the two {name} sections into one", k.pos.line)
                         } else {
-                            ""
+                            format!("; LiteLLM would silently use only the second (line {}): keep one", k.pos.line)
                         };
-                        let msg = format!(
-                            "duplicate key '{name}' (lines {} and {}); keep only one{hint}",
-                            first.line, k.pos.line
-                        );
+                        let msg = format!("duplicate key '{name}' (lines {} and {}){hint}", first.line, k.pos.line);
                         self.error(k.pos, msg);
                     }
                     None => {
