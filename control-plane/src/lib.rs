@@ -8,6 +8,7 @@
 //! - [`drift`]: differences between regional configs that should agree.
 //! - [`xds`]: a generic ADS server (snapshots, sans-IO connections, tonic glue).
 //! - [`reload`]: watch the YAML, keep the last good config serving.
+//! - [`ratelimit`]: the fleet-wide rpm/tpm counter (Envoy's rate limit service on limitador).
 //! - [`telemetry`]: metrics, health and status endpoints, logs.
 //! - [`vertex_tokens`]: Vertex OAuth tokens, kept fresh (the plain parts are in
 //!   [`config::vertex_credentials`]).
@@ -15,6 +16,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod drift;
+pub mod ratelimit;
 pub mod reload;
 pub mod servable;
 pub mod serve;

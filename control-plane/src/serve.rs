@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::config::{self, Severity};
+use crate::ratelimit::{self, LimitsConfig, LimitsSender, RateLimiterService};
 use crate::reload::{Builder, Built, ConfigWatcher, Outcome, Reloader, Shape};
 use crate::servable;
 use crate::telemetry::{self, ConfigStatus, Metrics};
@@ -42,8 +43,14 @@ pub struct ServeOptions {
 
 /// The builder the reloader runs on every edit: YAML text -> snapshot, or diagnostics.
 /// With `tokens`, Vertex deployments get their service account's current access token (and
-/// the store starts refreshing tokens for accounts it has not seen).
-pub fn snapshot_builder(file: String, opts: translate::Options, tokens: Option<TokenStore>) -> Builder {
+/// the store starts refreshing tokens for accounts it has not seen). With `limits`, each built
+/// config's rpm/tpm and Redis go to the rate limit service.
+pub fn snapshot_builder(
+    file: String,
+    opts: translate::Options,
+    tokens: Option<TokenStore>,
+    limits: Option<LimitsSender>,
+) -> Builder {
     let cache = Mutex::new(EncodeCache::default());
     Box::new(move |text: &str| {
         let loaded = config::load_str(text, &file).map_err(|diags| {
@@ -61,6 +68,10 @@ pub fn snapshot_builder(file: String, opts: translate::Options, tokens: Option<T
         let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
         let snapshot =
             translate::build_snapshot_cached(&loaded.config, &opts, &mut cache).map_err(|e| refused(e.to_string()))?;
+        if let Some(limits) = &limits {
+            let new = LimitsConfig::of(&loaded.config);
+            limits.send_if_modified(|current| (**current != new).then(|| *current = Arc::new(new)).is_some());
+        }
         let warnings = loaded.warnings.iter().map(|w| w.to_string());
         let warnings = warnings.chain(servable.warnings.iter().map(|w| format!("{file}:1:1: warning: {w}")));
         Ok(Built { snapshot, warnings: warnings.collect(), shape: Shape::of(&loaded.config) })
@@ -80,7 +91,8 @@ pub async fn run(
     let file = opts.config.display().to_string();
     let tokens = TokenStore::new(metrics.clone());
     let mut token_changes = tokens.changes();
-    let builder = snapshot_builder(file.clone(), opts.translate.clone(), Some(tokens.clone()));
+    let (limits, limits_rx) = watch::channel(Arc::new(LimitsConfig::default()));
+    let builder = snapshot_builder(file.clone(), opts.translate.clone(), Some(tokens.clone()), Some(limits));
     let mut reloader =
         Reloader::new(opts.config.clone(), builder, cache, reader.clone(), metrics.clone(), status.clone());
     reloader.stable_window = opts.debounce;
@@ -88,7 +100,10 @@ pub async fn run(
     let mut watcher = ConfigWatcher::new(&opts.config, opts.debounce)?;
     first_load(&mut reloader, &file).await?;
     first_tokens(&tokens, &mut token_changes, &mut reloader).await;
-    let mut servers = Servers::start(&opts, reader, metrics, status).await?;
+    // The rate limit service counts from the first config on; it follows every applied one.
+    let rate_limits = RateLimiterService::new(None, &metrics.registry);
+    tokio::spawn(ratelimit::follow_config(rate_limits.clone(), limits_rx));
+    let mut servers = Servers::start(&opts, reader, metrics, status, rate_limits).await?;
     info!(
         xds = %servers.xds_addr,
         tls = opts.tls.is_some(),
@@ -180,6 +195,7 @@ impl Servers {
         reader: CacheReader,
         metrics: Arc<Metrics>,
         status: Arc<Mutex<ConfigStatus>>,
+        rate_limits: RateLimiterService,
     ) -> anyhow::Result<Servers> {
         let xds_listener = telemetry::bind(opts.xds_addr, "--xds-addr").await?;
         let xds_addr = xds_listener.local_addr().context("xDS listener address")?;
@@ -190,11 +206,13 @@ impl Servers {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let service = AdsService::new(reader.clone(), metrics.clone());
+        // ADS and the rate limit service share the port and its TLS / client-certificate rules.
+        let routes = tonic::service::Routes::new(AdsService::new(reader.clone(), metrics.clone()).into_server())
+            .add_service(rate_limits.into_server());
         let tls = opts.tls.clone();
         let xds_task = tokio::spawn({
             let stop = stopped(stop_rx.clone());
-            async move { crate::xds::server::serve(xds_listener, service, tls.as_ref(), stop).await }
+            async move { crate::xds::server::serve_routes(xds_listener, routes, tls.as_ref(), stop).await }
         });
         let http_task =
             tokio::spawn(telemetry::serve_http(http_listener, metrics, reader, status, stopped(stop_rx.clone())));
@@ -227,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_broken_config_gives_file_line_col_diagnostics() {
-        let build = snapshot_builder("litellm.yaml".into(), opts(), None);
+        let build = snapshot_builder("litellm.yaml".into(), opts(), None, None);
         let errors = build("model_list:\n  - model_name: x\n    litellm_params: [\n").expect_err("refused");
         assert!(errors.iter().all(|e| e.starts_with("litellm.yaml:")), "{errors:?}");
         let ok = build("model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\n");

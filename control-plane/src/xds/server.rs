@@ -97,12 +97,23 @@ pub async fn serve(
     tls: Option<&TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_routes(listener, tonic::service::Routes::new(service.into_server()), tls, shutdown).await
+}
+
+/// Serves ADS and the other gRPC services in `routes` (the rate limit service) on one
+/// listener, with the same TLS and client-certificate rules for all of them.
+pub async fn serve_routes(
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    tls: Option<&TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|source| ServeError::Bind { addr: SocketAddr::from(([127, 0, 0, 1], 0)), source })?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     server_builder(tls)?
-        .add_service(service.into_server())
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|source| ServeError::Transport { addr, source })
