@@ -110,6 +110,10 @@ impl Host for EnvoyHost {
         hostcalls::get_property(vec!["response", "code_details"]).ok().flatten().is_some_and(|d| d == b"via_upstream")
     }
 
+    fn reset_response(&mut self) {
+        let _ = hostcalls::reset_http_response();
+    }
+
     fn send_json_response(&mut self, status: u32, body: &[u8]) {
         let _ = hostcalls::send_http_response(status, vec![("content-type", "application/json")], Some(body));
     }

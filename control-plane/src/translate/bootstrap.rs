@@ -38,6 +38,10 @@ pub fn bootstrap_common(opts: &Options) -> Value {
     })
 }
 
+/// Bucket bounds of `litellm_time_to_first_token_ms` (deploy/prometheus rules list the same
+/// bounds in seconds).
+pub const TTFT_BUCKETS_MS: [u64; 13] = [25, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 30000, 60000, 120000];
+
 /// Filter metrics (`litellm_requests_total.model.M.deployment.D.region.R`) become Prometheus
 /// series with `model`, `deployment` and `region` labels (and the others named here); label
 /// names are lower case with `_`; latency buckets are milliseconds.
@@ -53,6 +57,11 @@ fn stats_config() -> Value {
         "histogram_bucket_settings": [{
             "match": {"prefix": "wasmcustom.litellm_request_duration_ms"},
             "buckets": [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],
+        }, {
+            // Time to first content; the Prometheus rules turn it into
+            // litellm_time_to_first_token_seconds (Envoy's histograms take whole numbers).
+            "match": {"prefix": "wasmcustom.litellm_time_to_first_token_ms"},
+            "buckets": TTFT_BUCKETS_MS,
         }],
     })
 }

@@ -10,7 +10,7 @@ use super::envoy::{duration, extend_object, socket_address};
 use super::filter::{upstream_config, upstream_filter};
 use super::upstream_auth::upstream_auth;
 use super::{cluster_name, Options, NO_ROUTE_CLUSTER};
-use crate::config::{Config, Deployment, Endpoint, RouterSettings};
+use crate::config::{Config, Deployment, Endpoint, RouterSettings, TlsVerify};
 
 const DEFAULT_CONNECT_TIMEOUT_S: f64 = 5.0;
 /// Active health checks' timeout when `health_check_timeout` is not given (seconds).
@@ -65,9 +65,10 @@ fn deployment_cluster(
     auth_filters: Vec<Value>,
 ) -> Value {
     let r = &cfg.router;
-    let mut cluster = base_cluster(d, opts, auth_filters);
+    let upstream = upstream_filter(d, r, group_size == 1, opts);
+    let mut cluster = base_cluster(d, upstream, auth_filters);
     if d.endpoint.tls {
-        cluster["transport_socket"] = upstream_tls(&d.endpoint, opts);
+        cluster["transport_socket"] = upstream_tls(&d.endpoint, &d.tls_verify, opts);
     }
     // A group's only deployment is never ejected (LiteLLM never cools it down either).
     if group_size > 1 && r.cooldown_time_s > 0.0 {
@@ -80,7 +81,7 @@ fn deployment_cluster(
 }
 
 /// What every deployment's cluster has: its endpoint, its upstream filters, limits, metadata.
-fn base_cluster(d: &Deployment, opts: &Options, auth_filters: Vec<Value>) -> Value {
+fn base_cluster(d: &Deployment, upstream: Value, auth_filters: Vec<Value>) -> Value {
     let e = &d.endpoint;
     let name = cluster_name(d);
     let is_ip = e.host.parse::<std::net::IpAddr>().is_ok();
@@ -94,7 +95,7 @@ fn base_cluster(d: &Deployment, opts: &Options, auth_filters: Vec<Value>) -> Val
         "connect_timeout": duration(DEFAULT_CONNECT_TIMEOUT_S),
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}]},
         "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": protocol_options(d, opts, auth_filters),
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": protocol_options(d, upstream, auth_filters),
         },
         // Failover sends retries in bursts; Envoy's default of 3 concurrent retries per
         // cluster would turn a region outage into client errors.
@@ -119,12 +120,12 @@ fn base_cluster(d: &Deployment, opts: &Options, auth_filters: Vec<Value>) -> Val
 }
 
 /// The upstream HTTP filters and protocol: HTTP/2 when TLS can negotiate it.
-fn protocol_options(d: &Deployment, opts: &Options, auth_filters: Vec<Value>) -> Value {
+fn protocol_options(d: &Deployment, upstream_filter: Value, auth_filters: Vec<Value>) -> Value {
     let mut options = json!({
         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
         // The wasm filter translates the attempt; auth (key injection, SigV4) comes after it,
         // so the signature covers the translated request.
-        "http_filters": std::iter::once(upstream_filter(d, opts))
+        "http_filters": std::iter::once(upstream_filter)
             .chain(auth_filters)
             .chain(std::iter::once(json!({
                 "name": "envoy.filters.http.upstream_codec",
@@ -141,19 +142,26 @@ fn protocol_options(d: &Deployment, opts: &Options, auth_filters: Vec<Value>) ->
     options
 }
 
-/// TLS to the provider, verified against `--ca-file` for the endpoint's host name.
-fn upstream_tls(e: &Endpoint, opts: &Options) -> Value {
+/// TLS to the provider, verified against `--ca-file` (or the deployment's `ssl_verify` CA
+/// bundle) for the endpoint's host name; not verified at all with `ssl_verify: false`.
+fn upstream_tls(e: &Endpoint, verify: &TlsVerify, opts: &Options) -> Value {
+    let validation = match verify {
+        TlsVerify::Verify => json!({
+            "trusted_ca": {"filename": opts.ca_file},
+            "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": e.host}}],
+        }),
+        TlsVerify::CaBundle(path) => json!({
+            "trusted_ca": {"filename": path},
+            "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": e.host}}],
+        }),
+        TlsVerify::Off => json!({}),
+    };
     json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
             "sni": e.host,
-            "common_tls_context": {
-                "validation_context": {
-                    "trusted_ca": {"filename": opts.ca_file},
-                    "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": e.host}}],
-                },
-            },
+            "common_tls_context": {"validation_context": validation},
         },
     })
 }

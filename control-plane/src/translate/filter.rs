@@ -83,6 +83,16 @@ fn planned_deployment(d: &Deployment, i: usize, r: &RouterSettings, opts: &Optio
         // As the routes have them (the filter's header selects the route by this value).
         stream_timeout_ms: limit_ms(limits.stream_s),
         timeout_ms: limit_ms(limits.answer_s),
+        streams_whole_answers: streams_whole_answers(d),
+    }
+}
+
+/// Whether the filter asks this deployment for a stream when a client wants a whole answer
+/// (the core decides, from the provider and Azure's api-version).
+fn streams_whole_answers(d: &Deployment) -> bool {
+    match llm_router_core::providers::ProviderKind::for_provider(&d.provider, &d.provider_model) {
+        Ok(kind) => llm_router_core::providers::streams_whole_answers(kind, d.api_version.as_deref()),
+        Err(_) => false,
     }
 }
 
@@ -123,6 +133,9 @@ pub(super) fn upstream_config(d: &Deployment) -> pb::UpstreamConfig {
         zone: d.zone.clone(),
         input_cost_per_token: d.input_cost_per_token.unwrap_or(0.0),
         output_cost_per_token: d.output_cost_per_token.unwrap_or(0.0),
+        allowed_fails: 0,
+        cooldown_ms: 0,
+        sole_in_group: false,
     }
 }
 
@@ -170,12 +183,19 @@ pub fn router_filter(opts: &Options, router: &pb::RouterConfig) -> Value {
 }
 
 /// The upstream-role wasm filter of a deployment's cluster: it translates each attempt.
-pub(super) fn upstream_filter(d: &Deployment, opts: &Options) -> Value {
+/// `sole_in_group`: the deployment is its group's only one (never cooled down).
+pub(super) fn upstream_filter(d: &Deployment, r: &RouterSettings, sole_in_group: bool, opts: &Options) -> Value {
+    let upstream = pb::UpstreamConfig {
+        allowed_fails: r.allowed_fails,
+        cooldown_ms: seconds_to_ms(r.cooldown_time_s),
+        sole_in_group,
+        ..upstream_config(d)
+    };
     wasm_filter(
         &format!("llm_router_upstream.{}", d.id),
         "llm_router_upstream",
         opts,
-        pb::plugin_config::Role::Upstream(upstream_config(d)),
+        pb::plugin_config::Role::Upstream(upstream),
         // The provider's path depends on the body (stream or not): headers wait for it.
         true,
     )

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod capacity;
 pub mod error;
 pub mod gateway;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod providers;
 pub mod route_plan;
 pub mod strategy;
 pub mod table;
+pub mod wildcard;
 
 pub use error::RequestError;
 pub use plan::{plan_request, Plan, PlanRequest};

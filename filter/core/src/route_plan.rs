@@ -94,6 +94,7 @@ mod tests {
             latency_target_ms: 0,
             stream_timeout_ms: 0,
             timeout_ms: 0,
+            streams_whole_answers: true,
             unavailable: None,
             labels: String::new(),
         };

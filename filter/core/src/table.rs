@@ -25,6 +25,8 @@ pub struct Deployment {
     /// `stream_timeout` and `timeout` in milliseconds; 0 = the route's.
     pub stream_timeout_ms: u64,
     pub timeout_ms: u64,
+    /// A whole answer is asked for as a stream ([`crate::providers::streams_whole_answers`]).
+    pub streams_whole_answers: bool,
     /// Why the deployment takes no traffic (no usable credentials), as the code /health
     /// shows; None = it does.
     pub unavailable: Option<&'static str>,
@@ -99,6 +101,7 @@ impl RouterTable {
                     cost_per_token: (cost > 0.0).then_some(cost),
                     latency_target_ms: d.latency_target_ms,
                     stream_timeout_ms: d.stream_timeout_ms,
+                    streams_whole_answers: d.streams_whole_answers,
                     timeout_ms: d.timeout_ms,
                     unavailable: unavailable_code(d.unavailable),
                     labels: deployment_labels(&g.name, &d.id, &d.region),

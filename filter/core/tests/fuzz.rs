@@ -208,8 +208,16 @@ fn check_response(kind: ProviderKind, statuses: &[u16], input: &Input, corpus: &
     let status = statuses[input.choose(0, statuses.len())];
     let stream = input.choose(1, 2) == 1;
     let client_api = if input.choose(2, 2) == 1 { ClientApi::Anthropic } else { ClientApi::OpenAi };
-    let opts =
-        ResponseOptions { stream, include_usage: input.choose(3, 2) == 1, created: 1, request_id: 7, client_api };
+    // A whole answer is asked for as a stream (and assembled) or whole, as the request side chose.
+    let upstream_stream = !stream && input.choose(5, 2) == 1;
+    let opts = ResponseOptions {
+        stream,
+        include_usage: input.choose(3, 2) == 1,
+        created: 1,
+        request_id: 7,
+        client_api,
+        upstream_stream,
+    };
     let headers: &[(&str, &str)] = match (kind, input.choose(4, 3)) {
         (ProviderKind::Bedrock, 0) => &[("x-amzn-errortype", "ThrottlingException:http://x/")],
         (_, 1) => &[("content-type", "text/event-stream")],

@@ -21,6 +21,7 @@ fn opts(stream: bool) -> ResponseOptions {
         created: CREATED,
         request_id: 0xfeed,
         client_api: ClientApi::Anthropic,
+        upstream_stream: false,
     }
 }
 

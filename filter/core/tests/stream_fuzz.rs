@@ -170,7 +170,14 @@ fn random_bytes_never_panic_any_translator() {
             for &status in &statuses {
                 for stream in [false, true] {
                     let client_api = if round % 2 == 0 { ClientApi::OpenAi } else { ClientApi::Anthropic };
-                    let opts = ResponseOptions { stream, include_usage: true, created: 1, request_id: 9, client_api };
+                    let opts = ResponseOptions {
+                        stream,
+                        include_usage: true,
+                        created: 1,
+                        request_id: 9,
+                        client_api,
+                        upstream_stream: false,
+                    };
                     let pieces = rng.split(&bytes, 8);
                     let o = run(&t, opts, status, &[("x-amzn-errortype", "x:y")], &pieces);
                     // Errors are always JSON in the client's shape (OpenAI pass-through aside).

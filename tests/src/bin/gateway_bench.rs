@@ -205,25 +205,28 @@ fn main() {
             args.chunks, args.chunk_delay_ms, args.stream_seconds
         );
         println!("time from the mock's write of a content chunk to the client's read of it:\n");
-        println!("| configuration | streams | chunks | p50 | p99 | max |");
-        println!("|---|---|---|---|---|---|");
+        println!("| configuration | streams | chunks | p50 | p99 | max | first content p50 | first content p99 |");
+        println!("|---|---|---|---|---|---|---|---|");
         let mut p99s = Vec::new();
         for t in targets.iter().filter(|t| t.envoy.is_some()) {
-            let (streams, mut lat) = stream_latencies(t, args.stream_seconds);
+            let (streams, mut lat, mut first) = stream_latencies(t, args.stream_seconds);
             lat.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
+            first.sort_by(f64::total_cmp);
+            let q = |v: &[f64], p: f64| {
+                v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
             };
             println!(
-                "| {} | {} | {} | {:.3} ms | {:.3} ms | {:.3} ms |",
+                "| {} | {} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
                 t.name,
                 streams,
                 lat.len(),
-                q(0.5),
-                q(0.99),
-                lat.last().copied().unwrap_or(f64::NAN)
+                q(&lat, 0.5),
+                q(&lat, 0.99),
+                lat.last().copied().unwrap_or(f64::NAN),
+                q(&first, 0.5),
+                q(&first, 0.99),
             );
-            p99s.push((q(0.5), q(0.99)));
+            p99s.push((q(&lat, 0.5), q(&lat, 0.99)));
         }
         println!(
             "\nper chunk, Bedrock event stream -> OpenAI SSE over OpenAI pass-through: p50 {:+.3} ms, p99 {:+.3} ms; over plain Envoy: p50 {:+.3} ms, p99 {:+.3} ms",
@@ -302,12 +305,13 @@ fn unix_nanos() -> u64 {
 /// Streams for `secs` and returns (streams, per-content-chunk latencies in ms): each content
 /// chunk's read time at the client minus its write time at the mock. In both the mock's
 /// OpenAI stream and its Bedrock event stream, writes 1..=n carry the n content pieces (write
-/// 0 is the role / messageStart event).
-fn stream_latencies(t: &Target, secs: u64) -> (usize, Vec<f64>) {
+/// 0 is the role / messageStart event). The third list is the first content chunk's alone: the
+/// one the filter holds the response for (with everything before it).
+fn stream_latencies(t: &Target, secs: u64) -> (usize, Vec<f64>, Vec<f64>) {
     let client = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
     let body = json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": "hello"}]});
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let (mut streams, mut out) = (0, Vec::new());
+    let (mut streams, mut out, mut first) = (0, Vec::new(), Vec::new());
     while Instant::now() < deadline {
         let Ok(mut resp) = client.post(&t.url).json(&body).send() else { continue };
         let mut arrivals = Vec::new();
@@ -351,10 +355,14 @@ fn stream_latencies(t: &Target, secs: u64) -> (usize, Vec<f64>) {
         }
         streams += 1;
         for (i, at) in arrivals.iter().enumerate() {
-            out.push(at.saturating_sub(sent[i + 1]) as f64 / 1e6);
+            let ms = at.saturating_sub(sent[i + 1]) as f64 / 1e6;
+            if i == 0 {
+                first.push(ms);
+            }
+            out.push(ms);
         }
     }
-    (streams, out)
+    (streams, out, first)
 }
 
 fn rss_kib(pid: Option<u32>) -> u64 {

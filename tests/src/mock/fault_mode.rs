@@ -55,12 +55,14 @@ pub enum Fault {
     StallAfterHeaders,
     ErrorBeforeContent,
     StallAfterContent,
+    /// The first content, then the provider's in-stream error event (as `error_before_content`).
+    ErrorAfterContent,
     SlowStream,
 }
 
 /// Every fault's name, for error messages.
 const FAULT_NAMES: &str =
-    "ok, error, rate_limit, hang, reset, stall_after_headers, error_before_content, stall_after_content, slow_stream";
+    "ok, error, rate_limit, hang, reset, stall_after_headers, error_before_content, stall_after_content, error_after_content, slow_stream";
 
 impl Fault {
     pub fn as_str(self) -> &'static str {
@@ -73,6 +75,7 @@ impl Fault {
             Fault::StallAfterHeaders => "stall_after_headers",
             Fault::ErrorBeforeContent => "error_before_content",
             Fault::StallAfterContent => "stall_after_content",
+            Fault::ErrorAfterContent => "error_after_content",
             Fault::SlowStream => "slow_stream",
         }
     }
@@ -87,6 +90,7 @@ impl Fault {
             "stall_after_headers" => Fault::StallAfterHeaders,
             "error_before_content" => Fault::ErrorBeforeContent,
             "stall_after_content" => Fault::StallAfterContent,
+            "error_after_content" => Fault::ErrorAfterContent,
             "slow_stream" => Fault::SlowStream,
             _ => return None,
         })
@@ -97,7 +101,11 @@ impl Fault {
     pub fn shapes_body(self) -> bool {
         matches!(
             self,
-            Fault::StallAfterHeaders | Fault::ErrorBeforeContent | Fault::StallAfterContent | Fault::SlowStream
+            Fault::StallAfterHeaders
+                | Fault::ErrorBeforeContent
+                | Fault::StallAfterContent
+                | Fault::ErrorAfterContent
+                | Fault::SlowStream
         )
     }
 
@@ -178,7 +186,7 @@ impl Mode {
         // `error` names a Bedrock exception: an in-stream one for `error_before_content`, else
         // one of the 403s (checked after the loop: the fields come in any order).
         if let Some(e) = &m.error {
-            let known = if m.fault == Fault::ErrorBeforeContent {
+            let known = if matches!(m.fault, Fault::ErrorBeforeContent | Fault::ErrorAfterContent) {
                 super::bedrock::STREAM_EXCEPTIONS
             } else {
                 super::bedrock::AUTH_FAULTS

@@ -16,7 +16,8 @@
 //! control API under `/_mock/`:
 //!
 //! * `POST /_mock/mode` — body `{"mode": "ok"|"error"|"rate_limit"|"hang"|"reset"|
-//!   "stall_after_headers"|"error_before_content"|"stall_after_content"|"slow_stream",
+//!   "stall_after_headers"|"error_before_content"|"stall_after_content"|"error_after_content"|
+//!   "slow_stream",
 //!   "status": 503, "latency_ms": 0, "chunk_delay_ms": 0, "chunks": 5, "count": null,
 //!   "error": null, "stall_ms": null, "first_token_ms": 100, "total_ms": 4000}` (`error`:
 //!   Bedrock's exception for a 403, or its in-stream exception for `error_before_content`,

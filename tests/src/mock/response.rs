@@ -146,6 +146,11 @@ pub(crate) fn shape_stream(plan: StreamPlan, mode: &Mode) -> Vec<Step> {
             events.push(plan.error_event);
             with_gaps(events, delay)
         }
+        Fault::ErrorAfterContent => {
+            events.truncate((first + 1).min(n));
+            events.push(plan.error_event);
+            with_gaps(events, delay)
+        }
         Fault::SlowStream => {
             // Event k (k >= first) goes at first_token + (total - first_token) * (k - first) / last,
             // where last = n - 1 - first: evenly spread, the last one at total_ms.

@@ -167,7 +167,9 @@ fn json_under_stream_fault(
         return resp;
     }
     match mode.fault {
-        Fault::ErrorBeforeContent => dispatch::fault_response(state, false, mode.status, None, call),
+        Fault::ErrorBeforeContent | Fault::ErrorAfterContent => {
+            dispatch::fault_response(state, false, mode.status, None, call)
+        }
         Fault::SlowStream => hold_body(resp, Some(Duration::from_millis(mode.total_ms))),
         _ => hold_body(resp, mode.stall()),
     }
@@ -182,6 +184,7 @@ async fn health(state: &MockState, kill: &Notify) -> Response<Body> {
         | Fault::StallAfterHeaders
         | Fault::ErrorBeforeContent
         | Fault::StallAfterContent
+        | Fault::ErrorAfterContent
         | Fault::SlowStream => {
             json_resp(200, &json!({"status": "ok", "region": state.cfg.region, "name": state.cfg.name}))
         }

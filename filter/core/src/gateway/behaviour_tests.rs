@@ -348,7 +348,7 @@ fn an_attempt_speaks_its_deployment_s_api() {
     assert_eq!(host.request_header_str("x-api-key"), None);
     assert_eq!(
         host.request_header_str(":path").as_deref(),
-        Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
+        Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse-stream"),
         "from the client's path, not the earlier attempt's"
     );
     let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
@@ -526,7 +526,7 @@ fn each_attempt_sends_only_the_allowed_headers_and_the_client_s_provider_headers
     assert_eq!(header_names(&host), want);
     assert_eq!(
         host.request_header_str(":path").as_deref(),
-        Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"),
+        Some("/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse-stream"),
         "translated from the client's path, carried in metadata"
     );
 
@@ -830,4 +830,64 @@ fn a_held_answer_is_released_at_the_cap_and_an_error_after_content_is_an_error_e
     assert_eq!(response_status(&host), 200);
     let sent = String::from_utf8(host.response_body.clone()).unwrap();
     assert!(sent.starts_with("data: {\"error\"") && sent.contains("overloaded_error"), "{sent}");
+}
+
+#[test]
+fn a_whole_answer_is_assembled_from_a_stream_released_at_its_first_content_and_cut_if_it_fails_after() {
+    let stop = b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let whole = || {
+        let mut host = post("/v1/chat/completions", CHAT, &[]);
+        let mut a = anthropic_attempt();
+        send_attempt(&mut a, &mut host, CHAT);
+        let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert_eq!(sent["stream"], true, "the provider is asked for a stream: {sent}");
+        host.respond(&[(":status", "200"), ("content-type", "text/event-stream")], b"", true);
+        (host, a)
+    };
+    let (mut host, mut a) = whole();
+    host.now_ms += 10;
+    assert_eq!(a.on_response_headers(&mut host, false), Action::Pause, "held until the first content");
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_START, false), Action::Pause);
+    host.now_ms += 40;
+    // The first content releases the status line; the chunks pass empty (Envoy's per-try idle
+    // timer sees each), and the answer is written whole at the end.
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_HELLO, false), Action::Continue);
+    assert!(host.response_body.is_empty());
+    assert_eq!(response_status(&host), 200);
+    assert_eq!(host.response_header_str("content-type").as_deref(), Some("application/json"));
+    assert_eq!(shared::latency(&host, "direct").map(|l| l.ewma_ms), Some(50.0), "time to first content");
+    assert_eq!(chunk(&mut a, &mut host, stop, true), Action::Continue);
+    let v: serde_json::Value = serde_json::from_slice(&host.response_body).unwrap();
+    assert_eq!(
+        (
+            v["object"].as_str(),
+            v["choices"][0]["message"]["content"].as_str(),
+            v["usage"]["completion_tokens"].as_u64()
+        ),
+        (Some("chat.completion"), Some("hello"), Some(2)),
+        "{v}"
+    );
+    assert!(!host.reset);
+
+    // An error after the first content: the response is cut, never ended as if whole.
+    let (mut host, mut a) = whole();
+    a.on_response_headers(&mut host, false);
+    chunk(&mut a, &mut host, ANTHROPIC_START, false);
+    chunk(&mut a, &mut host, ANTHROPIC_HELLO, false);
+    chunk(&mut a, &mut host, ANTHROPIC_OVERLOADED, true);
+    assert!(host.reset, "the response is reset");
+
+    // Before any content it is a retried 429, as for a stream.
+    let (mut host, mut a) = whole();
+    a.on_response_headers(&mut host, false);
+    chunk(&mut a, &mut host, ANTHROPIC_START, false);
+    assert_eq!(chunk(&mut a, &mut host, ANTHROPIC_OVERLOADED, true), Action::Continue);
+    assert_eq!(response_status(&host), 429);
+    let failed: u64 = host
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("llm_router_failed_before_content_total"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(failed, 1);
 }

@@ -22,6 +22,8 @@ pub struct MockHost {
     pub from_upstream: bool,
     /// The response the gateway answered with itself: (status, body).
     pub sent: Option<(u32, Vec<u8>)>,
+    /// The response was reset ([`Host::reset_response`]).
+    pub reset: bool,
     /// Shared data: key -> (value, cas).
     pub shared: HashMap<String, (Vec<u8>, u32)>,
     /// Compare-and-swap writes that fail as if another worker wrote first.
@@ -145,6 +147,10 @@ impl Host for MockHost {
 
     fn response_from_upstream(&self) -> bool {
         self.from_upstream
+    }
+
+    fn reset_response(&mut self) {
+        self.reset = true;
     }
 
     fn send_json_response(&mut self, status: u32, body: &[u8]) {

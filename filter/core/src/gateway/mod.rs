@@ -65,6 +65,8 @@ pub trait Host {
     fn replace_response_body(&mut self, size: usize, body: &[u8]);
     /// The response came from an upstream (not from Envoy or a filter).
     fn response_from_upstream(&self) -> bool;
+    /// Resets the response stream: the client sees it cut (its status line may be out already).
+    fn reset_response(&mut self);
 
     /// Answers the request here with a JSON body; nothing goes upstream.
     fn send_json_response(&mut self, status: u32, body: &[u8]);

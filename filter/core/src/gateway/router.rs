@@ -34,6 +34,8 @@ pub struct RouterRequest {
     status: u32,
     attempts: u32,
     client_api: ClientApi,
+    /// The client's `:path` (with its query).
+    client_path: String,
 }
 
 impl RouterRequest {
@@ -50,6 +52,7 @@ impl RouterRequest {
             status: 0,
             attempts: 0,
             client_api: ClientApi::OpenAi,
+            client_path: String::new(),
         }
     }
 
@@ -95,10 +98,18 @@ impl RouterRequest {
         let now = host.now_ms();
         let table = self.table.clone();
         let tried = (self.attempts.max(1) as usize).min(self.plan.len());
+        // A good status that did not end as the upstream's answer (Envoy cut the stream after
+        // its first content: a stall past stream_timeout, a reset) is the last region's failure.
+        let cut_after_content = (200..300).contains(&self.status) && !host.response_from_upstream();
+        if cut_after_content {
+            if let Some(d) = self.plan.get(tried - 1).and_then(|&i| self.table.deployments.get(i)) {
+                host.add_counter(&stat("llm_router_failed_after_content_total", &d.labels), 1);
+            }
+        }
         for (n, &i) in self.plan.iter().take(tried).enumerate() {
             let Some(d) = table.deployments.get(i) else { continue };
             let last = n + 1 == tried;
-            let failed = !last || is_region_failure(self.status);
+            let failed = !last || is_region_failure(self.status) || cut_after_content;
             let outcome = if failed { Outcome::Failure } else { Outcome::Success };
             let sole = table.groups.get(&d.model_group).is_some_and(|g| g.deployments.len() == 1);
             host.add_counter(&stat("litellm_requests_total", &d.labels), 1);
@@ -209,6 +220,7 @@ impl RouterRequest {
         self.preferred_region = headers.only_one("x-llm-region")?;
         self.strategy = headers.only_one("x-llm-routing-strategy")?;
         host.set_request_header(crate::CLIENT_PATH_HEADER, Some(&path));
+        self.client_path = path;
         // Wait for the body: the model is in it.
         Ok(Action::Pause)
     }
@@ -241,14 +253,20 @@ impl RouterRequest {
         // largest of the plan's deployments, so that none is cut before its own limit. The
         // header picks the route that carries it as the per-try idle timeout.
         let largest = |limit: fn(&Deployment) -> u64| plan.attempts.iter().map(|&d| limit(d)).max().unwrap_or(0);
-        let (idle_ms, answer_ms) = if facts.stream {
-            // A stream: each attempt's first content and every gap after it within
-            // stream_timeout; the whole answer, retries included, within timeout.
+        // Every attempt of a chat request streams upstream (a whole answer is assembled from the
+        // stream), except where the assembler cannot carry what is asked
+        // (`providers::assemblable`) or the deployment cannot stream with usage.
+        let streamed = facts.stream
+            || (plan.attempts.iter().all(|d| d.streams_whole_answers)
+                && crate::providers::assemblable(&self.client_path, &bytes));
+        let (idle_ms, answer_ms) = if streamed {
+            // Each attempt's first content and every gap after it within stream_timeout; the
+            // whole answer, retries included, within timeout.
             (largest(|d| d.stream_timeout_ms), largest(|d| d.timeout_ms))
         } else {
-            // A non-streaming answer shows no activity until it is whole (until every attempt
-            // streams upstream, issue 14), so stream_timeout would cut a long but healthy
-            // answer: each attempt gets `timeout`, as LiteLLM gives each call.
+            // An answer asked for whole shows no activity until it is whole, so stream_timeout
+            // would cut a long but healthy one: each attempt gets `timeout`, as LiteLLM gives
+            // each call.
             let per_attempt = largest(|d| d.timeout_ms);
             (per_attempt, per_attempt.saturating_mul(plan.attempts.len().max(1) as u64))
         };

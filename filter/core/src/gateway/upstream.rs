@@ -15,6 +15,7 @@ use std::rc::Rc;
 use llm_router_proto as pb;
 
 use super::{is_region_failure, shared, stat, Action, Host};
+use crate::health::Outcome;
 use crate::providers::{self, ClientApi, FirstContent, ProviderKind, ResponseTranslator, Target};
 use crate::{Provider, RequestError};
 
@@ -60,6 +61,8 @@ pub struct UpstreamAttempt {
     /// A streamed answer held until its first content: what the client will get first (at
     /// most [`HELD_CAP`] bytes). `None` when nothing is held.
     held: Option<Vec<u8>>,
+    /// A failure after the first content was counted against the deployment.
+    failure_recorded: bool,
 }
 
 impl UpstreamAttempt {
@@ -72,6 +75,7 @@ impl UpstreamAttempt {
             translator: None,
             auth_failure: None,
             held: None,
+            failure_recorded: false,
         }
     }
 
@@ -172,8 +176,29 @@ impl UpstreamAttempt {
         let Some(t) = self.translator.as_mut() else { return Action::Continue };
         let chunk = host.response_body(body_size);
         let out = t.on_body(&chunk, end_of_stream);
+        let (first, failed_after, broken) = (t.first_content(), t.failed_after_content(), t.broken_after_content());
+        if broken && self.held.take().is_some() {
+            // Content and the failure came together, before anything was released: nothing
+            // reached the client, so it is a region failure Envoy retries on the next deployment.
+            self.report_failed_before_content(host, 503);
+            host.set_response_header(":status", Some("503"));
+            host.set_response_header("content-type", Some("application/json"));
+            let body = if out.is_empty() { self.failed_mid_answer_body() } else { out };
+            host.replace_response_body(body_size, &body);
+            return Action::Continue;
+        }
+        if failed_after && !self.failure_recorded {
+            self.failure_recorded = true;
+            self.record_failure_after_content(host);
+        }
+        if broken {
+            // A whole answer failed after its first content (its status line may be out): cut
+            // the response, so that no client takes what follows for a complete answer.
+            host.reset_response();
+            return Action::Pause;
+        }
         if let Some(mut held) = self.held.take() {
-            match t.first_content() {
+            match first {
                 FirstContent::Waiting if !end_of_stream && held.len() + out.len() <= HELD_CAP => {
                     // Kept here rather than in Envoy's buffer, so the next chunk comes alone.
                     held.extend_from_slice(&out);
@@ -185,6 +210,7 @@ impl UpstreamAttempt {
                 }
                 FirstContent::Failed { status, body } => {
                     // The headers are still held: the answer becomes a retried error.
+                    self.report_failed_before_content(host, status);
                     host.set_response_header(":status", Some(&status.to_string()));
                     host.set_response_header("content-type", Some("application/json"));
                     host.set_response_header("cache-control", None);
@@ -196,6 +222,7 @@ impl UpstreamAttempt {
                     held.extend_from_slice(&out);
                     host.replace_response_body(body_size, &held);
                     self.record_first_byte(host);
+                    self.record_first_token(host);
                     if end_of_stream {
                         self.record_usage(host);
                     }
@@ -220,6 +247,44 @@ impl UpstreamAttempt {
             let now = host.now_ms();
             shared::record_latency(host, &self.dep.cfg.deployment_id, now.saturating_sub(self.started_ms) as f64, now);
         }
+    }
+
+    /// Time to the first content of a held answer (a stream, or a whole answer assembled from
+    /// one): the latency the client feels, and the routing signal.
+    fn record_first_token(&self, host: &mut impl Host) {
+        if self.started_ms > 0 {
+            let ms = host.now_ms().saturating_sub(self.started_ms);
+            host.record_histogram(&stat("litellm_time_to_first_token_ms", &self.dep.labels), ms);
+        }
+    }
+
+    /// The provider failed after the client had content (an error event, a broken assembled
+    /// answer): Envoy cannot retry it, and the router role sees an answer that ended normally,
+    /// so it is counted here, against the deployment's health as any region failure.
+    fn record_failure_after_content(&self, host: &mut impl Host) {
+        let cfg = &self.dep.cfg;
+        host.add_counter(&stat("llm_router_failed_after_content_total", &self.dep.labels), 1);
+        let now = host.now_ms();
+        let (fails, cooldown, sole) = (cfg.allowed_fails, cfg.cooldown_ms, cfg.sole_in_group);
+        if shared::record_outcome(host, &cfg.deployment_id, Outcome::Failure, now, fails, cooldown, sole) {
+            host.log_warn(&format!(
+                "llm-router: deployment {} ({}) cooling down for {cooldown} ms",
+                cfg.deployment_id, cfg.region
+            ));
+            host.add_counter(&stat("llm_router_cooldowns_total", &self.dep.labels), 1);
+        }
+    }
+
+    /// A failure before any content (an error event, a stream cut short, one too large): the
+    /// region's, retried on the next deployment; counted and logged here, where the cause is known.
+    fn report_failed_before_content(&self, host: &mut impl Host, status: u16) {
+        let labels = format!("{}.code.{status}", self.dep.labels);
+        host.add_counter(&stat("llm_router_failed_before_content_total", &labels), 1);
+        let cfg = &self.dep.cfg;
+        host.log_warn(&format!(
+            "llm-router: deployment {} ({}) failed before its first content ({status}); the attempt moves on",
+            cfg.deployment_id, cfg.region
+        ));
     }
 
     /// The provider refused the gateway's credentials. The status becomes 502 now (Envoy
@@ -292,6 +357,25 @@ impl UpstreamAttempt {
             message: format!(
                 "the provider refused the gateway's own credentials for deployment '{}' ({}); this is the gateway's configuration, not your request or key",
                 cfg.deployment_id, failure.status
+            ),
+            param: None,
+        };
+        match ClientApi::from_path(&self.client_path) {
+            ClientApi::Anthropic => providers::anthropic_error_body(&err),
+            ClientApi::OpenAi => err.body(),
+        }
+    }
+
+    /// The client's error for an answer that failed in the provider's stream before the
+    /// gateway released any of it (the provider's own error is not at hand yet).
+    fn failed_mid_answer_body(&self) -> Vec<u8> {
+        let err = RequestError {
+            status: 503,
+            kind: "api_error",
+            code: "upstream_stream_failed",
+            message: format!(
+                "deployment '{}' failed in the middle of its answer; the request moves on to the next deployment",
+                self.dep.cfg.deployment_id
             ),
             param: None,
         };

@@ -28,7 +28,7 @@ pub(crate) fn translate_request(
         }
     };
     let version = target.api_version.as_deref().filter(|v| !v.is_empty()).unwrap_or(DEFAULT_API_VERSION);
-    let (body, stream, include_usage, client_api) = openai::body_for(target, client_path, body)?;
+    let b = openai::body_for(target, client_path, body)?;
     Ok(UpstreamRequest {
         path: format!(
             "{}/openai/deployments/{}/{op}?api-version={}",
@@ -36,11 +36,12 @@ pub(crate) fn translate_request(
             uri_encode(&target.model),
             uri_encode(version)
         ),
-        body,
+        body: b.body,
         set_headers: openai::passthrough_headers(),
-        stream,
-        include_usage,
-        client_api,
+        stream: b.stream,
+        include_usage: b.include_usage,
+        client_api: b.client_api,
+        upstream_stream: b.upstream_stream,
     })
 }
 

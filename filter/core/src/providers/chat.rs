@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::client::ClientApi;
 use super::error::ProviderError;
-use super::json;
+use super::json::{self, Str};
 use super::{ProviderKind, Usage};
 use crate::RequestError;
 
@@ -469,6 +469,174 @@ pub(crate) struct Reply<'a> {
     pub tool_calls: Calls<'a>,
     pub finish: Finish,
     pub usage: Option<Usage>,
+}
+
+/// A whole answer gathered from a provider's stream ([`Ev`]s), for a client that asked for one
+/// answer: the text and the tool calls are held, at most `cap` bytes of them; the rest is the
+/// stream's last word (its first id and finish, its last usage). Errors are the caller's.
+pub(crate) struct Gathered {
+    cap: usize,
+    /// Text and tool calls outgrew `cap`: nothing more is taken.
+    over: bool,
+    id: Option<String>,
+    text: String,
+    /// The tool calls as the JSON array [`gathered_call`] reads back,
+    /// `[{"id":..,"name":..,"input":<JSON>},...]`, held as they come (a few bytes per call, where
+    /// one struct of strings each would take a hundred); the last call is open: its object and
+    /// the array are closed by [`Self::close_call`] and [`Self::reply`].
+    calls: Vec<u8>,
+    /// The open call: the provider's block it came in, where its `"input":` member starts in
+    /// `calls`, and where the arguments themselves do.
+    open: Option<(u64, usize, usize)>,
+    finish: Option<Finish>,
+    usage: Option<Usage>,
+}
+
+impl Gathered {
+    pub fn new(cap: usize) -> Self {
+        Gathered {
+            cap,
+            over: false,
+            id: None,
+            text: String::new(),
+            calls: Vec::new(),
+            open: None,
+            finish: None,
+            usage: None,
+        }
+    }
+
+    /// Takes one event; false once the text and tool calls are over the cap.
+    pub fn add(&mut self, ev: Ev) -> bool {
+        if self.over {
+            return false;
+        }
+        match ev {
+            Ev::Start { id } => {
+                if self.id.is_none() {
+                    self.id = id;
+                }
+            }
+            Ev::Text(t) => self.text.push_str(&t),
+            // The call already open, named again (servers that repeat a call's id and name on
+            // each fragment): its arguments go on.
+            Ev::ToolStart { block, arguments, .. } if self.open.is_some_and(|(b, ..)| b == block) => {
+                self.calls.extend_from_slice(arguments.as_bytes());
+            }
+            Ev::ToolStart { block, id, name, arguments } => {
+                self.close_call();
+                self.calls.push(if self.calls.is_empty() { b'[' } else { b',' });
+                let mut call = json::ObjectWriter::open(&mut self.calls);
+                call.str("id", &id);
+                call.str("name", &name);
+                let input = self.calls.len() + 1;
+                self.calls.extend_from_slice(b",\"input\":");
+                self.open = Some((block, input, self.calls.len()));
+                self.calls.extend_from_slice(arguments.as_bytes());
+            }
+            // Fragments of a call that is not the open one are dropped, as the Anthropic
+            // stream writer drops them (providers finish one call before the next starts).
+            Ev::ToolArgs { block, fragment } => {
+                if self.open.is_some_and(|(b, ..)| b == block) {
+                    self.calls.extend_from_slice(fragment.as_bytes());
+                }
+            }
+            Ev::Finish(f) => {
+                self.finish.get_or_insert(f);
+            }
+            Ev::Usage(u) => self.usage = Some(u),
+            Ev::End | Ev::Error(_) => {}
+        }
+        // (`close_call` may have found the last call's arguments too long to hold.)
+        self.over |= self.len() > self.cap;
+        !self.over
+    }
+
+    /// How the provider said the answer finished, if it did.
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
+    }
+
+    /// The last usage read.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// How many bytes of text and tool calls are held.
+    pub fn len(&self) -> usize {
+        self.text.len() + self.calls.len()
+    }
+
+    /// Closes the open call's object: arguments that are JSON stay as they are (written
+    /// compact like a whole answer's), none are `{}`, and any other text becomes the string
+    /// member `arguments` (passed on as the provider gave it).
+    fn close_call(&mut self) {
+        let Some((_, input, args)) = self.open.take() else { return };
+        let text = self.calls.get(args..).unwrap_or_default();
+        if text.iter().all(u8::is_ascii_whitespace) {
+            self.calls.truncate(args);
+            self.calls.extend_from_slice(b"{}");
+        } else if json::raw_document(text).is_none() {
+            // Escaped, it is at most six bytes a byte (`\u001f`): counted before it is written.
+            let escaped: usize =
+                text.iter().map(|&b| if b < 0x20 { 6 } else { 1 + usize::from(matches!(b, b'"' | b'\\')) }).sum();
+            if self.text.len() + input + escaped + 16 > self.cap {
+                self.over = true;
+                self.calls.truncate(args);
+                self.calls.extend_from_slice(b"{}");
+            } else {
+                let text = String::from_utf8_lossy(text).into_owned();
+                self.calls.truncate(input);
+                self.calls.extend_from_slice(b"\"arguments\":");
+                json::string(&mut self.calls, &text);
+            }
+        }
+        self.calls.push(b'}');
+    }
+
+    /// The whole answer, at the end of the stream; `None` when it is over the cap.
+    pub fn reply(&mut self) -> Option<Reply<'_>> {
+        self.close_call();
+        if !self.calls.is_empty() {
+            self.calls.push(b']');
+        }
+        if self.over || self.len() > self.cap {
+            return None;
+        }
+        let list = json::raw_document(&self.calls);
+        // OpenAI's answers that only call tools have no content.
+        let text = (!self.text.is_empty() || list.is_none()).then_some(Cow::Borrowed(self.text.as_str()));
+        Some(Reply {
+            id: self.id.clone(),
+            text,
+            tool_calls: Calls { list, read: gathered_call },
+            finish: self.finish.unwrap_or(Finish::Stop),
+            usage: self.usage,
+        })
+    }
+}
+
+json::reader! {
+    /// A tool call as [`Gathered`] holds it.
+    struct GatheredCall<'a> {
+        "id" => id: Str<'a>,
+        "name" => name: Str<'a>,
+        "input" => input: Option<&'a RawValue>,
+        "arguments" => arguments: Str<'a>,
+    }
+}
+
+/// One tool call of [`Gathered::calls`].
+fn gathered_call(raw: &RawValue, _: usize) -> Option<OutToolCall<'_>> {
+    let c: GatheredCall = json::fields_of(raw)?;
+    Some(OutToolCall {
+        id: c.id.0.unwrap_or_default(),
+        name: c.name.0.unwrap_or_default(),
+        arguments: match c.arguments.0 {
+            Some(text) => Args::Text(text),
+            None => Args::Json(c.input),
+        },
+    })
 }
 
 /// Identity of the answer the client gets: its id, model and creation time.

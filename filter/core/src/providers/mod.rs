@@ -140,6 +140,9 @@ pub struct UpstreamRequest {
     pub include_usage: bool,
     /// The API the client speaks (from its path).
     pub client_api: ClientApi,
+    /// The provider is asked for a stream although the client wants one whole answer: the
+    /// response side assembles it ([`ResponseOptions::upstream_stream`]).
+    pub upstream_stream: bool,
 }
 
 impl UpstreamRequest {
@@ -153,6 +156,7 @@ impl UpstreamRequest {
             created,
             request_id: 0,
             client_api: self.client_api,
+            upstream_stream: self.upstream_stream && !self.stream,
         }
     }
 }
@@ -169,6 +173,10 @@ pub struct ResponseOptions {
     pub request_id: u64,
     /// The API the answer is written in.
     pub client_api: ClientApi,
+    /// The client wants one whole answer (`stream` false) but the provider was asked for a
+    /// stream: its events are assembled into that answer, which is held until the first content
+    /// like a stream's and written whole at the end.
+    pub upstream_stream: bool,
 }
 
 /// Status and header changes for the response the client gets.
@@ -202,6 +210,18 @@ pub trait ResponseTranslator {
     fn first_content(&self) -> FirstContent {
         FirstContent::Seen
     }
+    /// Whether an answer assembled from the provider's stream ([`ResponseOptions::upstream_stream`])
+    /// failed after its first content, when the client's status was already released: its body
+    /// ends with the client's error instead of an answer, and the upstream role must reset the
+    /// stream so that the client never takes it for a complete answer.
+    fn broken_after_content(&self) -> bool {
+        false
+    }
+    /// Whether the provider failed after the first content reached the client: an error event
+    /// in a stream (passed on as one), or a broken assembled answer. The region's failure.
+    fn failed_after_content(&self) -> bool {
+        false
+    }
 }
 
 /// Where a streamed answer stands before the client may see any of it.
@@ -231,6 +251,13 @@ pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Res
 /// The response side of one attempt at `target`.
 pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn ResponseTranslator> {
     match (target.kind, opts.client_api) {
+        // An answer assembled from the provider's stream is rewritten, whatever the APIs.
+        (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::OpenAi) if opts.upstream_stream => {
+            Box::new(openai::response_translator(target, opts))
+        }
+        (ProviderKind::Anthropic | ProviderKind::VertexAnthropic, ClientApi::Anthropic) if opts.upstream_stream => {
+            Box::new(anthropic::response_translator(target, opts))
+        }
         (ProviderKind::OpenAi | ProviderKind::Azure, ClientApi::OpenAi) => {
             let watch = opts.stream.then(|| openai::response_translator(target, opts));
             translated::WatchedPassThrough::wrap(Box::new(openai::PassThrough::new(opts)), watch)
@@ -248,6 +275,91 @@ pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn Re
         (ProviderKind::Bedrock, _) => Box::new(bedrock::response_translator(target, opts)),
         (ProviderKind::VertexGemini, _) => Box::new(vertex::gemini::response_translator(target, opts)),
     }
+}
+
+/// Whether a deployment of `kind` is asked for a stream when its client wants one whole answer
+/// (the stream's first event is what tells a live region from a hung one; the answer is
+/// assembled here). Azure only from `api-version` 2024-09-01: earlier versions refuse
+/// `stream_options`, and a stream without it carries no usage.
+pub fn streams_whole_answers(kind: ProviderKind, api_version: Option<&str>) -> bool {
+    match kind {
+        ProviderKind::Azure => {
+            let v = api_version.filter(|v| !v.is_empty()).unwrap_or(azure::DEFAULT_API_VERSION);
+            v.get(..10).is_some_and(|date| date >= "2024-09-01")
+        }
+        _ => true,
+    }
+}
+
+/// Whether one whole answer to the client's request can be assembled from the provider's
+/// stream when the provider speaks the client's own API (the answers that otherwise pass
+/// through). The assembler carries text, tool calls, the finish reason and usage; a request
+/// that asks for more (several choices, log probabilities, audio; Anthropic's extended
+/// thinking, server tools, MCP servers, containers) keeps the provider's non-streaming call, and
+/// its attempts keep `timeout` as their limit. Only chat requests (`/chat/completions`,
+/// `/v1/messages`) qualify.
+pub fn assemblable(client_path: &str, body: &[u8]) -> bool {
+    use client::Endpoint;
+    if !matches!(client::split_client_path(client_path).0, Endpoint::Chat | Endpoint::Messages) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let mut ok = true;
+    let is = |raw: &serde_json::value::RawValue, v: &str| raw.get().trim() == v;
+    let walked = json::each_field(text, &mut |key, value| {
+        ok &= match key.as_ref() {
+            "n" => is(value, "1") || is(value, "null"),
+            "logprobs" => is(value, "false") || is(value, "null"),
+            "top_logprobs" | "audio" => is(value, "null"),
+            "modalities" => !value.get().contains("\"audio\""),
+            "thinking" => is(value, "null") || value.get().contains("\"disabled\""),
+            "mcp_servers" | "container" => false,
+            // Anthropic's server tools have a `type` (`web_search_20250305`, ...); client tools
+            // have none or `custom`.
+            "tools" => {
+                let mut client_tools_only = true;
+                let _ = json::each(value, &"tools", &mut |_, tool| {
+                    let typed = json::each_field(tool.get(), &mut |k, v| {
+                        if k == "type" && !is(v, "\"custom\"") && !is(v, "\"function\"") {
+                            return Err(RequestError::bad_request("server_tool", String::new()));
+                        }
+                        Ok(())
+                    });
+                    client_tools_only &= typed.is_ok();
+                    Ok(())
+                });
+                client_tools_only
+            }
+            _ => true,
+        };
+        Ok(())
+    });
+    ok && walked.is_ok()
+}
+
+/// The client's own JSON object for a provider that speaks its API, asking for a stream:
+/// `model` set to `model` when given, `stream: true`, and for OpenAI's API
+/// `stream_options: {"include_usage": true}` (usage is part of the assembled answer); every
+/// other member copied as it is.
+pub(crate) fn streaming_copy(body: &[u8], model: Option<&str>, openai_usage: bool) -> Result<Vec<u8>, RequestError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| RequestError::bad_request("invalid_json", "request body is not valid UTF-8 JSON"))?;
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut b = json::ObjectWriter::open(&mut out);
+    json::each_field(text, &mut |key, value| {
+        match (key.as_ref(), model) {
+            ("stream", _) | ("stream_options", _) => {}
+            ("model", Some(m)) => b.str("model", m),
+            (k, _) => b.raw(k, value.get()),
+        }
+        Ok(())
+    })?;
+    b.raw("stream", "true");
+    if openai_usage {
+        b.raw("stream_options", r#"{"include_usage":true}"#);
+    }
+    b.close();
+    Ok(out)
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (AWS's `UriEncode`, so a
@@ -308,6 +420,95 @@ mod tests {
         assert_eq!(split_client_path("/chat/completions/"), (Endpoint::Chat, "/chat/completions/", ""));
         assert_eq!(split_client_path("/v1beta/x?y").0, Endpoint::Other);
         assert_eq!(uri_encode("a:b/c d~_.-"), "a%3Ab%2Fc%20d~_.-");
+    }
+
+    #[test]
+    fn whole_answers_are_asked_for_as_streams_where_they_can_be_assembled() {
+        let chat = "/v1/chat/completions";
+        assert!(assemblable(
+            chat,
+            br#"{"model":"m","messages":[],"n":1,"logprobs":false,"tools":[{"type":"function"}]}"#
+        ));
+        for body in [
+            &br#"{"model":"m","n":2}"#[..],
+            br#"{"model":"m","logprobs":true}"#,
+            br#"{"model":"m","top_logprobs":2}"#,
+            br#"{"model":"m","modalities":["text","audio"]}"#,
+            br#"{"model":"m","thinking":{"type":"enabled","budget_tokens":1024}}"#,
+            br#"{"model":"m","tools":[{"name":"f"},{"type":"web_search_20250305","name":"web_search"}]}"#,
+            br#"{"model":"m","mcp_servers":[]}"#,
+            b"not json",
+        ] {
+            assert!(!assemblable(chat, body), "{}", String::from_utf8_lossy(body));
+        }
+        assert!(assemblable("/v1/messages", br#"{"model":"m","thinking":{"type":"disabled"},"tools":[{"name":"f"}]}"#));
+        assert!(!assemblable("/v1/embeddings", br#"{"model":"m"}"#));
+        assert!(!assemblable("/v1/completions", br#"{"model":"m"}"#));
+
+        assert!(streams_whole_answers(ProviderKind::Azure, None), "the default api-version streams usage");
+        assert!(streams_whole_answers(ProviderKind::Azure, Some("2024-09-01-preview")));
+        assert!(!streams_whole_answers(ProviderKind::Azure, Some("2024-06-01")));
+        assert!(streams_whole_answers(ProviderKind::Bedrock, None));
+
+        let copy = streaming_copy(br#"{"model":"g","stream":false,"stream_options":null,"n":1}"#, Some("gpt-4o"), true);
+        assert_eq!(
+            String::from_utf8(copy.unwrap()).unwrap(),
+            r#"{"model":"gpt-4o","n":1,"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn every_provider_streams_a_whole_answer_upstream() {
+        let openai = br#"{"model":"x","messages":[{"role":"user","content":"q"}]}"#;
+        let anthropic = br#"{"model":"x","max_tokens":5,"messages":[{"role":"user","content":"q"}]}"#;
+        let vertex = |kind, model: &str| Target {
+            vertex_project: Some("p".into()),
+            vertex_location: Some("europe-west1".into()),
+            ..Target::new(kind, model)
+        };
+        let cases = [
+            (Target::new(ProviderKind::OpenAi, "gpt-4o"), "/v1/chat/completions", &openai[..], "/chat/completions"),
+            (Target::new(ProviderKind::OpenAi, "gpt-4o"), "/v1/messages", anthropic, "/chat/completions"),
+            (Target::new(ProviderKind::Azure, "gpt4o"), "/v1/chat/completions", openai, "api-version=2024-10-21"),
+            (Target::new(ProviderKind::Anthropic, "claude"), "/v1/messages", anthropic, "/v1/messages"),
+            (Target::new(ProviderKind::Anthropic, "claude"), "/v1/chat/completions", openai, "/v1/messages"),
+            (Target::new(ProviderKind::Bedrock, "m"), "/v1/chat/completions", openai, "/converse-stream"),
+            (vertex(ProviderKind::VertexAnthropic, "claude-x"), "/v1/messages", anthropic, ":streamRawPredict"),
+            (vertex(ProviderKind::VertexAnthropic, "claude-x"), "/v1/chat/completions", openai, ":streamRawPredict"),
+            (
+                vertex(ProviderKind::VertexGemini, "gemini-x"),
+                "/v1/messages",
+                anthropic,
+                ":streamGenerateContent?alt=sse",
+            ),
+        ];
+        for (target, path, body, want_path) in cases {
+            let r = translate_request(&target, path, body).unwrap();
+            let what = format!("{:?} from {path}", target.kind);
+            assert!(r.upstream_stream && !r.stream, "{what}");
+            assert!(r.path.ends_with(want_path), "{what}: {}", r.path);
+            let o = r.response_options(1);
+            assert!(o.upstream_stream && !o.stream, "{what}");
+            // The providers that take a body flag get it (Bedrock and Gemini stream by path).
+            if !matches!(target.kind, ProviderKind::Bedrock | ProviderKind::VertexGemini) {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(v["stream"], true, "{what}: {v}");
+                let openai_shaped = matches!(target.kind, ProviderKind::OpenAi | ProviderKind::Azure);
+                assert_eq!(v["stream_options"]["include_usage"].as_bool(), openai_shaped.then_some(true), "{what}");
+            }
+        }
+        // What the assembler cannot carry keeps the whole call, and so does a stream (as asked).
+        let n2 = br#"{"model":"x","n":2,"messages":[{"role":"user","content":"q"}]}"#;
+        let r = translate_request(&Target::new(ProviderKind::OpenAi, "g"), "/v1/chat/completions", n2).unwrap();
+        assert!(!r.upstream_stream && !r.body.windows(6).any(|w| w == b"stream"));
+        let old = Target { api_version: Some("2024-06-01".into()), ..Target::new(ProviderKind::Azure, "g") };
+        assert!(!translate_request(&old, "/v1/chat/completions", openai).unwrap().upstream_stream);
+        let think = br#"{"model":"x","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":9},"messages":[]}"#;
+        let r = translate_request(&vertex(ProviderKind::VertexAnthropic, "claude-x"), "/v1/messages", think).unwrap();
+        assert!(!r.upstream_stream && r.path.ends_with(":rawPredict"));
+        let streamed = br#"{"model":"x","stream":true,"messages":[{"role":"user","content":"q"}]}"#;
+        let r = translate_request(&Target::new(ProviderKind::Bedrock, "m"), "/v1/chat/completions", streamed).unwrap();
+        assert!(r.stream && !r.response_options(1).upstream_stream);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The response side shared by every translating provider: the provider-specific parts (its
 //! error shape, its whole-answer shape, its stream decoder) sit behind [`Dialect`]; this module
-//! decides between error, JSON and SSE, buffers only what must be whole (errors and
-//! non-streaming answers) and hands the result to the client's writers ([`super::client`]).
+//! decides between error, JSON, SSE and a stream assembled into one answer (a client that wants
+//! one answer from a provider asked for a stream), buffers only what must be whole (errors,
+//! non-streaming answers, the text and tool calls of an assembled one) and hands the result to
+//! the client's writers ([`super::client`]).
 //! It is the one response path every provider but the pass-throughs takes, so it sits beside
 //! them rather than in any one provider.
 
-use super::chat::{Ev, Ident, Reply};
+use super::chat::{Ev, Gathered, Ident, Reply};
 use super::client::StreamWriter;
 use super::codec::sse::SseDecoder;
 use super::codec::MAX_ANSWER_BODY;
@@ -63,6 +65,9 @@ enum Mode {
     Error(u16),
     Json,
     Stream,
+    /// The provider streams an answer the client wants whole ([`ResponseOptions::upstream_stream`]):
+    /// its events are gathered and written as one answer at the end.
+    Assemble,
     /// The provider announced a body over [`MAX_ANSWER_BODY`]: it is not read.
     TooLarge,
 }
@@ -79,6 +84,14 @@ pub(crate) struct Translated {
     /// The body outgrew [`MAX_ANSWER_BODY`]: the rest is dropped.
     overflow: bool,
     writer: Option<StreamWriter>,
+    /// The answer gathered from the stream in [`Mode::Assemble`]; dropped once it failed.
+    gathered: Option<Gathered>,
+    /// The client's error body for an assembled answer that failed after its first content
+    /// (the client's status is already out): written at the end, and the stream is reset
+    /// ([`ResponseTranslator::broken_after_content`]).
+    broken: Option<Vec<u8>>,
+    /// A stream's provider failed after its first content (its error event was written).
+    error_after_content: bool,
     usage: Option<Usage>,
     done: bool,
     /// Whether a streamed answer has shown content yet ([`FirstContent::Seen`] for every
@@ -99,6 +112,9 @@ impl Translated {
             buf: Vec::new(),
             overflow: false,
             writer: None,
+            gathered: None,
+            broken: None,
+            error_after_content: false,
             usage: None,
             done: false,
             first: FirstContent::Seen,
@@ -115,7 +131,9 @@ impl Translated {
         Ident { id, model: self.model.clone(), created: self.opts.created }
     }
 
-    fn start_mode(&mut self, status: u16, content_length: Option<usize>) -> (u16, &'static str) {
+    /// `json`: the provider answered with a JSON document (a stream was asked for, but a whole
+    /// answer is read as one).
+    fn start_mode(&mut self, status: u16, content_length: Option<usize>, json: bool) -> (u16, &'static str) {
         if !(200..300).contains(&status) {
             let s = self.dialect.error_status(status);
             self.mode = Some(Mode::Error(status));
@@ -125,6 +143,11 @@ impl Translated {
             self.mode = Some(Mode::Stream);
             self.first = FirstContent::Waiting;
             (200, "text/event-stream")
+        } else if self.opts.upstream_stream && !json {
+            self.gathered = Some(Gathered::new(MAX_ANSWER_BODY));
+            self.mode = Some(Mode::Assemble);
+            self.first = FirstContent::Waiting;
+            (200, "application/json")
         } else if content_length.is_some_and(|n| n > MAX_ANSWER_BODY) {
             // Known before any of it is sent: the client gets a 502, a region failure that
             // Envoy retries elsewhere.
@@ -188,15 +211,18 @@ impl Translated {
         let client_api = self.opts.client_api;
         let first = &mut self.first;
         let finish_seen = &mut self.finish_seen;
+        let error_after_content = &mut self.error_after_content;
         let mut over = false;
         let mut event = |ev: Ev| {
             if over || matches!(first, FirstContent::Failed { .. }) {
                 return;
             }
+            if *first == FirstContent::Seen && matches!(ev, Ev::Error(_)) {
+                *error_after_content = true;
+            }
             if *first == FirstContent::Waiting {
                 match &ev {
-                    Ev::Text(t) if !t.is_empty() => *first = FirstContent::Seen,
-                    Ev::ToolStart { .. } => *first = FirstContent::Seen,
+                    ev if is_content(ev) => *first = FirstContent::Seen,
                     Ev::Finish(_) => *finish_seen = true,
                     Ev::Error(e) => {
                         *first = failed_before_content(client_api, e);
@@ -246,14 +272,104 @@ impl Translated {
         self.usage = w.usage();
         out
     }
+
+    /// Stream bytes through the dialect into the gathered answer: nothing comes out until the
+    /// end of the body, where the whole answer does. The first content is watched as in
+    /// [`Self::stream`]; a failure after it (an error event, the cap, a stream cut before the
+    /// provider finished) cannot change the status the client already has: the answer is
+    /// broken, and the end of the body is the client's error instead of an answer.
+    fn assemble(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        let Some(g) = self.gathered.as_mut() else {
+            // Failed already: before content nothing is written, after it the error is.
+            return if end_of_stream { self.broken.clone().unwrap_or_default() } else { Vec::new() };
+        };
+        let name = self.dialect.name();
+        let first = &mut self.first;
+        let mut failure = None;
+        let mut event = |ev: Ev| {
+            if failure.is_some() {
+                return;
+            }
+            if *first == FirstContent::Waiting && is_content(&ev) {
+                *first = FirstContent::Seen;
+            }
+            match ev {
+                Ev::Error(e) => failure = Some(e),
+                ev => {
+                    if !g.add(ev) {
+                        let what = format_args!("an answer larger than {} MiB", MAX_ANSWER_BODY >> 20);
+                        failure = Some(ProviderError::too_large(name, what));
+                    }
+                }
+            }
+        };
+        self.dialect.feed(chunk, &mut event);
+        if end_of_stream {
+            self.dialect.finish(&mut event);
+        }
+        // The usage read so far, whatever follows (the same however the body was cut).
+        self.usage = g.usage();
+        if failure.is_none() && end_of_stream && g.finish().is_none() {
+            failure = Some(ProviderError::truncated());
+        }
+        if let Some(e) = failure {
+            return self.assembly_failed(&e, end_of_stream);
+        }
+        if !end_of_stream {
+            return Vec::new();
+        }
+        // Ended with a finish: an answer, empty or not.
+        self.first = FirstContent::Seen;
+        let ident = self.ident();
+        let client_api = self.opts.client_api;
+        let Some(g) = self.gathered.as_mut() else { return Vec::new() };
+        let hint = g.len() + 512;
+        let body = g.reply().and_then(|reply| client_api.answer_body(&ident, &reply, MAX_ANSWER_BODY, hint));
+        match body {
+            Some(body) => body,
+            None => self.assembly_failed(&self.too_large(), true),
+        }
+    }
+
+    /// An assembled answer failed with `e`: before its first content the whole attempt fails
+    /// ([`FirstContent::Failed`]); after it the answer is broken, and its end is `e`.
+    fn assembly_failed(&mut self, e: &ProviderError, end_of_stream: bool) -> Vec<u8> {
+        self.gathered = None;
+        let body = self.opts.client_api.error_body(e);
+        if self.first == FirstContent::Waiting {
+            self.first = FirstContent::Failed { status: failed_status(e), body };
+            self.done = true;
+            return Vec::new();
+        }
+        let out = if end_of_stream { body.clone() } else { Vec::new() };
+        self.broken = Some(body);
+        out
+    }
+}
+
+/// Whether `ev` is content: text that is not empty, or a tool call.
+fn is_content(ev: &Ev) -> bool {
+    match ev {
+        Ev::Text(t) => !t.is_empty(),
+        Ev::ToolStart { .. } => true,
+        _ => false,
+    }
 }
 
 /// A provider's error before any content, as the failure of the whole attempt: 429 when the
 /// provider is rate limiting or overloaded, else 503 (both are retried on the next
 /// deployment), with the error in the client's API for when no deployment is left.
 fn failed_before_content(client_api: super::ClientApi, e: &ProviderError) -> FirstContent {
-    let status = if matches!(e.status, 429 | 529) { 429 } else { 503 };
-    FirstContent::Failed { status, body: client_api.error_body(e) }
+    FirstContent::Failed { status: failed_status(e), body: client_api.error_body(e) }
+}
+
+/// 429 when the provider is rate limiting or overloaded, else 503.
+fn failed_status(e: &ProviderError) -> u16 {
+    if matches!(e.status, 429 | 529) {
+        429
+    } else {
+        503
+    }
 }
 
 /// A pass-through answer to a streaming client, watched by the provider's own decoder until
@@ -311,7 +427,8 @@ impl ResponseTranslator for Translated {
     fn on_headers(&mut self, status: u16, headers: &[(String, String)]) -> ResponseHead {
         self.dialect.on_headers(headers);
         let content_length = header(headers, "content-length").and_then(|n| n.trim().parse().ok());
-        let (status, content_type) = self.start_mode(status, content_length);
+        let json = header(headers, "content-type").is_some_and(|c| c.trim_start().starts_with("application/json"));
+        let (status, content_type) = self.start_mode(status, content_length, json);
         let mut set_headers = vec![("content-type".to_owned(), content_type.to_owned())];
         if content_type == "text/event-stream" {
             set_headers.push(("cache-control".to_owned(), "no-cache".to_owned()));
@@ -329,7 +446,7 @@ impl ResponseTranslator for Translated {
         }
         if self.mode.is_none() {
             // No headers seen (should not happen): take it as a success.
-            self.start_mode(200, None);
+            self.start_mode(200, None, false);
         }
         let mut out = Vec::new();
         match self.mode {
@@ -353,6 +470,7 @@ impl ResponseTranslator for Translated {
                 }
             }
             Some(Mode::Stream) => out = self.stream(chunk, end_of_stream),
+            Some(Mode::Assemble) => out = self.assemble(chunk, end_of_stream),
         }
         if end_of_stream {
             self.done = true;
@@ -368,7 +486,18 @@ impl ResponseTranslator for Translated {
     fn first_content(&self) -> FirstContent {
         self.first.clone()
     }
+
+    fn broken_after_content(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    fn failed_after_content(&self) -> bool {
+        self.broken.is_some() || self.error_after_content
+    }
 }
+
+#[cfg(test)]
+mod assemble_tests;
 
 #[cfg(test)]
 mod tests {

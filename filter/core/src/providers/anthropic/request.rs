@@ -29,20 +29,36 @@ pub(crate) fn translate_request(
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
     let client_api = require_chat(target, client_path)?;
-    let (body, stream, include_usage) = match client_api {
+    // A client that wants one whole answer gets it assembled from a stream (see
+    // `streams_whole_answers`), unless it asks for what the assembler does not carry.
+    let (body, stream, include_usage, upstream_stream) = match client_api {
         ClientApi::Anthropic => {
             let facts = body::read_body(body)?;
-            (body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, true)
+            if !facts.stream && super::super::assemblable(client_path, body) {
+                (super::super::streaming_copy(body, Some(&target.model), false)?, false, true, true)
+            } else {
+                (body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, true, false)
+            }
         }
         ClientApi::OpenAi => {
             let req = openai::parse(body, ProviderKind::Anthropic)?;
-            let b = messages_body(&req, ProviderKind::Anthropic, ("model", &target.model), body.len())?;
-            (b, req.stream, req.include_usage)
+            let upstream = ChatRequest { stream: true, ..req.clone() };
+            let b = messages_body(&upstream, ProviderKind::Anthropic, ("model", &target.model), body.len())?;
+            (b, req.stream, req.include_usage, !req.stream)
         }
     };
-    let mut set_headers = json_headers(Some(if stream { "text/event-stream" } else { "application/json" }));
+    let accept = if stream || upstream_stream { "text/event-stream" } else { "application/json" };
+    let mut set_headers = json_headers(Some(accept));
     set_headers.push(("anthropic-version".into(), ANTHROPIC_VERSION.into()));
-    Ok(UpstreamRequest { path: "/v1/messages".into(), body, set_headers, stream, include_usage, client_api })
+    Ok(UpstreamRequest {
+        path: "/v1/messages".into(),
+        body,
+        set_headers,
+        stream,
+        include_usage,
+        client_api,
+        upstream_stream,
+    })
 }
 
 fn block(blocks: &mut Blocks, out: &mut Vec<u8>, part: Part<'_>, kind: ProviderKind) -> Result<(), RequestError> {

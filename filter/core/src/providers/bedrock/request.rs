@@ -1,4 +1,4 @@
-//! The Converse request (`/model/{modelId}/converse` or `/converse-stream`) from the neutral
+//! The ConverseStream request (`/model/{modelId}/converse-stream`, for every attempt) from the neutral
 //! request: OpenAI messages → `system` blocks and `messages[{role, content[]}]` (tool messages
 //! become user `toolResult` blocks; consecutive turns of one role are merged, as Converse
 //! requires alternation); sampling → `inferenceConfig`; tools → `toolConfig`. Parameters with
@@ -24,15 +24,16 @@ pub(crate) fn translate_request(
     let (client_api, req) = parse_chat(target, client_path, body)?;
     req.reject_extras(KIND)?;
     let converse = converse_body(&req, body.len())?;
-    let op = if req.stream { "converse-stream" } else { "converse" };
-    let accept = if req.stream { "application/vnd.amazon.eventstream" } else { "application/json" };
+    // Every attempt streams (ConverseStream), whether or not the client does: the stream's
+    // first event is what tells a live region from a hung one (a whole answer assembled here).
     Ok(UpstreamRequest {
-        path: format!("/model/{}/{op}", uri_encode(&target.model)),
+        path: format!("/model/{}/converse-stream", uri_encode(&target.model)),
         body: converse,
-        set_headers: json_headers(Some(accept)),
+        set_headers: json_headers(Some("application/vnd.amazon.eventstream")),
         stream: req.stream,
         include_usage: req.include_usage,
         client_api,
+        upstream_stream: true,
     })
 }
 
@@ -231,7 +232,10 @@ mod tests {
             br#"{"model":"x","messages":[{"role":"user","content":"hi"}]}"#,
         )
         .unwrap();
-        assert_eq!(r.path, "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.x/converse");
+        assert_eq!(
+            r.path, "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.x/converse-stream",
+            "a whole answer is asked for as a stream too"
+        );
     }
 
     #[test]

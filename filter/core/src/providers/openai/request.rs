@@ -22,22 +22,48 @@ json::reader! {
     }
 }
 
-/// The upstream body and what the response side needs: `(body, stream, include_usage, api)`.
-/// An OpenAI-form body keeps every byte but `model`; an Anthropic-form one is translated.
-pub(crate) fn body_for(
-    target: &Target,
-    client_path: &str,
-    body: &[u8],
-) -> Result<(Vec<u8>, bool, bool, ClientApi), RequestError> {
+/// The upstream body and what the response side needs.
+pub(crate) struct OpenAiBody {
+    pub body: Vec<u8>,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub client_api: ClientApi,
+    /// The provider is asked for a stream the client did not ask for.
+    pub upstream_stream: bool,
+}
+
+/// An OpenAI-form body keeps every byte but `model` — unless the client wants one whole chat
+/// answer, which is asked for as a stream (with usage) and assembled; an Anthropic-form one is
+/// translated, asking for a stream either way. Where the deployment cannot stream with usage
+/// ([`super::super::streams_whole_answers`]) a whole answer is asked for whole.
+pub(crate) fn body_for(target: &Target, client_path: &str, body: &[u8]) -> Result<OpenAiBody, RequestError> {
+    let can_stream = super::super::streams_whole_answers(target.kind, target.api_version.as_deref());
     if ClientApi::from_path(client_path) == ClientApi::Anthropic {
-        let (api, req) = parse_chat(target, client_path, body)?;
-        let b = chat_body(&req, &target.model, body.len())?;
-        return Ok((b, req.stream, req.include_usage, api));
+        let (client_api, req) = parse_chat(target, client_path, body)?;
+        let upstream_stream = can_stream && !req.stream;
+        let b = if upstream_stream {
+            chat_body(&ChatRequest { stream: true, include_usage: true, ..req.clone() }, &target.model, body.len())?
+        } else {
+            chat_body(&req, &target.model, body.len())?
+        };
+        return Ok(OpenAiBody {
+            body: b,
+            stream: req.stream,
+            include_usage: req.include_usage,
+            client_api,
+            upstream_stream,
+        });
     }
     let facts = body::read_body(body)?;
     let flags = json::document::<RequestFlags>(body).unwrap_or_default();
     let include_usage = flags.stream_options.0.and_then(|s| s.include_usage.0).unwrap_or(false);
-    Ok((body::rewrite_model(body, &facts.model_span, &target.model), facts.stream, include_usage, ClientApi::OpenAi))
+    let upstream_stream = can_stream && !facts.stream && super::super::assemblable(client_path, body);
+    let b = if upstream_stream {
+        super::super::streaming_copy(body, Some(&target.model), true)?
+    } else {
+        body::rewrite_model(body, &facts.model_span, &target.model)
+    };
+    Ok(OpenAiBody { body: b, stream: facts.stream, include_usage, client_api: ClientApi::OpenAi, upstream_stream })
 }
 
 /// The request headers of an OpenAI-shaped upstream whose answer passes through: the body is
@@ -52,15 +78,16 @@ pub(crate) fn translate_request(
     body: &[u8],
 ) -> Result<UpstreamRequest, RequestError> {
     let (_, rest, query) = split_client_path(client_path);
-    let (body, stream, include_usage, client_api) = body_for(target, client_path, body)?;
-    let rest = if client_api == ClientApi::Anthropic { "/chat/completions" } else { rest };
+    let b = body_for(target, client_path, body)?;
+    let rest = if b.client_api == ClientApi::Anthropic { "/chat/completions" } else { rest };
     Ok(UpstreamRequest {
         path: format!("{}{rest}{query}", target.base_path),
-        body,
+        body: b.body,
         set_headers: passthrough_headers(),
-        stream,
-        include_usage,
-        client_api,
+        stream: b.stream,
+        include_usage: b.include_usage,
+        client_api: b.client_api,
+        upstream_stream: b.upstream_stream,
     })
 }
 

@@ -120,7 +120,9 @@ impl SseDialect for OpenAiDialect {
         }
         if !self.started {
             self.started = true;
-            out(Ev::Start { id: None });
+            // The provider's id, so an answer assembled from its stream keeps it as a whole
+            // answer does.
+            out(Ev::Start { id: v.id.0.filter(|i| !i.is_empty()).map(|i| i.into_owned()) });
         }
         let choice = v.choices.0.and_then(|c| c.0).unwrap_or_default();
         let delta = choice.delta.0.unwrap_or_default();

@@ -6,6 +6,7 @@
 
 use super::model_path;
 use crate::providers::anthropic;
+use crate::providers::chat::ChatRequest;
 use crate::providers::client::{openai, require_chat, ClientApi};
 use crate::providers::json::{self, ObjectWriter};
 use crate::providers::{json_headers, ProviderKind, Target, UpstreamRequest};
@@ -21,12 +22,15 @@ pub(crate) fn translate_request(
     let kind = ProviderKind::VertexAnthropic;
     let client_api = require_chat(target, client_path)?;
     let version = ("anthropic_version", VERTEX_ANTHROPIC_VERSION);
-    let (b, stream, include_usage) = match client_api {
+    // A client that wants one whole answer gets it assembled from a stream (see
+    // `streams_whole_answers`), unless it asks for what the assembler does not carry.
+    let (b, stream, include_usage, upstream_stream) = match client_api {
         // An Anthropic-form client's body goes as it is, but for `model` (in the path on Vertex),
         // copied member by member.
         ClientApi::Anthropic => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| RequestError::bad_request("invalid_request", "request body is not UTF-8 JSON"))?;
+            let assemble = crate::providers::assemblable(client_path, body);
             let mut out = Vec::with_capacity(body.len() + 64);
             let mut b = ObjectWriter::open(&mut out);
             b.str(version.0, version.1);
@@ -34,31 +38,42 @@ pub(crate) fn translate_request(
             json::each_field(text, &mut |key, value| {
                 match key.as_ref() {
                     "model" | "anthropic_version" => {}
-                    k => {
-                        if k == "stream" {
-                            stream = json::read::<bool>(value).unwrap_or(false);
-                        }
-                        b.raw(k, value.get());
-                    }
+                    "stream" => stream = json::read::<bool>(value).unwrap_or(false),
+                    k => b.raw(k, value.get()),
                 }
                 Ok(())
             })?;
+            let upstream_stream = assemble && !stream;
+            if stream || upstream_stream {
+                b.raw("stream", "true");
+            }
             b.close();
-            (out, stream, true)
+            (out, stream, true, upstream_stream)
         }
         ClientApi::OpenAi => {
             let req = openai::parse(body, kind)?;
-            (anthropic::messages_body(&req, kind, version, body.len())?, req.stream, req.include_usage)
+            let upstream = ChatRequest { stream: true, ..req.clone() };
+            (
+                anthropic::messages_body(&upstream, kind, version, body.len())?,
+                req.stream,
+                req.include_usage,
+                !req.stream,
+            )
         }
     };
-    let verb = if stream { "streamRawPredict" } else { "rawPredict" };
+    let verb = if stream || upstream_stream { "streamRawPredict" } else { "rawPredict" };
     Ok(UpstreamRequest {
         path: format!("{}:{verb}", model_path(target, "anthropic")?),
         body: b,
-        set_headers: json_headers(Some(if stream { "text/event-stream" } else { "application/json" })),
+        set_headers: json_headers(Some(if stream || upstream_stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        })),
         stream,
         include_usage,
         client_api,
+        upstream_stream,
     })
 }
 

@@ -30,14 +30,16 @@ pub(crate) fn translate_request(
 ) -> Result<UpstreamRequest, RequestError> {
     let (client_api, req) = parse_chat(target, client_path, body)?;
     let b = generate_body(&req, body.len())?;
-    let verb = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
+    // Every attempt streams, whether or not the client does: the stream's first event is what
+    // tells a live region from a hung one (a whole answer is assembled here).
     Ok(UpstreamRequest {
-        path: format!("{}:{verb}", model_path(target, "google")?),
+        path: format!("{}:streamGenerateContent?alt=sse", model_path(target, "google")?),
         body: b,
-        set_headers: json_headers(Some(if req.stream { "text/event-stream" } else { "application/json" })),
+        set_headers: json_headers(Some("text/event-stream")),
         stream: req.stream,
         include_usage: req.include_usage,
         client_api,
+        upstream_stream: true,
     })
 }
 
