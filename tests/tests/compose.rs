@@ -114,7 +114,10 @@ fn compose_file_is_complete_and_everything_it_references_exists() {
         } else {
             // Official images, pinned.
             let (repo, tag) = image.rsplit_once(':').unwrap_or_else(|| panic!("{name}: {image} has no tag"));
-            assert!(["envoyproxy/envoy", "prom/prometheus", "grafana/grafana"].contains(&repo), "{name}: {image}");
+            assert!(
+                ["envoyproxy/envoy", "prom/prometheus", "grafana/grafana", "redis"].contains(&repo),
+                "{name}: {image}"
+            );
             assert!(
                 tag != "latest" && tag.chars().next().is_some_and(|ch| ch == 'v' || ch.is_ascii_digit()),
                 "{name}: {image}"

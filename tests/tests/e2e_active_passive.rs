@@ -123,9 +123,9 @@ fn a_failing_primary_is_retried_on_the_next_region_within_the_same_request() {
 #[test]
 fn a_hanging_primary_is_a_failure_not_an_outage() {
     let [us_west, us_east, eu_west] = three_regions();
-    // A non-streaming request: each attempt waits up to timeout (LiteLLM's per-call limit)
-    // until every attempt streams upstream (issue 14); stream_timeout follows it down.
-    let gw = Gateway::start(&pattern_1(&[&us_west, &us_east, &eu_west], "  timeout: 0.5\n"));
+    // A non-streaming request: every attempt streams upstream (issue 14), so a hung region
+    // costs stream_timeout.
+    let gw = Gateway::start(&pattern_1(&[&us_west, &us_east, &eu_west], "  stream_timeout: 0.5\n"));
     us_west.set_mode(json!({"mode": "hang"}));
     for i in 0..6 {
         let started = Instant::now();

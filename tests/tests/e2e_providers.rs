@@ -45,7 +45,8 @@ fn pattern_1_on_bedrock_signs_each_attempt_for_its_own_region() {
     assert_eq!(body["choices"][0]["message"]["content"], "hello from us-west-2");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert!(body["usage"]["total_tokens"].as_u64().unwrap_or(0) > 0, "{body}");
-    assert_eq!(west.last_op().as_deref(), Some("bedrock.converse"));
+    // Every attempt streams upstream (issue 14): a whole answer is assembled from ConverseStream.
+    assert_eq!(west.last_op().as_deref(), Some("bedrock.converse-stream"));
     let auth = west.last_auth();
     assert_eq!(
         (auth["scheme"].as_str(), auth["verified"].as_bool(), auth["region"].as_str()),
@@ -136,7 +137,8 @@ fn the_openai_sdk_is_happy_with_translated_bedrock_answers() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(west.recent().iter().any(|r| r["op"] == "bedrock.converse"), "{:?}", west.recent());
+    // The SDK's non-streaming calls were answered from ConverseStream too (assembled).
+    assert!(west.recent().iter().all(|r| r["op"] == "bedrock.converse-stream"), "{:?}", west.recent());
 }
 
 #[test]

@@ -57,22 +57,31 @@ fn a_region_that_accepts_and_never_answers_costs_stream_timeout_not_timeout() {
     ));
     hung.set_mode(json!({"mode": "hang"}));
 
-    // Until every attempt streams upstream (issue 14), a non-streaming answer shows nothing
-    // before it is whole: its attempts get `timeout` each (as LiteLLM's calls do), not
-    // stream_timeout, which would cut long but healthy answers.
+    // Every attempt streams upstream (issue 14): a non-streaming request past the hung region
+    // costs stream_timeout too, not timeout.
     let started = Instant::now();
     let r = gw.chat("claude", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-llm-region").as_deref(), Some("us-east-1"));
     assert_eq!(r.header("x-envoy-attempt-count").as_deref(), Some("2"));
-    assert_between("a non-streaming request past the hung region", started.elapsed(), 2900, 4500);
+    assert_between("a non-streaming request past the hung region", started.elapsed(), 900, 2500);
+
+    // An embeddings request cannot stream: its attempts keep `timeout` each.
+    let started = Instant::now();
+    let r = Req::post(&gw.url("/v1/embeddings"))
+        .json(&json!({"model": "claude", "input": "hello"}))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .expect("the gateway answers");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_between("an embeddings request past the hung region", started.elapsed(), 2900, 4500);
 
     let r = stream(&gw, "claude");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-llm-region").as_deref(), Some("us-east-1"));
     assert!(r.done(), "{}", r.text());
     assert_between("a stream past the hung region", r.headers_at, 900, 2500);
-    assert_eq!(hung.requests(), 2, "each request tried the hung region first");
+    assert_eq!(hung.requests(), 3, "each request tried the hung region first");
 }
 
 #[test]

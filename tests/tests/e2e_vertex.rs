@@ -148,7 +148,8 @@ fn pattern_1_fails_over_from_bedrock_to_vertex_in_one_request() {
     assert!(headers.get("content-length").is_some() && headers.get("transfer-encoding").is_none(), "{headers}");
     let auth = eu.last_auth();
     assert_eq!((auth["scheme"].as_str(), auth["verified"].as_bool()), (Some("bearer"), Some(true)), "{auth}");
-    assert_eq!(eu.last_op().as_deref(), Some("vertex.rawPredict"));
+    // Every attempt streams upstream (issue 14), whole answers assembled.
+    assert_eq!(eu.last_op().as_deref(), Some("vertex.streamRawPredict"));
     let sent = eu.last_body();
     assert_eq!(sent["anthropic_version"], "vertex-2023-10-16", "{sent}");
     assert!(sent.get("model").is_none(), "Vertex takes the model from the URL: {sent}");
@@ -183,7 +184,7 @@ fn pattern_1_fails_over_from_bedrock_to_vertex_in_one_request() {
     let r = chat(&chat_body("gemini-eu")).send().expect("answer");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["choices"][0]["message"]["content"], "hello from europe-west1");
-    assert_eq!(eu.last_op().as_deref(), Some("vertex.generateContent"));
+    assert_eq!(eu.last_op().as_deref(), Some("vertex.streamGenerateContent"));
     assert_eq!(eu.last_auth()["verified"], true, "{}", eu.last_auth());
     let s = chat(&stream_body("gemini-eu")).send_stream().expect("stream");
     assert!(s.done() && s.sse_content() == "hello from europe-west1", "{}", s.text());
