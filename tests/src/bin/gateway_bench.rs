@@ -118,6 +118,12 @@ fn main() {
             &converse,
         ),
     ];
+    // Every chat attempt streams upstream (issue 14), so the filter's requests get the mock's
+    // stream: with no gap between its events here, as the baseline's whole answer has none;
+    // the paced chunks are for the streaming figures below.
+    for m in [&region, &bedrock] {
+        m.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0}));
+    }
     for t in &mut targets {
         measure(t, args.concurrency, Duration::from_secs(2)); // warm-up
         t.rss_before_kib = rss_kib(t.envoy.as_ref().and_then(Envoy::pid));
@@ -200,6 +206,9 @@ fn main() {
     );
 
     if args.stream_seconds > 0 {
+        for m in [&region, &bedrock] {
+            m.set_mode(json!({"mode": "ok", "chunk_delay_ms": args.chunk_delay_ms}));
+        }
         println!(
             "\nstreaming: {} chunks {} ms apart per stream, one stream at a time, {} s per configuration",
             args.chunks, args.chunk_delay_ms, args.stream_seconds
