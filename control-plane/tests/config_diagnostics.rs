@@ -59,7 +59,9 @@ fn unknown_routing_strategy() {
     let e = errors(&format!("{ONE}router_settings:\n  routing_strategy: latency-routing\n"));
     assert_has(&e, "t.yaml:6:21: unknown routing_strategy 'latency-routing'");
     assert!(
-        e[0].ends_with("use one of: priority-routing, latency-based-routing, simple-shuffle, cost-based-routing"),
+        e[0].ends_with(
+            "use one of: priority-routing, latency-based-routing, simple-shuffle, cost-based-routing, usage-based-routing-v2"
+        ),
         "{e:?}"
     );
 }
@@ -69,10 +71,11 @@ fn litellm_strategy_names_map_with_a_warning() {
     let l = ok(&format!("{ONE}router_settings:\n  routing_strategy: least-busy\n"));
     assert_eq!(l.config.router.strategy, config::Strategy::Latency);
     assert_has(&warnings(&l), "t.yaml:6:21: warning: routing_strategy 'least-busy' is not implemented by this gateway; using 'latency-based-routing' instead");
+    // Usage-based routing is implemented (fleet-wide rpm/tpm shares): no warning.
     for name in ["usage-based-routing", "usage-based-routing-v2"] {
         let l = ok(&format!("{ONE}router_settings:\n  routing_strategy: {name}\n"));
-        assert_eq!(l.config.router.strategy, config::Strategy::SimpleShuffle);
-        assert_eq!(l.warnings.len(), 2, "{:?}", warnings(&l)); // + no region
+        assert_eq!(l.config.router.strategy, config::Strategy::UsageBased);
+        assert_eq!(l.warnings.len(), 1, "{:?}", warnings(&l)); // no region
     }
 }
 

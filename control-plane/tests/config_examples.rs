@@ -42,9 +42,7 @@ fn every_example_loads() {
         // that warning is about the environment, not the example.
         let warnings: Vec<_> =
             loaded.warnings.iter().filter(|w| !w.message.contains("has no usable Vertex credentials")).collect();
-        if name != "weighted.yaml" {
-            assert!(warnings.is_empty(), "{name}: {warnings:?}");
-        }
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
         n += 1;
     }
     assert!(n >= 8, "expected the 8 seed examples, found {n}");
@@ -126,6 +124,8 @@ fn weighted() {
     assert_eq!(c.router.strategy, Strategy::SimpleShuffle);
     let w: Vec<u32> = c.deployments.iter().map(|d| d.weight).collect();
     assert_eq!(w, vec![40, 60]);
+    // The seed names the regions only at the end of the model names, which is not read as a
+    // region: the example says them with aws_region_name.
     assert_eq!(regions(c), vec!["us-west-2", "eu-west-1"]);
-    assert_eq!(l.warnings.len(), 2, "region taken from the model name, said once per deployment");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }

@@ -144,3 +144,88 @@ fn a_bedrock_arn_names_the_region() {
     assert_eq!((d.region.as_str(), d.region_source.as_str()), ("ap-northeast-1", "model_arn"));
     assert_eq!(d.endpoint.host, "bedrock-runtime.ap-northeast-1.amazonaws.com");
 }
+
+/// The errors of a config that does not load, as `FILE:LINE:COL: message` lines.
+fn errors(yaml: &str) -> String {
+    match config::load_str(yaml, "t.yaml") {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(d) => d.iter().map(Diagnostic::to_string).collect::<Vec<_>>().join("\n"),
+    }
+}
+
+#[test]
+fn wildcard_groups_load_and_reach_the_filter_as_patterns_with_their_templates() {
+    let l = ok("model_list:
+  - model_name: \"*\"
+    litellm_params: {model: openai/*, region_name: us-east-1}
+  - model_name: \"anthropic/*\"
+    litellm_params: {model: anthropic/*, region_name: us-east-1}
+  - model_name: \"gemini-*\"
+    litellm_params: {model: vertex_ai/gemini-*, vertex_project: p, vertex_location: us-central1}
+");
+    let rc = translate::router_config(&l.config, &translate::Options::default());
+    let groups: Vec<(&str, &str)> =
+        rc.model_groups.iter().map(|g| (g.name.as_str(), g.deployments[0].provider_model.as_str())).collect();
+    assert_eq!(groups, [("*", "*"), ("anthropic/*", "*"), ("gemini-*", "gemini-*")]);
+    assert_eq!(validate_json(&Ok(l))["model_groups"][1]["pattern"], true);
+
+    // A '*' in the model with nothing to fill it, and a Vertex template that names no family.
+    let e = errors("model_list:\n  - model_name: plain\n    litellm_params: {model: openai/gpt-*}\n");
+    assert!(
+        e.contains(
+            "t.yaml:3:29: model_list[0] ('plain'): model 'openai/gpt-*' has a '*' but model_name 'plain' has none"
+        ),
+        "{e}"
+    );
+    let e = errors("model_list:\n  - model_name: \"v/*\"\n    litellm_params: {model: vertex_ai/*, vertex_project: p, vertex_location: us-central1}\n");
+    assert!(e.contains("a Vertex AI wildcard must name the family: vertex_ai/gemini-* or vertex_ai/claude-*"), "{e}");
+}
+
+#[test]
+fn a_deployment_s_cooldown_time_overrides_the_router_s_in_the_filter() {
+    let l = ok("model_list:
+  - model_name: a
+    litellm_params: {model: openai/m, api_base: 'http://127.0.0.1:1/v1', cooldown_time: 60}
+  - model_name: a
+    litellm_params: {model: openai/m, api_base: 'http://127.0.0.1:2/v1', max_retries: 3}
+router_settings:
+  cooldown_time: 5
+");
+    let rc = translate::router_config(&l.config, &translate::Options::default());
+    let cooldowns: Vec<Option<u64>> = rc.model_groups[0].deployments.iter().map(|d| d.cooldown_ms).collect();
+    assert_eq!(cooldowns, [Some(60_000), None], "None: the router's {} ms", rc.cooldown_ms);
+    assert_eq!(rc.cooldown_ms, 5_000);
+    // max_retries is LiteLLM's SDK-client retry of the same deployment: accepted, not used.
+    let unused = l.warnings.iter().map(Diagnostic::to_string).collect::<Vec<_>>().join("\n");
+    assert!(unused.contains("litellm_params keys accepted, not used by llm-router: max_retries"), "{unused}");
+}
+
+#[test]
+fn native_provider_keys_come_from_litellm_s_variables_and_gemini_s_goes_in_x_goog_api_key() {
+    std::env::set_var("ANTHROPIC_API_KEY", "sk-ant-from-env");
+    std::env::set_var("GEMINI_API_KEY", "AIza-from-env");
+    let l = ok("model_list:
+  - model_name: a
+    litellm_params: {model: anthropic/claude-3-5-haiku-latest, region_name: us-east-1}
+  - model_name: g
+    litellm_params: {model: gemini/gemini-2.0-flash, region_name: us-east-1}
+  - model_name: o
+    litellm_params: {model: openai/gpt-4o, api_key: sk-literal, region_name: us-east-1}
+");
+    std::env::remove_var("ANTHROPIC_API_KEY");
+    std::env::remove_var("GEMINI_API_KEY");
+    let keys: Vec<String> = l.config.deployments.iter().map(|d| format!("{:?}", d.api_key)).collect();
+    assert_eq!(
+        keys,
+        ["Some(os.environ/ANTHROPIC_API_KEY)", "Some(os.environ/GEMINI_API_KEY)", "Some(<literal secret>)"]
+    );
+    // Google AI Studio: Google's host, Gemini's own API, the key in Google's header.
+    assert_eq!(l.config.deployments[1].endpoint.host, "generativelanguage.googleapis.com");
+    let opts = translate::Options { secret_mode: translate::SecretMode::Reference, ..Default::default() };
+    let resources = translate::translate(&l.config, &opts);
+    let text = serde_json::to_string(&resources.clusters).unwrap();
+    assert!(text.contains(r#""header":"x-goog-api-key""#), "{text}");
+    let secrets = serde_json::to_string(&resources.secrets).unwrap();
+    assert!(secrets.contains(r#""environment_variable":"GEMINI_API_KEY""#), "{secrets}");
+    assert!(secrets.contains(r#""environment_variable":"ANTHROPIC_API_KEY""#), "{secrets}");
+}

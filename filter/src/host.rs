@@ -118,6 +118,37 @@ impl Host for EnvoyHost {
         let _ = hostcalls::send_http_response(status, vec![("content-type", "application/json")], Some(body));
     }
 
+    fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        let _ = hostcalls::send_http_response(status, all, Some(body));
+    }
+
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        // Registers the token with the SDK's dispatcher, which brings the answer back to the
+        // calling context (`on_grpc_call_response`).
+        hostcalls::dispatch_grpc_call(
+            cluster,
+            service,
+            method,
+            Vec::new(),
+            Some(message),
+            std::time::Duration::from_millis(timeout_ms),
+        )
+        .ok()
+    }
+
+    fn resume_request(&mut self) {
+        let _ = hostcalls::resume_http_request();
+    }
+
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         hostcalls::get_shared_data(key).unwrap_or((None, None))
     }

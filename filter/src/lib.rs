@@ -13,7 +13,7 @@ mod host;
 use std::rc::Rc;
 
 use host::EnvoyHost;
-use llm_router_core::gateway::{self, status, Action as GatewayAction, Host as _};
+use llm_router_core::gateway::{self, limits, status, Action as GatewayAction, Host as _};
 use llm_router_core::RouterTable;
 use llm_router_proto as pb;
 use prost::Message;
@@ -42,7 +42,18 @@ impl Default for Root {
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_grpc_call_response(&mut self, _token: u32, status_code: u32, response_size: usize) {
+        if let Role::Upstream(dep) = &self.role {
+            let body = self.get_grpc_call_response_body(0, response_size).unwrap_or_default();
+            limits::finish_settlement(&mut EnvoyHost, dep, status_code, &body);
+        }
+    }
+}
+
+/// How often an upstream root context settles its deployment's answered tokens (tpm) with the
+/// rate limit service: one call per deployment per period at most, whatever the traffic.
+const TOKEN_SETTLEMENT_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
@@ -60,6 +71,12 @@ impl RootContext for Root {
                     status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms());
                     self.set_tick_period(std::time::Duration::from_secs(1));
                 }
+                if let Role::Upstream(dep) = &role {
+                    if dep.cfg.tpm_limit > 0 && !dep.cfg.ratelimit_cluster.is_empty() {
+                        // Answers' tokens are settled with the fleet-wide count from here.
+                        self.set_tick_period(TOKEN_SETTLEMENT_PERIOD);
+                    }
+                }
                 self.role = role;
                 true
             }
@@ -72,8 +89,12 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let Role::Router(table) = &self.role {
-            status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms());
+        match &self.role {
+            Role::Router(table) => status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms()),
+            Role::Upstream(dep) => {
+                let _ = limits::settle_pending_tokens(&mut EnvoyHost, dep);
+            }
+            Role::Unconfigured => {}
         }
     }
 
@@ -124,7 +145,12 @@ fn action(a: GatewayAction) -> Action {
 
 struct RouterContext(gateway::RouterRequest);
 
-impl Context for RouterContext {}
+impl Context for RouterContext {
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        let body = self.get_grpc_call_response_body(0, response_size).unwrap_or_default();
+        self.0.on_limit_answer(&mut EnvoyHost, token, status_code, &body);
+    }
+}
 
 impl HttpContext for RouterContext {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
@@ -146,7 +172,12 @@ impl HttpContext for RouterContext {
 
 struct UpstreamContext(gateway::UpstreamAttempt);
 
-impl Context for UpstreamContext {}
+impl Context for UpstreamContext {
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        let body = self.get_grpc_call_response_body(0, response_size).unwrap_or_default();
+        self.0.on_limit_answer(&mut EnvoyHost, token, status_code, &body);
+    }
+}
 
 impl HttpContext for UpstreamContext {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {

@@ -39,11 +39,15 @@ fn residency_requests_stay_in_their_zone_and_fail_closed() {
     assert_eq!(r.failed, 0, "{:?}", r.errors);
     assert_eq!(r.by_region.keys().collect::<Vec<_>>(), ["eu-central-1"], "{:?}", r.by_region);
 
-    // Every EU region down: 503, and still nothing leaves the zone.
+    // Every EU region down: an error (503 while the last attempts fail, then 429 with
+    // Retry-After once both cool down), and still nothing leaves the zone.
     eu_central.kill();
     for _ in 0..20 {
         let r = gw.chat("claude", &[("x-llm-residency", "eu")]);
-        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(matches!(r.status, 503 | 429), "{}", r.text());
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)), "{}", r.text());
+        }
         assert!(r.header("x-llm-region").is_none());
         let body = r.json();
         assert!(body["error"]["message"].is_string(), "OpenAI error shape: {body}");
@@ -55,7 +59,7 @@ fn residency_requests_stay_in_their_zone_and_fail_closed() {
 
     // Zones are lower case: `EU` is the eu zone, in the error and in the metric.
     let r = gw.chat("claude", &[("x-llm-residency", "EU")]);
-    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.status, 429, "every EU deployment is cooling down: {}", r.text());
     assert!(r.text().contains("zone 'eu'"), "{}", r.text());
     assert_eq!(gw.metric_sum("llm_router_residency_unavailable_total", &["zone=\"EU\""]), 0.0);
 

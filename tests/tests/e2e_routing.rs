@@ -13,9 +13,10 @@ use serde_json::json;
 fn weights_40_60_split_2000_requests_within_five_points() {
     let us = bedrock_region("us-west-2");
     let eu = bedrock_region("eu-west-1");
-    // The seed's block, with api_base added (the model names carry the region).
+    // The seed's block, with api_base and the regions added (a model name's last segment is
+    // not read as a region).
     let yaml = format!(
-        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../us-west-2\n      api_base: {}\n    weight: 40 # 40% traffic\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../eu-west-1\n      api_base: {}\n    weight: 60 # 60% traffic\n",
+        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../us-west-2\n      aws_region_name: us-west-2\n      api_base: {}\n    weight: 40 # 40% traffic\n  - model_name: claude\n    litellm_params:\n      model: bedrock/.../eu-west-1\n      aws_region_name: eu-west-1\n      api_base: {}\n    weight: 60 # 60% traffic\n",
         us.url(),
         eu.url()
     );

@@ -305,3 +305,30 @@ fn vertex_claude_slow_stream() {
     assert_eq!(ev[ev.len() - 2].1["usage"]["output_tokens"], 5);
     assert_eq!(ev.last().unwrap().0, "message_stop");
 }
+
+#[test]
+fn google_ai_studio_paths_take_an_api_key_and_gemini_bodies() {
+    let m = start("europe-west1", &["--provider", "vertex", "--api-key", "AIza-mock-key"]);
+    let url = format!("{}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", m.url());
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]});
+
+    let r = Req::post(&url).json(&body).send().unwrap();
+    assert_eq!((r.status, r.json()["error"]["status"].clone()), (403, json!("PERMISSION_DENIED")));
+    let r = Req::post(&url).header("x-goog-api-key", "AIza-wrong").json(&body).send().unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["message"], "API key not valid. Please pass a valid API key.");
+    assert_eq!(m.last_auth()["verified"], false);
+
+    let r = Req::post(&url).header("x-goog-api-key", "AIza-mock-key").json(&body).send().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().starts_with("data: ") && r.text().contains(r#""modelVersion":"gemini-2.0-flash""#),
+        "{}",
+        r.text()
+    );
+    let s = m.stats();
+    assert_eq!(s["last_op"], "vertex.streamGenerateContent");
+    assert_eq!(s["last_model"], "gemini-2.0-flash");
+    assert_eq!(s["last_auth"]["scheme"], "x-goog-api-key");
+    assert_eq!(s["last_auth"]["verified"], true);
+}

@@ -14,7 +14,7 @@ pub(crate) struct Meta {
     pub index: usize,
     pub entry_pos: Pos,
     pub params_pos: Pos,
-    /// The key that gave the region (the model value when taken from the model name).
+    /// The key that gave the region.
     pub region_pos: Option<Pos>,
     /// The key that says where requests go (the `model` key for an inference profile).
     pub reach_pos: Pos,
@@ -69,6 +69,7 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node, router: &RawRouter) -> Option
     let (at, f) = (&entry.at, &entry.fields);
     let (params_key, p) = read_params(ctx, at, item, f)?;
     let model = read_model(ctx, at, params_key.pos, &p)?;
+    check_wildcard(ctx, at, entry.model_name.as_deref().unwrap_or(""), &model);
     let settings = read_settings(ctx, at, params_key.pos, &p, &model);
     let location = Location::of(ctx, at, params_key.pos, &p, &settings, &model);
     let aws_region_name = location.aws.as_ref().map(|n| n.value.clone());
@@ -151,7 +152,6 @@ fn parse_one(ctx: &mut Ctx, i: usize, item: &Node, router: &RawRouter) -> Option
         timeout_s: limits.timeout.map(|(v, _)| v),
         stream_timeout_s: limits.stream_timeout.map(|(v, _)| v),
         cooldown_time_s: limits.cooldown_time,
-        max_retries: limits.max_retries,
         latency_target_ms: settings.metadata.latency_target,
         input_cost_per_token: info.costs[0],
         output_cost_per_token: info.costs[1],
@@ -207,13 +207,6 @@ fn read_entry<'a>(ctx: &mut Ctx, i: usize, item: &'a Node) -> Option<Entry<'a>> 
     };
     let name = model_name.clone().unwrap_or_default();
     let at = if name.is_empty() { at } else { format!("{at} ('{name}')") };
-    // LiteLLM's pattern routing needs the client's model carried to the provider per request,
-    // which the filter does not do yet: refused rather than served as a literal group name.
-    if llm_router_core::wildcard::is_pattern(&name) {
-        if let Some(v) = f.value("model_name") {
-            ctx.error(v.pos, format!("{at}: wildcard model groups ('*', 'anthropic/*': LiteLLM's pattern routing) are not routed by llm-router yet; list each model clients ask for as its own model_name (e.g. model_name: claude-3-5-sonnet with model: anthropic/claude-3-5-sonnet-20241022)"));
-        }
-    }
     Some(Entry { fields: f, model_name, at })
 }
 
@@ -316,6 +309,27 @@ fn read_model<'a>(ctx: &mut Ctx, at: &str, params_pos: Pos, p: &Fields<'a>) -> O
         _ => provider_model,
     };
     Some(Model { text: model, node: model_node, provider, provider_model, support })
+}
+
+/// LiteLLM's pattern routing: a wildcard group (`*`, `anthropic/*`) serves every client model
+/// its pattern matches, and its deployment's `model` may hold `*`s that take what the pattern's
+/// matched. A `*` in `model` needs a pattern to take it from, and a Vertex AI template must say
+/// which of the two APIs it speaks (`vertex_ai/gemini-*`, `vertex_ai/claude-*`).
+fn check_wildcard(ctx: &mut Ctx, at: &str, model_name: &str, model: &Model<'_>) {
+    use llm_router_core::wildcard::is_pattern;
+    if !is_pattern(&model.provider_model) {
+        return;
+    }
+    if !model_name.is_empty() && !is_pattern(model_name) {
+        ctx.error(model.node.pos, format!("{at}: model '{}' has a '*' but model_name '{model_name}' has none, so nothing fills it; write the model's full name, or make model_name a pattern (e.g. model_name: \"anthropic/*\" with model: anthropic/*)", model.text));
+    } else if let Err(why) =
+        llm_router_core::providers::ProviderKind::for_provider(&model.provider, &model.provider_model)
+    {
+        ctx.error(
+            model.node.pos,
+            format!("{at}: {why}; a Vertex AI wildcard must name the family: vertex_ai/gemini-* or vertex_ai/claude-*"),
+        );
+    }
 }
 
 /// Plain settings (os.environ/VAR allowed), with the positions of those that give a region.
@@ -441,10 +455,14 @@ fn key_pos(p: &Fields<'_>, key: &str, fallback: Pos) -> Pos {
     p.get(key).map_or(fallback, |(k, _)| k.pos)
 }
 
-/// The region the model name ends in (`bedrock/.../us-west-2`), if any.
+/// The region-shaped last segment of the model name (`bedrock/.../us-west-2`), if any. Never
+/// read as the deployment's region (LiteLLM does not read it either, and a guessed region would
+/// decide residency): only named in a warning when no key gives a region.
 fn model_name_region(model: &Model<'_>) -> Option<Named> {
     let last_segment = model.text.rsplit('/').next().unwrap_or("");
-    (model.text.contains('/') && endpoint::looks_like_region(last_segment)).then(|| Named {
+    // Region-shaped and with a known region prefix (`deepseek-r1` is neither a region nor meant as one).
+    let region_shaped = endpoint::looks_like_region(last_segment) && !endpoint::zone_by_prefix(last_segment).is_empty();
+    (model.text.contains('/') && region_shaped).then(|| Named {
         value: last_segment.to_string(),
         key: "model",
         pos: model.node.pos,
@@ -518,7 +536,6 @@ impl Location {
         };
         let mut candidates = labels(p, s);
         candidates.reverse(); // region_name first
-        candidates.extend(model_name_region(model));
         let first = |shaped: fn(&str) -> bool| candidates.iter().find(|n| shaped(&n.value)).cloned();
         let host_if = |shaped: fn(&str) -> bool| host.clone().filter(|h| shaped(&h.value));
         let vertex_given = s.vertex_location.as_ref().map(|(value, pos, key)| Named {
@@ -546,6 +563,11 @@ impl Location {
             _ => {
                 aws = aws.or_else(|| first(is_aws_region));
                 vertex = vertex.or_else(|| first(is_gcp_region));
+            }
+        }
+        if aws.is_none() && vertex.is_none() && host.is_none() && candidates.is_empty() {
+            if let Some(n) = model_name_region(model) {
+                ctx.warn(n.pos, format!("{at}: the model name ends in '{}', which is not read as a region (LiteLLM does not read it either, and residency must not rest on a guess); if the deployment runs there, say so with metadata.region or aws_region_name / vertex_location", n.value));
             }
         }
         Location { aws, vertex, host }
@@ -622,7 +644,7 @@ fn called(ctx: &mut Ctx, at: &str, p: &Fields<'_>, model: &Model<'_>, loc: &Loca
 /// What the entry's keys say about its region.
 struct Region {
     region: String,
-    /// The key that gave the region (the model value when taken from the model name).
+    /// The key that gave the region.
     pos: Option<Pos>,
     /// `region_source`: the key, or `env:VAR`; empty when there is no region.
     source: String,
@@ -644,12 +666,7 @@ fn region(ctx: &mut Ctx, at: &str, p: &Fields<'_>, s: &Settings, loc: &Location,
     // Where the endpoint names no region (an OpenAI-compatible host), the region keys still
     // label the deployment, as LiteLLM reads them.
     match called.region.clone().or_else(|| loc.aws.clone()).or_else(|| loc.vertex.clone()) {
-        Some(n) => {
-            if n.key == "model" {
-                ctx.warn(n.pos, format!("{at} has no region key; using '{}' from the model name as its region (set litellm_params.metadata.region, aws_region_name or vertex_location to say so explicitly)", n.value));
-            }
-            Region { region: n.value, pos: Some(n.pos), source: n.key.to_string() }
-        }
+        Some(n) => Region { region: n.value, pos: Some(n.pos), source: n.key.to_string() },
         // Reported once for the whole file (or per deployment where residency needs it).
         None => Region { region: String::new(), pos: None, source: String::new() },
     }
@@ -672,15 +689,18 @@ fn warn_missing_provider_settings(ctx: &mut Ctx, at: &str, params_pos: Pos, prov
 }
 
 /// `api_key` and LiteLLM's credential keys.
-/// Without `api_key`, an OpenAI-compatible provider's key comes from LiteLLM's environment
-/// variable for it (`GROQ_API_KEY`, ...) when that is set.
+/// Without `api_key`, the key comes from LiteLLM's environment variable for the provider
+/// (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `AZURE_API_KEY`, `GROQ_API_KEY`, ...) when that is set
+/// where the config is loaded (`serve` loads it where the gateway runs). Only the variable's
+/// name is kept; its value is read where it is used.
 fn secrets(ctx: &mut Ctx, at: &str, p: &Fields<'_>, model: &Model<'_>) -> (Option<Secret>, Credentials) {
     let mut secret = |k: &str| p.value(k).and_then(|v| fields::secret(ctx, &param_path(at, k), v));
-    let api_key = secret("api_key").or_else(|| match model.support {
-        Support::OpenAiCompatible(c) if p.value("api_key").is_none() => {
-            providers::first_env(c.key_env).map(|(var, _)| Secret::Env(var.to_string()))
-        }
-        _ => None,
+    let api_key = secret("api_key").or_else(|| {
+        p.value("api_key")
+            .is_none()
+            .then(|| providers::first_env(providers::key_env(&model.provider)))
+            .flatten()
+            .map(|(var, _)| Secret::Env(var.to_string()))
     });
     let credentials = Credentials {
         aws_access_key_id: secret("aws_access_key_id"),
@@ -703,7 +723,6 @@ struct Limits {
     timeout: Option<(f64, Pos)>,
     stream_timeout: Option<(f64, Pos)>,
     cooldown_time: Option<f64>,
-    max_retries: Option<u32>,
 }
 
 /// rpm/tpm as a simple-shuffle weight (weights are relative; the filter takes a u32).
@@ -742,7 +761,6 @@ fn limits(ctx: &mut Ctx, at: &str, dep: &Fields<'_>, p: &Fields<'_>) -> Limits {
         cooldown_time: p
             .value("cooldown_time")
             .and_then(|v| fields::seconds(ctx, &param_path(at, "cooldown_time"), v, false)),
-        max_retries: p.value("max_retries").and_then(|v| fields::whole(ctx, &param_path(at, "max_retries"), v, 0, 100)),
     }
 }
 

@@ -37,7 +37,6 @@ pub(crate) const PARAMS_KEYS: &[&str] = &[
     "vertex_ai_project",
     "vertex_ai_location",
     "cooldown_time",
-    "max_retries",
     "ssl_verify",
 ];
 
@@ -54,6 +53,9 @@ pub(crate) const PARAMS_ACCEPTED: &[&str] = &[
     "use_in_pass_through",
     "tags",
     "num_retries",
+    // LiteLLM hands it to the provider's SDK client, which retries the same deployment; this
+    // gateway retries on the next deployment instead (router num_retries).
+    "max_retries",
     "organization",
     "base_model",
     "seed",

@@ -101,8 +101,6 @@ pub struct Deployment {
     pub stream_timeout_s: Option<f64>,
     /// `litellm_params.cooldown_time` in seconds (LiteLLM's per-deployment override).
     pub cooldown_time_s: Option<f64>,
-    /// `litellm_params.max_retries` (LiteLLM's per-deployment client retries).
-    pub max_retries: Option<u32>,
     /// `metadata.latency_target` in milliseconds.
     pub latency_target_ms: Option<u32>,
     pub input_cost_per_token: Option<f64>,

@@ -45,9 +45,10 @@ const fn compatible(
 /// `litellm/llms/{groq,mistral,xai,fireworks_ai,perplexity,openrouter,moonshot,hosted_vllm,
 /// lm_studio,llamafile,deepinfra,dashscope}/chat/transformation.py`; Ollama's default host from
 /// `litellm/llms/ollama/` (`http://localhost:11434`), spoken to through Ollama's own
-/// OpenAI-compatible API (`/v1`). Gemini on Google AI Studio is spoken to through Google's
-/// OpenAI-compatible endpoint (`/v1beta/openai`, ai.google.dev/gemini-api/docs/openai) with the
-/// same API key LiteLLM uses (`GEMINI_API_KEY`).
+/// OpenAI-compatible API (`/v1`). Gemini on Google AI Studio (`gemini`) is listed here for its
+/// host and variables, but spoken to in the Gemini format (the filter's `GeminiAiStudio`, at
+/// `/v1beta/models/{model}`) with the key in `x-goog-api-key`, as LiteLLM does
+/// (`litellm/llms/gemini/`).
 const COMPATIBLE: &[(&str, Support)] = &[
     ("groq", compatible(Some("https://api.groq.com/openai/v1"), &["GROQ_API_BASE"], &["GROQ_API_KEY"])),
     ("mistral", compatible(Some("https://api.mistral.ai/v1"), &["MISTRAL_API_BASE"], &["MISTRAL_API_KEY"])),
@@ -118,7 +119,7 @@ const COMPATIBLE: &[(&str, Support)] = &[
     (
         "gemini",
         compatible(
-            Some("https://generativelanguage.googleapis.com/v1beta/openai"),
+            Some("https://generativelanguage.googleapis.com"),
             &["GEMINI_API_BASE"],
             &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
         ),
@@ -187,6 +188,23 @@ pub(crate) fn support(prefix: &str) -> Option<Support> {
 }
 
 /// Every prefix the gateway speaks to, for messages.
+/// The environment variables LiteLLM reads for a provider's API key when the config gives no
+/// `api_key`, in its order (`litellm/main.py`: `AZURE_OPENAI_API_KEY`, `AZURE_API_KEY` for
+/// azure; `OPENAI_API_KEY`; `ANTHROPIC_API_KEY`; each OpenAI-compatible provider's own).
+/// Bedrock and Vertex AI sign or take tokens instead: none.
+pub(crate) fn key_env(provider: &Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::OpenAi => &["OPENAI_API_KEY"],
+        Provider::Anthropic => &["ANTHROPIC_API_KEY"],
+        Provider::Azure => &["AZURE_OPENAI_API_KEY", "AZURE_API_KEY"],
+        Provider::OpenAiCompatible(prefix) => match support(prefix) {
+            Some(Support::OpenAiCompatible(c)) => c.key_env,
+            _ => &[],
+        },
+        Provider::Bedrock | Provider::VertexAi => &[],
+    }
+}
+
 pub(crate) fn supported_prefixes() -> Vec<&'static str> {
     let mut all = vec!["openai", "azure", "anthropic", "bedrock", "vertex_ai"];
     all.extend(COMPATIBLE.iter().map(|(p, _)| *p));

@@ -53,7 +53,7 @@ fn stats_config() -> Value {
         })
     };
     json!({
-        "stats_tags": [tag("model"), tag("deployment"), tag("region"), tag("zone"), tag("code"), tag("provider_error")],
+        "stats_tags": [tag("model"), tag("deployment"), tag("region"), tag("zone"), tag("code"), tag("provider_error"), tag("cause")],
         "histogram_bucket_settings": [{
             "match": {"prefix": "wasmcustom.litellm_request_duration_ms"},
             "buckets": [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::envoy::seconds_to_ms;
 use super::routes::limit_ms;
-use super::upstream_auth::unavailable_reason;
+use super::upstream_auth::{unavailable_reason, SecretMode};
 use super::{cluster_name, gateway_region, Options, MAX_BODY_BYTES, ROUTER_FILTER_NAME};
 use crate::config::{deployment_timeouts, Config, Deployment, RouterSettings};
 
@@ -38,6 +38,8 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
             .map(|(group, to)| pb::Fallback { model_group: group.clone(), fallback_groups: to.clone() })
             .collect(),
         master_key: None,
+        ratelimit_cluster: ratelimit_cluster(opts),
+        ratelimit_timeout_ms: RATELIMIT_TIMEOUT_MS,
     };
     // The hash names the configuration, not the salt: the same config has the same hash on
     // every gateway and after every restart, and it says nothing about the key.
@@ -84,6 +86,10 @@ fn planned_deployment(d: &Deployment, i: usize, r: &RouterSettings, opts: &Optio
         stream_timeout_ms: limit_ms(limits.stream_s),
         timeout_ms: limit_ms(limits.answer_s),
         streams_whole_answers: streams_whole_answers(d),
+        rpm_limit: d.rpm.unwrap_or(0),
+        tpm_limit: d.tpm.unwrap_or(0),
+        // litellm_params.cooldown_time overrides the router's for this deployment.
+        cooldown_ms: d.cooldown_time_s.map(seconds_to_ms),
     }
 }
 
@@ -136,6 +142,26 @@ pub(super) fn upstream_config(d: &Deployment) -> pb::UpstreamConfig {
         allowed_fails: 0,
         cooldown_ms: 0,
         sole_in_group: false,
+        rpm_limit: d.rpm.unwrap_or(0),
+        tpm_limit: d.tpm.unwrap_or(0),
+        ratelimit_cluster: String::new(),
+        ratelimit_timeout_ms: 0,
+    }
+}
+
+/// How long a limit check may take before the attempt goes unchecked (fail open). The service
+/// answers in about a millisecond (one Redis round trip); 100 ms covers a loaded `serve`
+/// without letting a hung one add more than that to an attempt.
+pub const RATELIMIT_TIMEOUT_MS: u64 = 100;
+
+/// The cluster that reaches the fleet-wide rpm/tpm count: `serve`'s rate limit service, on the
+/// xDS port, through the bootstrap's xDS cluster (the same TLS). A static render has no `serve`
+/// behind it, so no cluster: its deployments' rpm/tpm are not counted (the filter checks
+/// nothing; providers' own 429s and `retry-after` still cool deployments down).
+fn ratelimit_cluster(opts: &Options) -> String {
+    match opts.secret_mode {
+        SecretMode::Inline => crate::bootstrap::XDS_CLUSTER.to_owned(),
+        SecretMode::Reference => String::new(),
     }
 }
 
@@ -187,8 +213,10 @@ pub fn router_filter(opts: &Options, router: &pb::RouterConfig) -> Value {
 pub(super) fn upstream_filter(d: &Deployment, r: &RouterSettings, sole_in_group: bool, opts: &Options) -> Value {
     let upstream = pb::UpstreamConfig {
         allowed_fails: r.allowed_fails,
-        cooldown_ms: seconds_to_ms(r.cooldown_time_s),
+        cooldown_ms: seconds_to_ms(d.cooldown_time_s.unwrap_or(r.cooldown_time_s)),
         sole_in_group,
+        ratelimit_cluster: ratelimit_cluster(opts),
+        ratelimit_timeout_ms: RATELIMIT_TIMEOUT_MS,
         ..upstream_config(d)
     };
     wasm_filter(

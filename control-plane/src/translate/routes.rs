@@ -16,6 +16,9 @@ pub fn route_config(cfg: &Config, opts: &Options) -> Value {
             "name": LISTENER_NAME,
             "domains": ["*"],
             "include_attempt_count_in_response": true,
+            // Each attempt's upstream filter knows whether it is the plan's last (a refusal at
+            // a deployment's rpm/tpm limit is retried elsewhere unless it is).
+            "include_request_attempt_count": true,
             "routes": routes,
         }],
     })

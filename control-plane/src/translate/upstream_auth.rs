@@ -41,11 +41,13 @@ pub fn key_secret_name(d: &Deployment) -> String {
 
 /// `vertex` is the deployment's Vertex credential state (serve only; see [`crate::vertex_tokens`]).
 pub fn upstream_auth(d: &Deployment, mode: SecretMode, vertex: Option<&VertexAuth>) -> UpstreamAuth {
-    match d.provider {
+    match &d.provider {
         Provider::Bedrock => bedrock_signing(d, mode),
         Provider::VertexAi => vertex_bearer(mode, vertex),
         Provider::Azure => api_key(d, mode, "api-key", ""),
         Provider::Anthropic => api_key(d, mode, "x-api-key", ""),
+        // Google AI Studio (Gemini format): the key in Google's header, as LiteLLM sends it.
+        Provider::OpenAiCompatible(prefix) if prefix == "gemini" => api_key(d, mode, "x-goog-api-key", ""),
         Provider::OpenAi | Provider::OpenAiCompatible(_) => api_key(d, mode, "Authorization", "Bearer "),
     }
 }

@@ -55,6 +55,18 @@ impl RequestError {
         }
     }
 
+    /// Every deployment the request may use is at its rate limit or cooling down: the client
+    /// should come back (with `Retry-After`), not retry at once as a 503 invites.
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        RequestError {
+            status: 429,
+            kind: "rate_limit_error",
+            code: "rate_limit_exceeded",
+            message: message.into(),
+            param: None,
+        }
+    }
+
     /// The JSON body: `{"error": {"message", "type", "param", "code"}}`.
     pub fn body(&self) -> Vec<u8> {
         json!({

@@ -42,6 +42,13 @@ pub const CLIENT_PATH_HEADER: &str = "x-llm-client-path";
 /// filter; a client may not send it.
 pub const STREAM_TIMEOUT_HEADER: &str = "x-llm-stream-timeout-ms";
 
+/// Request header carrying, for each wildcard group the plan may reach, the model name that
+/// reaches it (a JSON object `{"anthropic/*": "anthropic/claude-3-5-haiku"}`), from the router
+/// role to every attempt's upstream role (carried in [`CLIENT_METADATA_NAMESPACE`]): a wildcard
+/// deployment fills its model's `*`s from it (LiteLLM's pattern routing). Set by the filter
+/// only when the plan has such a group; a client may not send it.
+pub const WILDCARD_MODELS_HEADER: &str = "x-llm-wildcard-models";
+
 /// Where the client's request facts that every attempt needs travel: Envoy hands all attempts
 /// one shared header map, so what one attempt strips from it is gone for the next. Envoy's
 /// header-to-metadata filter (before the router) moves each header of [`CARRIED_REQUEST_HEADERS`]
@@ -51,7 +58,7 @@ pub const CLIENT_METADATA_NAMESPACE: &str = "llm_router.client";
 
 /// The client headers carried to every attempt in [`CLIENT_METADATA_NAMESPACE`]: the client's
 /// path (which API it speaks) and the provider headers a client may legitimately set.
-pub const CARRIED_REQUEST_HEADERS: &[&str] = &[CLIENT_PATH_HEADER, "anthropic-beta"];
+pub const CARRIED_REQUEST_HEADERS: &[&str] = &[CLIENT_PATH_HEADER, "anthropic-beta", WILDCARD_MODELS_HEADER];
 
 /// The client's request headers an attempt passes on to any provider (an allow-list: every
 /// other header the client or Envoy put on the request stays at the gateway). The provider's

@@ -45,6 +45,21 @@ pub trait DeploymentView {
     fn usable(&self, d: &Deployment) -> bool;
     /// Moving average of time to first byte in ms; None before the first sample.
     fn ttfb_ms(&self, d: &Deployment) -> Option<f64>;
+    /// Milliseconds until a deployment that is not [`usable`](Self::usable) takes traffic
+    /// again (its cooldown or spent budget ends); None when that is not known.
+    fn available_in_ms(&self, _d: &Deployment) -> Option<u64> {
+        None
+    }
+    /// The share of its rpm/tpm budget the deployment has used this minute, 0 to 1 (the
+    /// larger of the two); 0 when unknown or unlimited.
+    fn used_share(&self, _d: &Deployment) -> f64 {
+        0.0
+    }
+    /// A factor (0, 1] on the deployment's weight: below 1 when its provider said its own
+    /// quota is nearly spent (`capacity::share_factor`).
+    fn weight_factor(&self, _d: &Deployment) -> f64 {
+        1.0
+    }
 }
 
 /// Builds the plan for one request.
@@ -54,7 +69,7 @@ pub fn plan_request<'t>(
     view: &dyn DeploymentView,
     rng: &mut Rng,
 ) -> Result<Plan<'t>, RequestError> {
-    let group = table.groups.get(req.model).ok_or_else(|| {
+    let group = table.group_for(req.model).ok_or_else(|| {
         RequestError::bad_request(
             "model_not_found",
             format!(
@@ -92,15 +107,21 @@ pub fn plan_request<'t>(
     let mut attempts = ordered_usable(table, group, strategy, &in_zone, view, req.preferred_region, rng);
     attempts.truncate(max_attempts(table));
     // Fallback groups come after the group's own deployments, within the same residency.
-    for name in &group.fallbacks {
-        if let Some(fallback) = table.groups.get(name) {
-            let mut more = ordered_usable(table, fallback, strategy, &in_zone, view, req.preferred_region, rng);
-            more.truncate(max_attempts(table));
-            attempts.extend(more);
-        }
+    for fallback in table.fallback_groups(req.model) {
+        let mut more = ordered_usable(table, fallback, strategy, &in_zone, view, req.preferred_region, rng);
+        more.truncate(max_attempts(table));
+        attempts.extend(more);
     }
 
     if attempts.is_empty() {
+        if let Some(wait_ms) = wait_for_request_ms(table, req, view) {
+            let retry_after = crate::capacity::retry_after_seconds([wait_ms]);
+            let place = zone.map(|z| format!(" in zone '{z}'")).unwrap_or_default();
+            return Err(RequestError::rate_limited(format!(
+                "every deployment of '{}'{place} is at its rate limit or cooling down; retry after {retry_after} s",
+                req.model
+            )));
+        }
         let message = match zone {
             Some(z) => format!(
                 "no healthy deployment of '{}' in zone '{z}'; the request was not sent outside the zone",
@@ -114,6 +135,35 @@ pub fn plan_request<'t>(
         return Err(RequestError::unavailable(message));
     }
     Ok(Plan { attempts, strategy })
+}
+
+/// When every deployment a request may use (its group's and its fallbacks', within its zone,
+/// with usable credentials) is spent or cooling down: the time until the first of them takes
+/// traffic again. None when some deployment has no known end (it cannot take traffic for
+/// another reason), or there is none: then the gateway has no capacity to wait for.
+pub fn wait_for_request_ms(table: &RouterTable, req: &PlanRequest<'_>, view: &dyn DeploymentView) -> Option<u64> {
+    let group = table.group_for(req.model)?;
+    let zone = req.residency.map(str::trim);
+    let in_zone = |d: &Deployment| zone.is_none_or(|z| d.zone.eq_ignore_ascii_case(z));
+    wait_for_capacity_ms(table, group, &in_zone, view)
+}
+
+fn wait_for_capacity_ms(
+    table: &RouterTable,
+    group: &Group,
+    in_zone: &dyn Fn(&Deployment) -> bool,
+    view: &dyn DeploymentView,
+) -> Option<u64> {
+    let groups = std::iter::once(group).chain(group.fallbacks.iter().filter_map(|f| table.groups.get(f)));
+    let allowed = groups
+        .flat_map(|g| g.deployments.iter().filter_map(|&i| table.deployments.get(i)))
+        .filter(|d| d.unavailable.is_none() && in_zone(d));
+    let mut first: Option<u64> = None;
+    for d in allowed {
+        let wait = view.available_in_ms(d)?;
+        first = Some(first.map_or(wait, |f| f.min(wait)));
+    }
+    first
 }
 
 /// Attempts per group: the first and `num_retries` more. Saturating: on wasm32 `usize` is 32
@@ -153,7 +203,7 @@ pub fn order<'t>(
     view: &dyn DeploymentView,
     rng: &mut Rng,
 ) -> Vec<&'t Deployment> {
-    let mut keyed: Vec<(f64, &Deployment)> = weighted_shuffle_keys(candidates, rng);
+    let mut keyed: Vec<(f64, &Deployment)> = weighted_shuffle_keys(candidates, view, rng);
     match strategy {
         Strategy::Latency => {
             // Fastest first; a deployment slower than its latency_target goes after every
@@ -179,14 +229,34 @@ pub fn order<'t>(
             ca.total_cmp(&cb).then(b.0.total_cmp(&a.0))
         }),
         Strategy::SimpleShuffle => keyed.sort_by(|a, b| b.0.total_cmp(&a.0)),
+        // LiteLLM's usage-based routing: the least used (as a share of its own budget) first;
+        // equal shares (unlimited deployments, a new minute) by weight.
+        Strategy::UsageBased => {
+            // Each share read once (it is a shared-data read), not once per comparison.
+            let mut shared: Vec<(f64, f64, &Deployment)> =
+                keyed.drain(..).map(|(key, d)| (view.used_share(d), key, d)).collect();
+            shared.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            keyed = shared.into_iter().map(|(_, key, d)| (key, d)).collect();
+        }
     }
     keyed.into_iter().map(|(_, d)| d).collect()
 }
 
 /// Efraimidis–Spirakis keys: sorting by `u^(1/w)` descending draws a weighted random
-/// permutation, so each deployment comes first with probability weight / total weight.
-fn weighted_shuffle_keys<'t>(candidates: Vec<&'t Deployment>, rng: &mut Rng) -> Vec<(f64, &'t Deployment)> {
-    candidates.into_iter().map(|d| (rng.next_unit().powf(1.0 / f64::from(d.weight.max(1))), d)).collect()
+/// permutation, so each deployment comes first with probability weight / total weight. The
+/// weight is lowered by the provider's own quota signals ([`DeploymentView::weight_factor`]).
+fn weighted_shuffle_keys<'t>(
+    candidates: Vec<&'t Deployment>,
+    view: &dyn DeploymentView,
+    rng: &mut Rng,
+) -> Vec<(f64, &'t Deployment)> {
+    candidates
+        .into_iter()
+        .map(|d| {
+            let weight = f64::from(d.weight.max(1)) * view.weight_factor(d).clamp(f64::MIN_POSITIVE, 1.0);
+            (rng.next_unit().powf(1.0 / weight), d)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -371,6 +441,33 @@ mod tests {
             .count();
         let share = firsts_a as f64 / n as f64;
         assert!((share - 0.40).abs() < 0.02, "share of a = {share}");
+    }
+
+    #[test]
+    fn a_model_no_group_names_goes_to_the_most_specific_wildcard_group_exact_names_first() {
+        let group = |name: &str, id: &str| pb::ModelGroup {
+            name: name.into(),
+            deployments: vec![dep(id, "us-east-1", "us", 1, 1)],
+        };
+        let t = RouterTable::compile(&pb::RouterConfig {
+            schema_version: llm_router_proto::SCHEMA_VERSION,
+            model_groups: vec![
+                group("*", "any"),
+                group("anthropic/*", "anthropic"),
+                group("anthropic/claude-3-5-haiku", "haiku"),
+                group("anthropic/claude-*", "claude"),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        let first = |model: &str| plan_request(&t, &req(model), &all_up(), &mut Rng::new(1)).map(|p| ids(&p));
+        assert_eq!(first("anthropic/claude-3-5-haiku").unwrap(), ["haiku"], "an exact name wins over patterns");
+        assert_eq!(first("anthropic/claude-3-7-sonnet").unwrap(), ["claude"]);
+        assert_eq!(first("anthropic/other").unwrap(), ["anthropic"]);
+        assert_eq!(first("gpt-4o").unwrap(), ["any"]);
+        let only_prefix = table(pb::RoutingStrategy::Priority, vec![dep("a", "us-east-1", "us", 1, 1)], 0);
+        assert_eq!(first("claude").unwrap(), ["any"]);
+        assert!(plan_request(&only_prefix, &req("claude-x"), &all_up(), &mut Rng::new(1)).is_err());
     }
 
     #[test]

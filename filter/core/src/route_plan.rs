@@ -95,6 +95,9 @@ mod tests {
             stream_timeout_ms: 0,
             timeout_ms: 0,
             streams_whole_answers: true,
+            rpm_limit: 0,
+            tpm_limit: 0,
+            cooldown_ms: 0,
             unavailable: None,
             labels: String::new(),
         };

@@ -15,14 +15,17 @@ pub enum Strategy {
     Latency,
     /// `cost-based-routing`: cheapest first.
     Cost,
+    /// `usage-based-routing-v2` (and `usage-based-routing`): the lowest used share of its
+    /// rpm/tpm in the current minute first, from the fleet-wide counts.
+    UsageBased,
 }
 
 /// LiteLLM strategy names this gateway does not implement, and the strategy it uses for each.
-const MAPPED: &[(&str, Strategy)] = &[
-    ("least-busy", Strategy::Latency),
-    ("usage-based-routing", Strategy::SimpleShuffle),
-    ("usage-based-routing-v2", Strategy::SimpleShuffle),
-];
+const MAPPED: &[(&str, Strategy)] = &[("least-busy", Strategy::Latency)];
+
+/// LiteLLM's older name for usage-based routing: the same strategy here (both count
+/// fleet-wide, on the rate limit service).
+const USAGE_BASED_V1: &str = "usage-based-routing";
 
 /// A strategy name as read from the YAML or a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,8 @@ pub struct ParsedStrategy {
 
 impl Strategy {
     /// Every strategy, in the order they are listed to users.
-    pub const ALL: [Strategy; 4] = [Strategy::Priority, Strategy::Latency, Strategy::SimpleShuffle, Strategy::Cost];
+    pub const ALL: [Strategy; 5] =
+        [Strategy::Priority, Strategy::Latency, Strategy::SimpleShuffle, Strategy::Cost, Strategy::UsageBased];
 
     /// LiteLLM's name.
     pub fn name(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Strategy {
             Strategy::SimpleShuffle => "simple-shuffle",
             Strategy::Latency => "latency-based-routing",
             Strategy::Cost => "cost-based-routing",
+            Strategy::UsageBased => "usage-based-routing-v2",
         }
     }
 
@@ -57,6 +62,9 @@ impl Strategy {
         if let Some(s) = Strategy::ALL.iter().find(|s| s.name() == name) {
             return Some(ParsedStrategy { strategy: *s, mapped_from: None });
         }
+        if name == USAGE_BASED_V1 {
+            return Some(ParsedStrategy { strategy: Strategy::UsageBased, mapped_from: None });
+        }
         MAPPED.iter().find(|(n, _)| *n == name).map(|(n, s)| ParsedStrategy { strategy: *s, mapped_from: Some(n) })
     }
 
@@ -66,6 +74,7 @@ impl Strategy {
             Strategy::SimpleShuffle => pb::RoutingStrategy::SimpleShuffle,
             Strategy::Latency => pb::RoutingStrategy::Latency,
             Strategy::Cost => pb::RoutingStrategy::Cost,
+            Strategy::UsageBased => pb::RoutingStrategy::UsageBased,
         }
     }
 
@@ -75,6 +84,7 @@ impl Strategy {
             Ok(pb::RoutingStrategy::Priority) => Strategy::Priority,
             Ok(pb::RoutingStrategy::Latency) => Strategy::Latency,
             Ok(pb::RoutingStrategy::Cost) => Strategy::Cost,
+            Ok(pb::RoutingStrategy::UsageBased) => Strategy::UsageBased,
             Ok(pb::RoutingStrategy::SimpleShuffle | pb::RoutingStrategy::Unspecified) | Err(_) => {
                 Strategy::SimpleShuffle
             }
@@ -92,8 +102,10 @@ mod tests {
             assert_eq!(Strategy::parse(s.name()), Some(ParsedStrategy { strategy: s, mapped_from: None }));
             assert_eq!(Strategy::from_proto(s.to_proto() as i32), s);
         }
-        let mapped = Strategy::parse("usage-based-routing-v2").unwrap();
-        assert_eq!((mapped.strategy, mapped.mapped_from), (Strategy::SimpleShuffle, Some("usage-based-routing-v2")));
+        for usage in ["usage-based-routing", "usage-based-routing-v2"] {
+            let parsed = Strategy::parse(usage).unwrap();
+            assert_eq!((parsed.strategy, parsed.mapped_from), (Strategy::UsageBased, None), "{usage}");
+        }
         assert_eq!(Strategy::parse("least-busy").unwrap().strategy, Strategy::Latency);
         assert_eq!(Strategy::parse("fastest"), None);
         assert_eq!(Strategy::parse("Priority-Routing"), None, "LiteLLM's names are exact");

@@ -27,6 +27,12 @@ pub struct Deployment {
     pub timeout_ms: u64,
     /// A whole answer is asked for as a stream ([`crate::providers::streams_whole_answers`]).
     pub streams_whole_answers: bool,
+    /// rpm / tpm counted fleet-wide (0 = no limit).
+    pub rpm_limit: u64,
+    pub tpm_limit: u64,
+    /// How long the deployment cools down after `allowed_fails` failures: its own
+    /// `cooldown_time`, else the router's.
+    pub cooldown_ms: u64,
     /// Why the deployment takes no traffic (no usable credentials), as the code /health
     /// shows; None = it does.
     pub unavailable: Option<&'static str>,
@@ -54,10 +60,20 @@ pub struct RouterTable {
     pub zones: Vec<String>,
     /// The gateway's key, salted and hashed; None = no key required.
     pub master_key: Option<MasterKeyDigest>,
+    /// The rate limit service's cluster (empty: rpm/tpm are not counted) and how long a check
+    /// may take.
+    pub ratelimit_cluster: String,
+    pub ratelimit_timeout_ms: u64,
     pub deployments: Vec<Deployment>,
     pub groups: HashMap<String, Group>,
     /// Group names in config order (for /health and /v1/models).
     pub group_order: Vec<String>,
+    /// The wildcard groups' names (`*`, `anthropic/*`), in config order: LiteLLM's pattern
+    /// routing, tried when no group has the client's model as its name.
+    pub patterns: Vec<String>,
+    /// Fallback names by the name they are listed for (a group's, or a model only a wildcard
+    /// group serves), in config order.
+    pub fallbacks: HashMap<String, Vec<String>>,
 }
 
 /// Default body limit when the config gives none: generous for multimodal prompts.
@@ -77,6 +93,11 @@ impl RouterTable {
         let mut deployments = Vec::new();
         let mut groups = HashMap::new();
         let mut group_order = Vec::new();
+        let mut patterns = Vec::new();
+        let mut fallbacks: HashMap<String, Vec<String>> = HashMap::new();
+        for f in &cfg.fallbacks {
+            fallbacks.entry(f.model_group.clone()).or_default().extend(f.fallback_groups.iter().cloned());
+        }
         for g in &cfg.model_groups {
             if g.deployments.is_empty() {
                 return Err(format!("model group '{}' has no deployments", g.name));
@@ -102,7 +123,10 @@ impl RouterTable {
                     latency_target_ms: d.latency_target_ms,
                     stream_timeout_ms: d.stream_timeout_ms,
                     streams_whole_answers: d.streams_whole_answers,
+                    rpm_limit: d.rpm_limit,
+                    tpm_limit: d.tpm_limit,
                     timeout_ms: d.timeout_ms,
+                    cooldown_ms: d.cooldown_ms.unwrap_or(cfg.cooldown_ms),
                     unavailable: unavailable_code(d.unavailable),
                     labels: deployment_labels(&g.name, &d.id, &d.region),
                 });
@@ -114,6 +138,9 @@ impl RouterTable {
                 .flat_map(|f| f.fallback_groups.iter().cloned())
                 .collect();
             group_order.push(g.name.clone());
+            if crate::wildcard::is_pattern(&g.name) {
+                patterns.push(g.name.clone());
+            }
             groups.insert(g.name.clone(), Group { name: g.name.clone(), deployments: idx, fallbacks });
         }
         Ok(RouterTable {
@@ -126,9 +153,50 @@ impl RouterTable {
             max_body_bytes: if cfg.max_body_bytes == 0 { DEFAULT_MAX_BODY_BYTES } else { cfg.max_body_bytes },
             zones: cfg.zones.clone(),
             master_key: cfg.master_key.as_ref().map(master_key).transpose()?,
+            ratelimit_cluster: cfg.ratelimit_cluster.clone(),
+            ratelimit_timeout_ms: cfg.ratelimit_timeout_ms,
             deployments,
             groups,
             group_order,
+            patterns,
+            fallbacks,
+        })
+    }
+
+    /// The groups a request for `model` falls back to, in order: those listed for that name
+    /// (LiteLLM keys fallbacks by the model the client asked for), else those of the group that
+    /// serves it; each resolved as a request for it would be (a wildcard group may serve it).
+    pub fn fallback_groups<'t>(&'t self, model: &str) -> impl Iterator<Item = &'t Group> + 't {
+        self.fallback_names(model).iter().filter_map(|name| self.group_for(name))
+    }
+
+    fn fallback_names(&self, model: &str) -> &[String] {
+        let listed = self.fallbacks.get(model);
+        let of_group = || self.group_for(model).and_then(|g| self.fallbacks.get(&g.name));
+        listed.or_else(of_group).map_or(&[], Vec::as_slice)
+    }
+
+    /// Each wildcard group a request for `model` may reach (its own, its fallbacks'), with the
+    /// name that reaches it: the model its deployments' templates are filled from. When one
+    /// pattern is reached by several names, the first (the client's own model) is kept.
+    pub fn pattern_requests<'a>(&'a self, model: &'a str) -> Vec<(&'a str, &'a str)> {
+        let names = std::iter::once(model).chain(self.fallback_names(model).iter().map(String::as_str));
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for name in names {
+            let Some(g) = self.group_for(name) else { continue };
+            if crate::wildcard::is_pattern(&g.name) && !out.iter().any(|(p, _)| *p == g.name) {
+                out.push((g.name.as_str(), name));
+            }
+        }
+        out
+    }
+
+    /// The group that serves `model`: the group of that name, else the most specific wildcard
+    /// group whose pattern matches it (LiteLLM's order: exact names first, then patterns).
+    pub fn group_for(&self, model: &str) -> Option<&Group> {
+        self.groups.get(model).or_else(|| {
+            let pattern = crate::wildcard::best_match(self.patterns.iter().map(String::as_str), model)?;
+            self.groups.get(pattern)
         })
     }
 
@@ -171,4 +239,53 @@ pub fn deployment_labels(model_group: &str, deployment_id: &str, region: &str) -
         crate::stat_label(deployment_id),
         crate::stat_label(if region.is_empty() { "unknown" } else { region })
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(groups: &[&str], fallbacks: &[(&str, &[&str])]) -> RouterTable {
+        let group = |name: &&str| pb::ModelGroup {
+            name: (*name).into(),
+            deployments: vec![pb::Deployment { id: format!("d-{name}"), cluster: "c".into(), ..Default::default() }],
+        };
+        RouterTable::compile(&pb::RouterConfig {
+            schema_version: llm_router_proto::SCHEMA_VERSION,
+            model_groups: groups.iter().map(group).collect(),
+            fallbacks: fallbacks
+                .iter()
+                .map(|(from, to)| pb::Fallback {
+                    model_group: (*from).into(),
+                    fallback_groups: to.iter().map(|t| (*t).into()).collect(),
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn names<'t>(groups: impl Iterator<Item = &'t Group>) -> Vec<&'t str> {
+        groups.map(|g| g.name.as_str()).collect()
+    }
+
+    #[test]
+    fn fallbacks_are_found_by_the_name_asked_for_then_by_the_serving_group_and_may_name_patterns() {
+        let t = table(
+            &["gpt-4o", "anthropic/*", "*"],
+            &[("gpt-4o", &["anthropic/claude-3-5-haiku"]), ("my-model", &["gpt-4o"]), ("*", &["gpt-4o"])],
+        );
+        // A fallback that only a wildcard group serves is that group.
+        assert_eq!(names(t.fallback_groups("gpt-4o")), ["anthropic/*"]);
+        // A model only '*' serves: its own fallbacks, else '*''s.
+        assert_eq!(names(t.fallback_groups("my-model")), ["gpt-4o"]);
+        assert_eq!(names(t.fallback_groups("other")), ["gpt-4o"]);
+        assert_eq!(names(t.fallback_groups("anthropic/x")), Vec::<&str>::new());
+
+        // The names the wildcard groups are reached by, the client's own first.
+        assert_eq!(t.pattern_requests("gpt-4o"), [("anthropic/*", "anthropic/claude-3-5-haiku")]);
+        assert_eq!(t.pattern_requests("my-model"), [("*", "my-model")]);
+        assert_eq!(t.pattern_requests("unknown-but-served"), [("*", "unknown-but-served")]);
+        assert!(table(&["plain"], &[]).pattern_requests("plain").is_empty());
+    }
 }

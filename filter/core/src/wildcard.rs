@@ -87,6 +87,22 @@ pub fn substitute(template: &str, segments: &[&str]) -> String {
     out
 }
 
+/// The provider model one request names at a wildcard deployment (LiteLLM's
+/// `PatternMatchRouter.set_deployment_model_name`): the deployment's model `template` with its
+/// `*`s taken by what the group's `pattern` matched in `client_model`. A template without `*`
+/// is used as it is. When the client's model does not match the pattern (the group was reached
+/// as another group's fallback) or matched more segments than the template has `*`s, LiteLLM
+/// sends the client's model itself, and so does this.
+pub fn provider_model(pattern: &str, template: &str, client_model: &str) -> String {
+    if !is_pattern(template) {
+        return template.to_owned();
+    }
+    match captures(pattern, client_model) {
+        Some(caps) if caps.len() <= template.matches('*').count() => substitute(template, &caps),
+        _ => client_model.to_owned(),
+    }
+}
+
 /// How specific a pattern is, for picking among several that match: more literal text first,
 /// then fewer wildcards (LiteLLM's `PatternUtils.calculate_pattern_specificity`).
 pub fn specificity(pattern: &str) -> (usize, std::cmp::Reverse<usize>) {
@@ -127,6 +143,16 @@ mod tests {
         assert_eq!(captures("a*b*c", "a1b2b3c"), Some(vec!["1b2", "3"]));
         assert_eq!(substitute("openai/*", &["gpt-4o"]), "openai/gpt-4o");
         assert_eq!(substitute("openai/gpt-4o", &["x"]), "openai/gpt-4o");
+    }
+
+    #[test]
+    fn a_request_names_the_template_with_the_client_models_segments() {
+        assert_eq!(provider_model("anthropic/*", "*", "anthropic/claude-3-5-sonnet"), "claude-3-5-sonnet");
+        assert_eq!(provider_model("*", "*", "gpt-4o"), "gpt-4o");
+        assert_eq!(provider_model("openai/gpt-*", "gpt-*-2024", "openai/gpt-4o"), "gpt-4o-2024");
+        assert_eq!(provider_model("*", "gpt-4o-mini", "anything"), "gpt-4o-mini", "no star: as written");
+        assert_eq!(provider_model("anthropic/*", "*", "gpt-4o"), "gpt-4o", "no match: the client's model");
+        assert_eq!(provider_model("*meta*", "meta*", "my-meta-llama"), "my-meta-llama", "more segments than stars");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::openai::ApiError;
 use super::response::{json_resp, Body};
 use super::sigv4::{self, SigV4Error};
 use super::state::MockState;
-use super::vertex::GoogleError;
+use super::vertex::{self, GoogleError};
 
 /// The result of one request's authentication check (recorded in stats as `last_auth`).
 #[derive(Debug, Clone, Default)]
@@ -153,6 +153,20 @@ pub(super) fn authenticate(state: &MockState, c: &Call<'_>, now: SystemTime) -> 
             let (info, res) = sigv4::verify(&req, cfg.aws.as_ref(), &cfg.region, "bedrock", now);
             let err = res.err().map(|e: SigV4Error| AwsError::auth(e.error_type(), e.message()).response(c.seq));
             (info, err)
+        }
+        Provider::Vertex if vertex::route(c.path).is_some_and(|r| r.is_ai_studio()) => {
+            // Google AI Studio: an API key in x-goog-api-key, as Google answers a missing or
+            // wrong one.
+            let mut info =
+                AuthInfo { scheme: "x-goog-api-key", against_secret: cfg.api_key.is_some(), ..Default::default() };
+            let err = match (header(c.headers, "x-goog-api-key"), cfg.api_key.as_deref()) {
+                (None, _) | (Some(""), _) => Some(GoogleError::new(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.")),
+                (Some(got), Some(want)) if !secret_eq(got, want) => {
+                    Some(GoogleError::invalid("API key not valid. Please pass a valid API key."))
+                }
+                _ => None,
+            };
+            finish(info_with(&mut info, err.as_ref().map(|e| e.message.clone())), err.map(|e| e.response()))
         }
         Provider::Vertex => {
             let mut info = AuthInfo { scheme: "bearer", ..Default::default() };

@@ -351,7 +351,7 @@ fn vertex_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Re
         )
         .response();
     };
-    if let Some(p) = state.cfg.vertex_project.as_deref() {
+    if let Some(p) = state.cfg.vertex_project.as_deref().filter(|_| !r.is_ai_studio()) {
         if r.project != p {
             return GoogleError::new(
                 403,
@@ -365,7 +365,7 @@ fn vertex_answer(state: &MockState, mode: &Mode, c: &Call<'_>, text: &str) -> Re
         }
     }
     // The host is `{location}-aiplatform.googleapis.com`: the path's location must be this one.
-    if r.location != state.cfg.region {
+    if !r.is_ai_studio() && r.location != state.cfg.region {
         return GoogleError::invalid(format!(
             "Location '{}' in the request does not match this regional endpoint ('{}').",
             r.location, state.cfg.region

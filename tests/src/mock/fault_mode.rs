@@ -135,6 +135,9 @@ pub struct Mode {
     pub first_token_ms: u64,
     /// `slow_stream`: when the last event goes, after the response headers.
     pub total_ms: u64,
+    /// `rate_limit` / `error`: the `retry-after` header of the error answer (seconds or an HTTP
+    /// date), instead of the provider's usual one (`1` for OpenAI, Azure and Anthropic).
+    pub retry_after: Option<String>,
 }
 
 impl Mode {
@@ -150,6 +153,7 @@ impl Mode {
             stall_ms: None,
             first_token_ms: 100,
             total_ms: 4000,
+            retry_after: None,
         }
     }
 
@@ -180,6 +184,14 @@ impl Mode {
                 "stall_ms" => m.stall_ms = if val.is_null() { None } else { Some(num()?) },
                 "first_token_ms" => m.first_token_ms = num()?,
                 "total_ms" => m.total_ms = num()?,
+                "retry_after" if val.is_null() => m.retry_after = None,
+                "retry_after" => {
+                    m.retry_after = Some(match val {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => return Err("'retry_after' must be a string or a number".into()),
+                    })
+                }
                 other => return Err(format!("unknown mode field '{other}'")),
             }
         }
@@ -221,6 +233,7 @@ impl Mode {
             "stall_ms": self.stall_ms,
             "first_token_ms": self.first_token_ms,
             "total_ms": self.total_ms,
+            "retry_after": self.retry_after,
         })
     }
 }

@@ -136,7 +136,12 @@ async fn handle(state: Arc<MockState>, kill: Arc<Notify>, req: Request<Incoming>
         }
         (_, Some(err)) => err,
         (f @ (Fault::Error | Fault::RateLimit), None) => {
-            dispatch::fault_response(&state, f == Fault::RateLimit, mode.status, mode.error.as_deref(), &call)
+            let mut r =
+                dispatch::fault_response(&state, f == Fault::RateLimit, mode.status, mode.error.as_deref(), &call);
+            if let Some(value) = mode.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                r.headers_mut().insert("retry-after", value);
+            }
+            r
         }
         (_, None) => {
             let resp = dispatch::answer(&state, &mode, &call);

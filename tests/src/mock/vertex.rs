@@ -4,6 +4,10 @@
 //! `POST /v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}`
 //! (`v1beta1` too). Auth is `Authorization: Bearer TOKEN`, checked against the tokens the
 //! mock knows (`--bearer-token`, never expiring, and `POST /_mock/tokens`, with an expiry).
+//!
+//! Gemini on Google AI Studio too (`generativelanguage.googleapis.com`): `POST
+//! /v1beta/models/{model}:{method}` with the API key in `x-goog-api-key` (checked against
+//! `--api-key` when given); the body and answers are Gemini's, as on Vertex.
 //! Google errors: `{"error": {"code", "message", "status", "details"}}`.
 
 use bytes::Bytes;
@@ -28,6 +32,11 @@ pub struct Route {
 }
 
 impl Route {
+    /// Google AI Studio's path (`/v1beta/models/{model}:{method}`): no project or location.
+    pub fn is_ai_studio(&self) -> bool {
+        self.project.is_empty()
+    }
+
     /// `projects/P/locations/L/publishers/X/models/M` (for error messages).
     pub fn resource(&self) -> String {
         format!(
@@ -41,6 +50,17 @@ impl Route {
 pub fn route(path: &str) -> Option<Route> {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
     let segs: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
+    if let ["v1beta", "models", model_method] = segs[..] {
+        let (model, method) = model_method.split_once(':')?;
+        return (!model.is_empty() && !method.is_empty()).then(|| Route {
+            version: "v1beta".into(),
+            project: String::new(),
+            location: String::new(),
+            publisher: "google".into(),
+            model: model.to_string(),
+            method: method.to_string(),
+        });
+    }
     if segs.len() != 9
         || !matches!(segs[0], "v1" | "v1beta1")
         || segs[1] != "projects"

@@ -189,14 +189,18 @@ fn a_header_that_is_not_utf8_is_the_client_s_error_not_a_panic() {
 }
 
 #[test]
-fn a_residency_with_nothing_healthy_is_503_and_counted_per_zone() {
+fn a_residency_with_nothing_healthy_is_429_with_retry_after_and_counted_per_zone() {
     let t = table();
     let mut host = post("/v1/chat/completions", CHAT, &[("x-llm-residency", "eu")]);
     for _ in 0..2 {
         shared::record_outcome(&mut host, "eu", crate::health::Outcome::Failure, 1_000_000, 2, 5_000, false);
     }
+    host.now_ms = 1_001_500;
     route(&mut host, &t);
-    assert_eq!(sent_json(&host).0, 503);
+    // Cooling down until 1_005_000: the client is told to come back in 4 s (3.5 rounded up),
+    // never a 503 that invites an immediate retry.
+    assert_eq!(sent_json(&host).0, 429);
+    assert_eq!(host.sent_headers, [("retry-after".to_owned(), "4".to_owned())]);
     assert_eq!(host.counter("llm_router_residency_unavailable_total.zone.eu"), 1);
 }
 
@@ -290,7 +294,7 @@ fn outcomes_are_attributed_per_attempt_and_the_serving_region_is_named() {
     r.on_response_headers(&mut host);
     r.on_log(&mut host);
     assert!(shared::health(&host, "west").is_cooling_down(host.now_ms + 1));
-    assert_eq!(host.counter(&format!("llm_router_cooldowns_total.{}", labels("west", "us-west-2"))), 1);
+    assert_eq!(host.counter(&format!("llm_router_cooldowns_total.{}.cause.failures", labels("west", "us-west-2"))), 1);
     assert_eq!(host.warnings.len(), 1);
     let mut health = next_request(&host, "GET", "/health", b"");
     route(&mut health, &t);
@@ -414,7 +418,7 @@ fn two_residency_headers_are_refused_and_zones_are_lower_case() {
     }
     route(&mut host, &t);
     let (status, v) = sent_json(&host);
-    assert_eq!(status, 503);
+    assert_eq!(status, 429);
     assert!(v["error"]["message"].as_str().unwrap().contains("zone 'eu'"), "{v}");
     assert_eq!(host.counter("llm_router_residency_unavailable_total.zone.eu"), 1);
     assert_eq!(host.counter("llm_router_residency_unavailable_total.zone._EU_"), 0);
@@ -890,4 +894,110 @@ fn a_whole_answer_is_assembled_from_a_stream_released_at_its_first_content_and_c
         .map(|(_, n)| n)
         .sum();
     assert_eq!(failed, 1);
+}
+
+#[test]
+fn a_wildcard_deployment_sends_the_provider_the_client_s_model_in_its_template() {
+    let attempt = |model_name: &str, template: &str| {
+        let cfg = pb::UpstreamConfig {
+            schema_version: llm_router_proto::SCHEMA_VERSION,
+            deployment_id: "any".into(),
+            provider: "anthropic".into(),
+            provider_model: template.into(),
+            authority: "api.anthropic.com".into(),
+            model_name: model_name.into(),
+            ..Default::default()
+        };
+        UpstreamAttempt::new(Rc::new(UpstreamDeployment::compile(cfg).unwrap()))
+    };
+    let sent_model = |mut a: UpstreamAttempt, client_model: &str| {
+        let body =
+            format!(r#"{{"model":"{client_model}","max_tokens":5,"messages":[{{"role":"user","content":"hi"}}]}}"#);
+        let mut host = post("/v1/messages", body.as_bytes(), &[(crate::CLIENT_PATH_HEADER, "/v1/messages")]);
+        send_attempt(&mut a, &mut host, body.as_bytes());
+        let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+        sent["model"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(sent_model(attempt("anthropic/*", "*"), "anthropic/claude-3-7-sonnet"), "claude-3-7-sonnet");
+    assert_eq!(sent_model(attempt("claude-*", "claude-*-latest"), "claude-3-7-sonnet"), "claude-3-7-sonnet-latest");
+    assert_eq!(sent_model(attempt("*", "claude-3-5-haiku"), "anything"), "claude-3-5-haiku", "no star: as written");
+    // A request that is not JSON is the client's error, as for any deployment.
+    let mut a = attempt("*", "*");
+    let mut host = post("/v1/messages", b"nope", &[]);
+    a.on_request_headers(&mut host, false);
+    assert_eq!(a.on_request_body(&mut host, 4, true), Action::Pause);
+    assert_eq!(sent_json(&host).0, 400);
+}
+
+#[test]
+fn a_deployment_s_own_cooldown_time_outlasts_the_router_s() {
+    let cfg = pb::RouterConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        strategy: pb::RoutingStrategy::Priority as i32,
+        num_retries: 1,
+        allowed_fails: 1,
+        cooldown_ms: 5_000,
+        model_groups: vec![pb::ModelGroup {
+            name: "claude".into(),
+            deployments: vec![
+                pb::Deployment { cooldown_ms: Some(60_000), ..deployment("west", "us-west-2", "us", 1) },
+                deployment("east", "us-east-1", "us", 2),
+            ],
+        }],
+        ..Default::default()
+    };
+    let t = Rc::new(RouterTable::compile(&cfg).unwrap());
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    let (mut r, _) = route(&mut host, &t);
+    host.respond(&[(":status", "503"), ("x-envoy-attempt-count", "2")], b"{}", true);
+    r.on_response_headers(&mut host);
+    r.on_log(&mut host);
+    let now = host.now_ms;
+    assert_eq!(shared::health(&host, "west").cooldown_until_ms, now + 60_000, "west's own cooldown_time");
+    assert_eq!(shared::health(&host, "east").cooldown_until_ms, now + 5_000, "east has the router's");
+}
+
+#[test]
+fn a_fallback_a_wildcard_group_serves_sends_its_own_name_in_the_template() {
+    let cfg = pb::RouterConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        strategy: pb::RoutingStrategy::Priority as i32,
+        model_groups: vec![
+            pb::ModelGroup { name: "gpt-4o".into(), deployments: vec![deployment("west", "us-west-2", "us", 1)] },
+            pb::ModelGroup { name: "anthropic/*".into(), deployments: vec![deployment("east", "us-east-1", "us", 1)] },
+        ],
+        fallbacks: vec![pb::Fallback {
+            model_group: "gpt-4o".into(),
+            fallback_groups: vec!["anthropic/claude-3-5-haiku".into()],
+        }],
+        ..Default::default()
+    };
+    let t = Rc::new(RouterTable::compile(&cfg).unwrap());
+    let body = br#"{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut host = post("/v1/messages", body, &[]);
+    route(&mut host, &t);
+    assert_eq!(plan_clusters(&host), ["cluster-west", "cluster-east"]);
+    let names = host.request_header_str(crate::WILDCARD_MODELS_HEADER);
+    assert_eq!(names.as_deref(), Some(r#"{"anthropic/*":"anthropic/claude-3-5-haiku"}"#));
+
+    // The fallback attempt at the wildcard deployment: the name that reached it, not the body's.
+    host.carry_client_headers();
+    let cfg = pb::UpstreamConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        deployment_id: "east".into(),
+        provider: "anthropic".into(),
+        provider_model: "*".into(),
+        authority: "api.anthropic.com".into(),
+        model_name: "anthropic/*".into(),
+        ..Default::default()
+    };
+    let mut a = UpstreamAttempt::new(Rc::new(UpstreamDeployment::compile(cfg).unwrap()));
+    send_attempt(&mut a, &mut host, body);
+    let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+    assert_eq!(sent["model"], "claude-3-5-haiku");
+
+    // A client may not name the models itself.
+    let mut host = post("/v1/messages", body, &[(crate::WILDCARD_MODELS_HEADER, r#"{"anthropic/*":"x"}"#)]);
+    route(&mut host, &t);
+    assert_eq!(sent_json(&host).1["error"]["code"], "internal_header_not_allowed");
 }

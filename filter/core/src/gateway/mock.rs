@@ -20,8 +20,17 @@ pub struct MockHost {
     pub response_body: Vec<u8>,
     /// Whether the response came from an upstream (`response.code_details == via_upstream`).
     pub from_upstream: bool,
-    /// The response the gateway answered with itself: (status, body).
+    /// The response the gateway answered with itself: (status, body), and its extra headers.
     pub sent: Option<(u32, Vec<u8>)>,
+    pub sent_headers: Vec<(String, String)>,
+    /// gRPC calls started: (cluster, service/method, message, timeout ms); the token of the
+    /// n-th is n + 1.
+    pub grpc_calls: Vec<(String, String, Vec<u8>, u64)>,
+    /// Calls cannot be started (as when the cluster does not exist).
+    pub grpc_refused: bool,
+    /// Times a paused request was resumed.
+    pub resumed: u32,
+
     /// The response was reset ([`Host::reset_response`]).
     pub reset: bool,
     /// Shared data: key -> (value, cas).
@@ -155,6 +164,30 @@ impl Host for MockHost {
 
     fn send_json_response(&mut self, status: u32, body: &[u8]) {
         self.sent = Some((status, body.to_vec()));
+    }
+
+    fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.sent = Some((status, body.to_vec()));
+        self.sent_headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    }
+
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        if self.grpc_refused {
+            return None;
+        }
+        self.grpc_calls.push((cluster.to_owned(), format!("{service}/{method}"), message.to_vec(), timeout_ms));
+        u32::try_from(self.grpc_calls.len()).ok()
+    }
+
+    fn resume_request(&mut self) {
+        self.resumed += 1;
     }
 
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {

@@ -6,6 +6,7 @@
 //! against [`mock::MockHost`]; the proxy-wasm adapter implements `Host` with host calls and
 //! keeps only the lifecycle.
 
+pub mod limits;
 pub mod mock;
 pub mod router;
 pub mod shared;
@@ -14,6 +15,8 @@ pub mod upstream;
 
 #[cfg(test)]
 mod behaviour_tests;
+#[cfg(test)]
+mod limits_tests;
 
 pub use router::RouterRequest;
 pub use upstream::{UpstreamAttempt, UpstreamDeployment};
@@ -70,6 +73,15 @@ pub trait Host {
 
     /// Answers the request here with a JSON body; nothing goes upstream.
     fn send_json_response(&mut self, status: u32, body: &[u8]);
+    /// The same, with more response headers (`retry-after`).
+    fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+
+    /// Starts a unary gRPC call to `cluster` (Envoy's `dispatch_grpc_call`); its answer comes
+    /// to the calling context with the returned token. None when it cannot be started.
+    fn grpc_call(&mut self, cluster: &str, service: &str, method: &str, message: &[u8], timeout_ms: u64)
+        -> Option<u32>;
+    /// Lets a request paused for a call's answer go on.
+    fn resume_request(&mut self);
 
     /// Shared data (every worker's view): the value and its compare-and-swap token.
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);

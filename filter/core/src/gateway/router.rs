@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 
+use super::limits::{self, CheckEnd, CheckStart, CooldownCause, LimitTarget};
 use super::{header_lossy, is_region_failure, shared, stat, status, Action, Host};
 use crate::health::Outcome;
 use crate::providers::ClientApi;
@@ -36,6 +37,19 @@ pub struct RouterRequest {
     client_api: ClientApi,
     /// The client's `:path` (with its query).
     client_path: String,
+    /// `Retry-After` of a request refused because its deployments are spent or cooling down.
+    retry_after_s: Option<u64>,
+    /// The body's `model`, whether the client streams, and whether a whole answer can be
+    /// assembled from a stream (`providers::assemblable`): kept to plan again after a
+    /// deployment is found spent.
+    model: String,
+    client_streams: bool,
+    assemblable: bool,
+    /// The plan waiting for its first deployment's limit check, and that check's call.
+    pending: Vec<usize>,
+    limit_call: Option<u32>,
+    /// Deployments that refused this request at their limit (it spilled over from them).
+    spilled_from: Vec<usize>,
 }
 
 impl RouterRequest {
@@ -53,6 +67,13 @@ impl RouterRequest {
             attempts: 0,
             client_api: ClientApi::OpenAi,
             client_path: String::new(),
+            retry_after_s: None,
+            model: String::new(),
+            client_streams: false,
+            assemblable: false,
+            pending: Vec::new(),
+            limit_call: None,
+            spilled_from: Vec::new(),
         }
     }
 
@@ -116,12 +137,12 @@ impl RouterRequest {
             if failed {
                 host.add_counter(&stat("litellm_errors_total", &d.labels), 1);
             }
-            if shared::record_outcome(host, &d.id, outcome, now, table.allowed_fails, table.cooldown_ms, sole) {
+            if shared::record_outcome(host, &d.id, outcome, now, table.allowed_fails, d.cooldown_ms, sole) {
                 host.log_warn(&format!(
                     "llm-router: deployment {} ({}) cooling down for {} ms",
-                    d.id, d.region, table.cooldown_ms
+                    d.id, d.region, d.cooldown_ms
                 ));
-                host.add_counter(&stat("llm_router_cooldowns_total", &d.labels), 1);
+                host.add_counter(&limits::cooldown_stat(&d.labels, CooldownCause::Failures), 1);
             }
             if last {
                 host.record_histogram(
@@ -134,7 +155,7 @@ impl RouterRequest {
 
     fn reject(&mut self, host: &mut impl Host, err: &RequestError) -> Action {
         host.add_counter(&format!("llm_router_rejected_requests_total.code.{}", err.code), 1);
-        if err.status == 503 {
+        if matches!(err.status, 503 | 429) {
             if let Some(zone) = &self.residency {
                 host.add_counter(
                     &format!("llm_router_residency_unavailable_total.zone.{}", crate::stat_label(zone)),
@@ -146,7 +167,13 @@ impl RouterRequest {
             ClientApi::Anthropic => crate::providers::anthropic_error_body(err),
             ClientApi::OpenAi => err.body(),
         };
-        host.send_json_response(err.status, &body);
+        match self.retry_after_s {
+            // Every deployment the request may use is spent or cooling down: when to come back.
+            Some(seconds) if err.status == 429 => {
+                host.send_json_response_with_headers(err.status, &[("retry-after", &seconds.to_string())], &body)
+            }
+            _ => host.send_json_response(err.status, &body),
+        }
         Action::Pause
     }
 
@@ -168,7 +195,12 @@ impl RouterRequest {
         let headers = ClientHeaders(host.request_headers());
         let path = headers.get(":path")?.unwrap_or_default();
         let method = headers.get(":method")?.unwrap_or_default();
-        for internal in [crate::ROUTE_PLAN_HEADER, crate::CLIENT_PATH_HEADER, crate::STREAM_TIMEOUT_HEADER] {
+        for internal in [
+            crate::ROUTE_PLAN_HEADER,
+            crate::CLIENT_PATH_HEADER,
+            crate::STREAM_TIMEOUT_HEADER,
+            crate::WILDCARD_MODELS_HEADER,
+        ] {
             if headers.contains(internal) {
                 return Err(RequestError::bad_request(
                     "internal_header_not_allowed",
@@ -237,28 +269,108 @@ impl RouterRequest {
         }
         let bytes = host.request_body(body_size);
         let facts = body::read_body(&bytes)?;
+        self.assemblable = crate::providers::assemblable(&self.client_path, &bytes);
+        self.client_streams = facts.stream;
+        self.model = facts.model;
+        self.plan_and_check(host)
+    }
+
+    /// Plans the request; when the plan's first deployment has an rpm/tpm limit, asks the rate
+    /// limit service for this attempt first (the request waits for [`Self::on_limit_answer`]).
+    /// A deployment found spent is cooling down from then on, so planning again leaves it out:
+    /// the request spills over to the next one, or gets a 429 when none is left.
+    fn plan_and_check(&mut self, host: &mut impl Host) -> Result<Action, RequestError> {
         let table = self.table.clone();
-        let req = PlanRequest {
-            model: &facts.model,
-            residency: self.residency.as_deref(),
-            preferred_region: self.preferred_region.as_deref(),
-            strategy: self.strategy.as_deref(),
+        // Each round cools one more deployment down: at most one round per deployment.
+        for _ in 0..=table.deployments.len() {
+            let req = PlanRequest {
+                model: &self.model,
+                residency: self.residency.as_deref(),
+                preferred_region: self.preferred_region.as_deref(),
+                strategy: self.strategy.as_deref(),
+            };
+            let view = shared::SharedView { host: &*host, now_ms: host.now_ms() };
+            let retry_after_s = &mut self.retry_after_s;
+            let plan = plan_request(&table, &req, &view, &mut self.rng).inspect_err(|e| {
+                if e.status == 429 {
+                    let wait = crate::plan::wait_for_request_ms(&table, &req, &view);
+                    *retry_after_s = Some(crate::capacity::retry_after_seconds(wait));
+                }
+            })?;
+            self.pending = plan.attempts.iter().map(|d| d.index).collect();
+            let Some(first) = plan.attempts.first() else { break };
+            match limits::start_attempt_check(host, &LimitTarget::of_planned(first, &table)) {
+                CheckStart::Go => break,
+                CheckStart::Pending(token) => {
+                    self.limit_call = Some(token);
+                    return Ok(Action::Pause);
+                }
+                CheckStart::Spent { .. } => self.refused_at_limit(host, first),
+            }
+        }
+        self.hand_over(host);
+        Ok(Action::Continue)
+    }
+
+    /// The rate limit service's answer (`grpc_status` 0 = OK) to the check of the plan's first
+    /// deployment: the request goes, spills over to the next deployment, or is refused.
+    pub fn on_limit_answer(&mut self, host: &mut impl Host, token: u32, grpc_status: u32, body: &[u8]) {
+        if self.limit_call != Some(token) {
+            return;
+        }
+        self.limit_call = None;
+        let table = self.table.clone();
+        let Some(first) = self.pending.first().and_then(|&i| table.deployments.get(i)) else { return };
+        let next = match limits::finish_attempt_check(host, &LimitTarget::of_planned(first, &table), grpc_status, body)
+        {
+            CheckEnd::Go => {
+                self.hand_over(host);
+                Ok(Action::Continue)
+            }
+            CheckEnd::Spent { .. } => {
+                self.refused_at_limit(host, first);
+                self.plan_and_check(host)
+            }
         };
-        let view = shared::SharedView { host: &*host, now_ms: host.now_ms() };
-        let plan = plan_request(&table, &req, &view, &mut self.rng)?;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&plan.attempts));
+        match next {
+            Ok(Action::Continue) => host.resume_request(),
+            Ok(Action::Pause) => {}
+            Err(e) => {
+                self.reject(host, &e);
+            }
+        }
+    }
+
+    /// The plan's first deployment refused the attempt (its budget is spent).
+    fn refused_at_limit(&mut self, host: &mut impl Host, d: &Deployment) {
+        host.add_counter(&stat("llm_router_limit_rejections_total", &d.labels), 1);
+        self.spilled_from.push(d.index);
+    }
+
+    /// Hands Envoy the plan: the route plan header for the priority group cluster specifier,
+    /// one retry per further deployment, and the plan's limits (time to each attempt's first
+    /// content, and the whole answer's).
+    fn hand_over(&mut self, host: &mut impl Host) {
+        let table = self.table.clone();
+        let attempts: Vec<&Deployment> = self.pending.iter().filter_map(|&i| table.deployments.get(i)).collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(route_plan::encode(&attempts));
         host.set_request_header(crate::ROUTE_PLAN_HEADER, Some(&encoded));
-        host.set_request_header("x-envoy-max-retries", Some(&plan.max_retries().to_string()));
+        host.set_request_header("x-envoy-max-retries", Some(&attempts.len().saturating_sub(1).to_string()));
+        let patterns = table.pattern_requests(&self.model);
+        if !patterns.is_empty() {
+            // JSON escapes every control character, so the value is always a valid header.
+            let names: serde_json::Map<String, serde_json::Value> =
+                patterns.into_iter().map(|(p, name)| (p.to_owned(), name.into())).collect();
+            host.set_request_header(crate::WILDCARD_MODELS_HEADER, Some(&serde_json::Value::Object(names).to_string()));
+        }
         // One request's attempts share its limits (Envoy reads them once per request): the
         // largest of the plan's deployments, so that none is cut before its own limit. The
         // header picks the route that carries it as the per-try idle timeout.
-        let largest = |limit: fn(&Deployment) -> u64| plan.attempts.iter().map(|&d| limit(d)).max().unwrap_or(0);
+        let largest = |limit: fn(&Deployment) -> u64| attempts.iter().map(|&d| limit(d)).max().unwrap_or(0);
         // Every attempt of a chat request streams upstream (a whole answer is assembled from the
         // stream), except where the assembler cannot carry what is asked
         // (`providers::assemblable`) or the deployment cannot stream with usage.
-        let streamed = facts.stream
-            || (plan.attempts.iter().all(|d| d.streams_whole_answers)
-                && crate::providers::assemblable(&self.client_path, &bytes));
+        let streamed = self.client_streams || (attempts.iter().all(|d| d.streams_whole_answers) && self.assemblable);
         let (idle_ms, answer_ms) = if streamed {
             // Each attempt's first content and every gap after it within stream_timeout; the
             // whole answer, retries included, within timeout.
@@ -268,15 +380,18 @@ impl RouterRequest {
             // would cut a long but healthy one: each attempt gets `timeout`, as LiteLLM gives
             // each call.
             let per_attempt = largest(|d| d.timeout_ms);
-            (per_attempt, per_attempt.saturating_mul(plan.attempts.len().max(1) as u64))
+            (per_attempt, per_attempt.saturating_mul(attempts.len().max(1) as u64))
         };
         for (header, ms) in [(crate::STREAM_TIMEOUT_HEADER, idle_ms), ("x-envoy-upstream-rq-timeout-ms", answer_ms)] {
             if ms > 0 {
                 host.set_request_header(header, Some(&ms.to_string()));
             }
         }
-        self.plan = plan.attempts.iter().map(|d| d.index).collect();
-        Ok(Action::Continue)
+        // The request went elsewhere because these deployments were spent.
+        for d in self.spilled_from.iter().filter_map(|&i| table.deployments.get(i)) {
+            host.add_counter(&stat("llm_router_spillover_total", &d.labels), 1);
+        }
+        self.plan = std::mem::take(&mut self.pending);
     }
 
     /// The deployment that served (or last tried) the request, from Envoy's attempt count.

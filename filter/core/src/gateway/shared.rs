@@ -63,6 +63,30 @@ pub fn record_outcome(
     false
 }
 
+/// Cools a deployment down until `until_ms` whatever its failure count (a spent budget, a
+/// provider's `retry-after`): never shortens a cooldown already running. True when this
+/// started or extended one.
+pub fn cool_down_until(host: &mut impl Host, deployment_id: &str, until_ms: u64) -> bool {
+    let key = health_key(deployment_id);
+    for _ in 0..CAS_ATTEMPTS {
+        let (bytes, cas) = host.shared_get(&key);
+        let mut next = bytes.map(|b| DeploymentHealth::decode(&b)).unwrap_or_default();
+        if next.cooldown_until_ms >= until_ms {
+            return false;
+        }
+        if next.cooldown_until_ms <= host.now_ms() {
+            next.cooldowns = next.cooldowns.wrapping_add(1);
+        }
+        next.cooldown_until_ms = until_ms;
+        match host.shared_set(&key, &next.encode(), cas) {
+            SharedWrite::Written => return true,
+            SharedWrite::CasMismatch => continue,
+            SharedWrite::Failed => return false,
+        }
+    }
+    false
+}
+
 /// Folds one time-to-first-byte sample into the deployment's moving average.
 pub fn record_latency(host: &mut impl Host, deployment_id: &str, sample_ms: f64, now_ms: u64) {
     let key = latency_key(deployment_id);
@@ -89,6 +113,19 @@ impl<H: Host> DeploymentView for SharedView<'_, H> {
 
     fn ttfb_ms(&self, d: &Deployment) -> Option<f64> {
         latency(self.host, &d.id).map(|l| l.ewma_ms)
+    }
+
+    fn available_in_ms(&self, d: &Deployment) -> Option<u64> {
+        let until = health(self.host, &d.id).cooldown_until_ms;
+        (until > self.now_ms).then(|| until - self.now_ms)
+    }
+
+    fn used_share(&self, d: &Deployment) -> f64 {
+        super::limits::capacity(self.host, &d.id).used_share(self.now_ms)
+    }
+
+    fn weight_factor(&self, d: &Deployment) -> f64 {
+        super::limits::capacity(self.host, &d.id).weight_factor(self.now_ms)
     }
 }
 

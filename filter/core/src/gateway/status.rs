@@ -8,13 +8,15 @@ use crate::RouterTable;
 
 /// Per-deployment counters the router adds to, defined at 0 when the config loads so that
 /// `rate()` and `increase()` see a deployment's first error.
-pub const DEPLOYMENT_COUNTERS: &[&str] =
-    &["litellm_requests_total", "litellm_errors_total", "llm_router_cooldowns_total"];
+pub const DEPLOYMENT_COUNTERS: &[&str] = &["litellm_requests_total", "litellm_errors_total"];
 
 pub fn define_deployment_series(host: &mut impl Host, table: &RouterTable) {
     for d in &table.deployments {
         for name in DEPLOYMENT_COUNTERS {
             host.define_counter(&stat(name, &d.labels));
+        }
+        for cause in super::limits::CooldownCause::ALL {
+            host.define_counter(&super::limits::cooldown_stat(&d.labels, cause));
         }
     }
 }

@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use llm_router_proto as pb;
 
+use super::limits::{self, CheckEnd, CheckStart, CooldownCause};
 use super::{is_region_failure, shared, stat, Action, Host};
 use crate::health::Outcome;
 use crate::providers::{self, ClientApi, FirstContent, ProviderKind, ResponseTranslator, Target};
@@ -52,6 +53,9 @@ pub struct UpstreamAttempt {
     /// When this attempt's request headers reached the filter.
     started_ms: u64,
     client_path: String,
+    /// A wildcard deployment's model name for this request (the router role's
+    /// [`crate::WILDCARD_MODELS_HEADER`]); None = the body's model.
+    wildcard_model: Option<String>,
     /// The request headers this attempt sends, written to Envoy in one call once the body is
     /// translated.
     wire_headers: Vec<(String, Vec<u8>)>,
@@ -63,6 +67,12 @@ pub struct UpstreamAttempt {
     held: Option<Vec<u8>>,
     /// A failure after the first content was counted against the deployment.
     failure_recorded: bool,
+    /// The rate limit check this attempt waits for (its call's token).
+    limit_call: Option<u32>,
+    /// The attempt was refused at the deployment's limit: the response is the filter's own.
+    refused_at_limit: bool,
+    /// Envoy's number of this attempt (1 = the first), when known.
+    attempt_number: Option<u64>,
 }
 
 impl UpstreamAttempt {
@@ -71,11 +81,15 @@ impl UpstreamAttempt {
             dep,
             started_ms: 0,
             client_path: String::new(),
+            wildcard_model: None,
             wire_headers: Vec::new(),
             translator: None,
             auth_failure: None,
             held: None,
             failure_recorded: false,
+            limit_call: None,
+            refused_at_limit: false,
+            attempt_number: None,
         }
     }
 
@@ -93,6 +107,14 @@ impl UpstreamAttempt {
             .or_else(|| first(&client, ":path").map(<[u8]>::to_vec))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
+        if crate::wildcard::is_pattern(&self.dep.target.model) {
+            self.wildcard_model = carried(crate::WILDCARD_MODELS_HEADER)
+                .and_then(|v| serde_json::from_slice::<std::collections::HashMap<String, String>>(&v).ok())
+                .and_then(|mut names| names.remove(&self.dep.cfg.model_name));
+        }
+        // Envoy numbers the attempts (the routes' `include_request_attempt_count`).
+        self.attempt_number = first(&client, "x-envoy-attempt-count")
+            .and_then(|b| std::str::from_utf8(b).ok()?.trim().parse::<u64>().ok());
         let provider_headers = provider_client_headers(self.dep.target.kind)
             .iter()
             .filter_map(|name| carried(name).map(|v| ((*name).to_owned(), v)))
@@ -111,7 +133,24 @@ impl UpstreamAttempt {
             return Action::Pause;
         }
         let body = host.request_body(body_size);
-        let request = match providers::translate_request(&self.dep.target, &self.client_path, &body) {
+        let wildcard_target;
+        let target = if crate::wildcard::is_pattern(&self.dep.target.model) {
+            // A wildcard group's deployment: the provider gets the model that reached the group
+            // (the client's, or the fallback's name the router names) with the pattern's
+            // segments in the deployment's template (LiteLLM's pattern routing).
+            let named = self.wildcard_model.take();
+            let client_model = match named.map_or_else(|| crate::body::read_body(&body).map(|f| f.model), Ok) {
+                Ok(model) => model,
+                Err(e) => return self.reject(host, &e),
+            };
+            let model =
+                crate::wildcard::provider_model(&self.dep.cfg.model_name, &self.dep.target.model, &client_model);
+            wildcard_target = Target { model, ..self.dep.target.clone() };
+            &wildcard_target
+        } else {
+            &self.dep.target
+        };
+        let request = match providers::translate_request(target, &self.client_path, &body) {
             Ok(r) => r,
             Err(e) => return self.reject(host, &e),
         };
@@ -126,8 +165,53 @@ impl UpstreamAttempt {
         host.set_request_headers(&headers);
         host.replace_request_body(body_size, &request.body);
         let created = host.now_ms() / 1000;
-        self.translator = Some(providers::response_translator(&self.dep.target, request.response_options(created)));
-        Action::Continue
+        self.translator = Some(providers::response_translator(target, request.response_options(created)));
+        // A retry waits for the deployment's limit check, if it has a limit. The first attempt
+        // was checked (and counted) by the router role when it planned the request, where a
+        // spent deployment can still be left out of the plan.
+        if self.attempt_number == Some(1) {
+            return Action::Continue;
+        }
+        match limits::start_attempt_check(host, &limits::LimitTarget::of_upstream(&self.dep)) {
+            CheckStart::Go => Action::Continue,
+            CheckStart::Pending(token) => {
+                self.limit_call = Some(token);
+                Action::Pause
+            }
+            CheckStart::Spent { wait_ms } => self.refuse_at_limit(host, wait_ms),
+        }
+    }
+
+    /// The rate limit service's answer (`grpc_status` 0 = OK) to this attempt's check: the
+    /// attempt goes on, or is refused with a 429 that Envoy retries on the next deployment.
+    pub fn on_limit_answer(&mut self, host: &mut impl Host, token: u32, grpc_status: u32, body: &[u8]) {
+        if self.limit_call != Some(token) {
+            return;
+        }
+        self.limit_call = None;
+        match limits::finish_attempt_check(host, &limits::LimitTarget::of_upstream(&self.dep), grpc_status, body) {
+            CheckEnd::Go => host.resume_request(),
+            CheckEnd::Spent { wait_ms } => {
+                self.refuse_at_limit(host, wait_ms);
+            }
+        }
+    }
+
+    /// Refuses a retry at a spent deployment: nothing is sent to the provider, and the client
+    /// gets a 429 in its API with `Retry-After`. Envoy never retries a filter's own answer in
+    /// the upstream chain (it goes to the client as it is; a reset from there ends the client's
+    /// stream: both seen on Envoy 1.40), so only the router role can spill over.
+    fn refuse_at_limit(&mut self, host: &mut impl Host, wait_ms: u64) -> Action {
+        self.refused_at_limit = true;
+        host.add_counter(&stat("llm_router_limit_rejections_total", &self.dep.labels), 1);
+        let err = limits::limit_error(&self.dep.cfg.deployment_id, wait_ms);
+        let body = match ClientApi::from_path(&self.client_path) {
+            ClientApi::Anthropic => providers::anthropic_error_body(&err),
+            ClientApi::OpenAi => err.body(),
+        };
+        let retry_after = crate::capacity::retry_after_seconds([wait_ms]).to_string();
+        host.send_json_response_with_headers(err.status, &[("retry-after", &retry_after)], &body);
+        Action::Pause
     }
 
     /// Maps the provider's status and headers to the client's API and records the time to
@@ -136,6 +220,9 @@ impl UpstreamAttempt {
     /// deployment, and the client sees nothing of it. A refusal of the gateway's credentials
     /// waits for its body (the provider's error type is in it) and becomes a 502.
     pub fn on_response_headers(&mut self, host: &mut impl Host, end_of_stream: bool) -> Action {
+        if self.refused_at_limit {
+            return Action::Continue;
+        }
         let headers = host.response_headers();
         for (name, _) in headers.iter().filter(|(k, _)| crate::ACCOUNT_RESPONSE_HEADERS.contains(&k.as_str())) {
             host.set_response_header(name, None);
@@ -144,6 +231,7 @@ impl UpstreamAttempt {
         if matches!(status, 401 | 403) {
             return self.start_auth_failure(host, &headers, status, end_of_stream);
         }
+        self.read_capacity_signals(host, status, &headers);
         let mut hold = false;
         if let Some(t) = self.translator.as_mut() {
             let head = t.on_headers(status, &headers);
@@ -170,6 +258,9 @@ impl UpstreamAttempt {
     }
 
     pub fn on_response_body(&mut self, host: &mut impl Host, body_size: usize, end_of_stream: bool) -> Action {
+        if self.refused_at_limit {
+            return Action::Continue;
+        }
         if self.auth_failure.is_some() {
             return self.on_auth_failure_body(host, body_size, end_of_stream);
         }
@@ -240,6 +331,29 @@ impl UpstreamAttempt {
         Action::Continue
     }
 
+    /// The provider's word on its own capacity: a 429/503 saying how long to stay away cools
+    /// the deployment down for that long (cause `provider_retry_after`, instead of counting
+    /// toward `cooldown_time`; a group's only deployment too: the provider said it would refuse
+    /// it); a 2xx with a nearly spent quota lowers its weight.
+    fn read_capacity_signals(&self, host: &mut impl Host, status: u16, headers: &[(String, String)]) {
+        let now = host.now_ms();
+        let id = &self.dep.cfg.deployment_id;
+        if (200..300).contains(&status) {
+            if let Some(factor) = crate::capacity::share_factor(headers) {
+                limits::record_share_signal(host, id, factor, now);
+            }
+            return;
+        }
+        let Some(ms) = crate::capacity::provider_cooldown(status, headers, now).filter(|&ms| ms > 0) else { return };
+        if shared::cool_down_until(host, id, now.saturating_add(ms)) {
+            host.add_counter(&limits::cooldown_stat(&self.dep.labels, CooldownCause::ProviderRetryAfter), 1);
+            host.log_warn(&format!(
+                "llm-router: deployment {id} ({}) answered {status} asking for {ms} ms; cooling down for that long",
+                self.dep.cfg.region
+            ));
+        }
+    }
+
     /// Times the attempt from its request to what the client gets first: the response headers,
     /// or for a held stream its first content.
     fn record_first_byte(&self, host: &mut impl Host) {
@@ -271,7 +385,7 @@ impl UpstreamAttempt {
                 "llm-router: deployment {} ({}) cooling down for {cooldown} ms",
                 cfg.deployment_id, cfg.region
             ));
-            host.add_counter(&stat("llm_router_cooldowns_total", &self.dep.labels), 1);
+            host.add_counter(&limits::cooldown_stat(&self.dep.labels, CooldownCause::Failures), 1);
         }
     }
 
@@ -397,6 +511,8 @@ impl UpstreamAttempt {
 
     fn record_usage(&self, host: &mut impl Host) {
         let Some(usage) = self.translator.as_ref().and_then(|t| t.usage()) else { return };
+        // Settled with the fleet-wide tpm count by the deployment's root context.
+        limits::add_pending_tokens(host, &self.dep, usage.input_tokens.saturating_add(usage.output_tokens));
         let labels = &self.dep.labels;
         host.add_counter(&stat("litellm_input_tokens_total", labels), usage.input_tokens);
         host.add_counter(&stat("litellm_output_tokens_total", labels), usage.output_tokens);
@@ -489,7 +605,11 @@ pub(crate) fn provider_error_type(amzn_error_type: Option<&str>, body: &[u8]) ->
 fn provider_client_headers(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
         ProviderKind::Anthropic | ProviderKind::VertexAnthropic => &["anthropic-beta"],
-        ProviderKind::OpenAi | ProviderKind::Azure | ProviderKind::Bedrock | ProviderKind::VertexGemini => &[],
+        ProviderKind::OpenAi
+        | ProviderKind::Azure
+        | ProviderKind::Bedrock
+        | ProviderKind::VertexGemini
+        | ProviderKind::GeminiAiStudio => &[],
     }
 }
 

@@ -58,6 +58,9 @@ pub enum ProviderKind {
     Anthropic,
     VertexAnthropic,
     VertexGemini,
+    /// Gemini on Google AI Studio (`gemini/…`, the `generativelanguage` API with an API key):
+    /// the Gemini format Vertex speaks, at `/v1beta/models/{model}`.
+    GeminiAiStudio,
 }
 
 impl ProviderKind {
@@ -68,6 +71,7 @@ impl ProviderKind {
             Provider::Bedrock => ProviderKind::Bedrock,
             Provider::Azure => ProviderKind::Azure,
             Provider::Anthropic => ProviderKind::Anthropic,
+            Provider::OpenAiCompatible(prefix) if prefix == "gemini" => ProviderKind::GeminiAiStudio,
             Provider::OpenAi | Provider::OpenAiCompatible(_) => ProviderKind::OpenAi,
             Provider::VertexAi => {
                 let m = model.rsplit('/').next().unwrap_or(model);
@@ -100,6 +104,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "Anthropic",
             ProviderKind::VertexAnthropic => "Vertex AI (Claude)",
             ProviderKind::VertexGemini => "Vertex AI (Gemini)",
+            ProviderKind::GeminiAiStudio => "Google AI Studio (Gemini)",
         }
     }
 }
@@ -244,7 +249,9 @@ pub fn translate_request(target: &Target, client_path: &str, body: &[u8]) -> Res
         ProviderKind::Bedrock => bedrock::translate_request(target, client_path, body),
         ProviderKind::Anthropic => anthropic::translate_request(target, client_path, body),
         ProviderKind::VertexAnthropic => vertex::claude::translate_request(target, client_path, body),
-        ProviderKind::VertexGemini => vertex::gemini::translate_request(target, client_path, body),
+        ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio => {
+            vertex::gemini::translate_request(target, client_path, body)
+        }
     }
 }
 
@@ -273,7 +280,9 @@ pub fn response_translator(target: &Target, opts: ResponseOptions) -> Box<dyn Re
             Box::new(anthropic::response_translator(target, opts))
         }
         (ProviderKind::Bedrock, _) => Box::new(bedrock::response_translator(target, opts)),
-        (ProviderKind::VertexGemini, _) => Box::new(vertex::gemini::response_translator(target, opts)),
+        (ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio, _) => {
+            Box::new(vertex::gemini::response_translator(target, opts))
+        }
     }
 }
 
@@ -406,6 +415,7 @@ mod tests {
         );
         assert_eq!(k("vertex_ai/claude-3-sonnet@20240229").unwrap().0, ProviderKind::VertexAnthropic);
         assert_eq!(k("vertex_ai/gemini-2.0-flash").unwrap().0, ProviderKind::VertexGemini);
+        assert_eq!(k("gemini/gemini-2.0-flash").unwrap(), (ProviderKind::GeminiAiStudio, "gemini-2.0-flash".into()));
         assert_eq!(k("azure/gpt4o-eu").unwrap(), (ProviderKind::Azure, "gpt4o-eu".into()));
         assert_eq!(k("anthropic/claude-3-7-sonnet-latest").unwrap().0, ProviderKind::Anthropic);
         assert_eq!(k("hosted_vllm/llama").unwrap(), (ProviderKind::OpenAi, "llama".into()));
@@ -481,6 +491,12 @@ mod tests {
                 anthropic,
                 ":streamGenerateContent?alt=sse",
             ),
+            (
+                Target::new(ProviderKind::GeminiAiStudio, "gemini-x"),
+                "/v1/chat/completions",
+                openai,
+                "/v1beta/models/gemini-x:streamGenerateContent?alt=sse",
+            ),
         ];
         for (target, path, body, want_path) in cases {
             let r = translate_request(&target, path, body).unwrap();
@@ -490,7 +506,8 @@ mod tests {
             let o = r.response_options(1);
             assert!(o.upstream_stream && !o.stream, "{what}");
             // The providers that take a body flag get it (Bedrock and Gemini stream by path).
-            if !matches!(target.kind, ProviderKind::Bedrock | ProviderKind::VertexGemini) {
+            if !matches!(target.kind, ProviderKind::Bedrock | ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio)
+            {
                 let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
                 assert_eq!(v["stream"], true, "{what}: {v}");
                 let openai_shaped = matches!(target.kind, ProviderKind::OpenAi | ProviderKind::Azure);

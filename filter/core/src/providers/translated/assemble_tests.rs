@@ -94,7 +94,7 @@ fn stream(kind: ProviderKind, a: &Answer) -> Vec<Vec<u8>> {
             let usage = json!({"inputTokens": USAGE.0, "outputTokens": USAGE.1, "totalTokens": USAGE.0 + USAGE.1});
             s.push(bedrock_event("metadata", json!({"usage": usage, "metrics": {"latencyMs": 9}})));
         }
-        ProviderKind::VertexGemini => {
+        ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio => {
             // Gemini sends a function call whole, in one part.
             for t in a.text {
                 s.push(gemini_event(json!([{"text": t}]), None));
@@ -169,7 +169,7 @@ fn whole_body(kind: ProviderKind, a: &Answer) -> Vec<u8> {
             json!({"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
                 "usage": {"inputTokens": USAGE.0, "outputTokens": USAGE.1}})
         }
-        ProviderKind::VertexGemini => {
+        ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio => {
             let mut parts: Vec<Value> = a.text.first().map(|_| json!({"text": text})).into_iter().collect();
             if let Some((_, name, _)) = a.tool {
                 parts.push(json!({"functionCall": {"name": name, "args": a.args()}}));
@@ -268,7 +268,9 @@ fn whole(kind: ProviderKind, api: ClientApi, body: &[u8]) -> Value {
     let o = ResponseOptions { upstream_stream: false, ..opts(api) };
     let mut t: Box<dyn ResponseTranslator> = match kind {
         ProviderKind::Bedrock => Box::new(bedrock::response_translator(&target, o)),
-        ProviderKind::VertexGemini => Box::new(vertex::gemini::response_translator(&target, o)),
+        ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio => {
+            Box::new(vertex::gemini::response_translator(&target, o))
+        }
         ProviderKind::Anthropic | ProviderKind::VertexAnthropic => Box::new(anthropic::response_translator(&target, o)),
         ProviderKind::OpenAi | ProviderKind::Azure => Box::new(openai::response_translator(&target, o)),
     };
@@ -425,7 +427,7 @@ fn error_event(kind: ProviderKind, throttled: bool) -> Vec<u8> {
                 [(":message-type", "exception"), (":exception-type", name), (":content-type", "application/json")];
             encode_frame(&headers, br#"{"message":"slow down"}"#)
         }
-        ProviderKind::VertexGemini => {
+        ProviderKind::VertexGemini | ProviderKind::GeminiAiStudio => {
             let (code, status) = if throttled { (429, "RESOURCE_EXHAUSTED") } else { (500, "INTERNAL") };
             sse(&json!({"error": {"code": code, "message": "slow down", "status": status}}))
         }

@@ -1,5 +1,5 @@
-//! Gemini on Vertex AI: `…/publishers/google/models/{m}:generateContent` and
-//! `:streamGenerateContent?alt=sse`.
+//! Gemini on Vertex AI (`…/publishers/google/models/{m}:streamGenerateContent?alt=sse`) and on
+//! Google AI Studio (`/v1beta/models/{m}:streamGenerateContent?alt=sse`): one format, two paths.
 //!
 //! - `request.rs`: the `GenerateContentRequest`, from the neutral request.
 //! - `response.rs`: `GenerateContentResponse`s, whole or streamed, back to the client.

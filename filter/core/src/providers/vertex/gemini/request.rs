@@ -33,7 +33,7 @@ pub(crate) fn translate_request(
     // Every attempt streams, whether or not the client does: the stream's first event is what
     // tells a live region from a hung one (a whole answer is assembled here).
     Ok(UpstreamRequest {
-        path: format!("{}:streamGenerateContent?alt=sse", model_path(target, "google")?),
+        path: format!("{}:streamGenerateContent?alt=sse", gemini_model_path(target)?),
         body: b,
         set_headers: json_headers(Some("text/event-stream")),
         stream: req.stream,
@@ -41,6 +41,17 @@ pub(crate) fn translate_request(
         client_api,
         upstream_stream: true,
     })
+}
+
+/// The model's path: Vertex's project and location path, or Google AI Studio's
+/// `/v1beta/models/{model}` under the `api_base` path (empty for Google's own host).
+fn gemini_model_path(target: &Target) -> Result<String, RequestError> {
+    match target.kind {
+        ProviderKind::GeminiAiStudio => {
+            Ok(format!("{}/v1beta/models/{}", target.base_path.trim_end_matches('/'), target.model))
+        }
+        _ => model_path(target, "google"),
+    }
 }
 
 fn mime_from_extension(url: &str) -> Option<&'static str> {
@@ -383,6 +394,14 @@ mod tests {
             r.path,
             "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash-001:streamGenerateContent?alt=sse"
         );
+        // Google AI Studio: the same body, at its own path (under api_base's path, if any).
+        let studio = Target::new(ProviderKind::GeminiAiStudio, "gemini-2.0-flash");
+        let r = translate_request(&studio, "/v1/chat/completions", b).unwrap();
+        assert_eq!(r.path, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse");
+        assert_eq!(r.body, translate_request(&t, "/v1/chat/completions", b).unwrap().body);
+        let proxied = Target { base_path: "/google/".into(), ..studio };
+        let r = translate_request(&proxied, "/v1/chat/completions", b).unwrap();
+        assert_eq!(r.path, "/google/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse");
     }
 
     #[test]
