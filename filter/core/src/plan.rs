@@ -145,16 +145,19 @@ pub fn wait_for_request_ms(table: &RouterTable, req: &PlanRequest<'_>, view: &dy
     let group = table.group_for(req.model)?;
     let zone = req.residency.map(str::trim);
     let in_zone = |d: &Deployment| zone.is_none_or(|z| d.zone.eq_ignore_ascii_case(z));
-    wait_for_capacity_ms(table, group, &in_zone, view)
+    wait_for_capacity_ms(table, req.model, group, &in_zone, view)
 }
 
+/// When the first of the groups a request for `model` may reach (its own, then its fallbacks,
+/// found by the client's name as planning finds them) is available again.
 fn wait_for_capacity_ms(
     table: &RouterTable,
+    model: &str,
     group: &Group,
     in_zone: &dyn Fn(&Deployment) -> bool,
     view: &dyn DeploymentView,
 ) -> Option<u64> {
-    let groups = std::iter::once(group).chain(group.fallbacks.iter().filter_map(|f| table.groups.get(f)));
+    let groups = std::iter::once(group).chain(table.fallback_groups(model));
     let allowed = groups
         .flat_map(|g| g.deployments.iter().filter_map(|&i| table.deployments.get(i)))
         .filter(|d| d.unavailable.is_none() && in_zone(d));
@@ -537,6 +540,45 @@ mod tests {
         assert_eq!(ids(&plan_request(&t, &req("claude"), &down(&["a"]), &mut Rng::new(1)).unwrap()), ["b", "c"]);
         let r = PlanRequest { model: "claude", strategy: Some("latency-based-routing"), ..Default::default() };
         assert_eq!(plan_request(&t, &r, &all_up(), &mut Rng::new(1)).unwrap().strategy, Strategy::Latency);
+    }
+
+    /// Deployments by id that are spent or cooling down, and when each takes traffic again.
+    struct Waiting(Vec<(&'static str, u64)>);
+
+    impl DeploymentView for Waiting {
+        fn usable(&self, d: &Deployment) -> bool {
+            !self.0.iter().any(|(id, _)| *id == d.id)
+        }
+        fn ttfb_ms(&self, _: &Deployment) -> Option<f64> {
+            None
+        }
+        fn available_in_ms(&self, d: &Deployment) -> Option<u64> {
+            self.0.iter().find(|(id, _)| *id == d.id).map(|(_, ms)| *ms)
+        }
+    }
+
+    #[test]
+    fn retry_after_counts_the_fallbacks_of_the_name_asked_for_even_through_a_pattern() {
+        let t = RouterTable::compile(&pb::RouterConfig {
+            schema_version: llm_router_proto::SCHEMA_VERSION,
+            strategy: pb::RoutingStrategy::Priority as i32,
+            zones: vec!["us".into()],
+            model_groups: vec![
+                pb::ModelGroup { name: "anthropic/*".into(), deployments: vec![dep("a", "us-west-2", "us", 1, 1)] },
+                pb::ModelGroup { name: "backup".into(), deployments: vec![dep("b", "us-east-1", "us", 1, 1)] },
+            ],
+            // LiteLLM keys fallbacks by the model the client names, here one a pattern serves.
+            fallbacks: vec![pb::Fallback {
+                model_group: "anthropic/claude-3".into(),
+                fallback_groups: vec!["backup".into()],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let spent = Waiting(vec![("a", 10_000), ("b", 3_000)]);
+        let e = plan_request(&t, &req("anthropic/claude-3"), &spent, &mut Rng::new(1)).unwrap_err();
+        assert_eq!(e.status, 429);
+        assert!(e.message.contains("retry after 3 s"), "the backup is available first: {}", e.message);
     }
 
     #[test]
