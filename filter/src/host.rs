@@ -114,10 +114,6 @@ impl Host for EnvoyHost {
         let _ = hostcalls::reset_http_response();
     }
 
-    fn send_json_response(&mut self, status: u32, body: &[u8]) {
-        let _ = hostcalls::send_http_response(status, vec![("content-type", "application/json")], Some(body));
-    }
-
     fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         let mut all = vec![("content-type", "application/json")];
         all.extend_from_slice(headers);

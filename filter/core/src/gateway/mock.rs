@@ -162,10 +162,6 @@ impl Host for MockHost {
         self.reset = true;
     }
 
-    fn send_json_response(&mut self, status: u32, body: &[u8]) {
-        self.sent = Some((status, body.to_vec()));
-    }
-
     fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
         self.sent = Some((status, body.to_vec()));
         self.sent_headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();

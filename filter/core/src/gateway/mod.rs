@@ -72,7 +72,9 @@ pub trait Host {
     fn reset_response(&mut self);
 
     /// Answers the request here with a JSON body; nothing goes upstream.
-    fn send_json_response(&mut self, status: u32, body: &[u8]);
+    fn send_json_response(&mut self, status: u32, body: &[u8]) {
+        self.send_json_response_with_headers(status, &[], body);
+    }
     /// The same, with more response headers (`retry-after`).
     fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
 

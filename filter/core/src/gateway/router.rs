@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 
-use super::limits::{self, CheckEnd, CheckStart, CooldownCause, LimitTarget};
+use super::limits::{self, CheckEnd, CheckStart, LimitTarget};
 use super::{header_lossy, is_region_failure, shared, stat, status, Action, Host};
 use crate::health::Outcome;
 use crate::providers::ClientApi;
@@ -137,13 +137,8 @@ impl RouterRequest {
             if failed {
                 host.add_counter(&stat("litellm_errors_total", &d.labels), 1);
             }
-            if shared::record_outcome(host, &d.id, outcome, now, table.allowed_fails, d.cooldown_ms, sole) {
-                host.log_warn(&format!(
-                    "llm-router: deployment {} ({}) cooling down for {} ms",
-                    d.id, d.region, d.cooldown_ms
-                ));
-                host.add_counter(&limits::cooldown_stat(&d.labels, CooldownCause::Failures), 1);
-            }
+            let rule = shared::CooldownRule { allowed_fails: table.allowed_fails, cooldown_ms: d.cooldown_ms, sole };
+            shared::apply_outcome(host, (&d.id, &d.region, &d.labels), outcome, now, &rule);
             if last {
                 host.record_histogram(
                     &stat("litellm_request_duration_ms", &d.labels),

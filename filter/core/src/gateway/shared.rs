@@ -35,6 +35,30 @@ pub fn is_down(host: &impl Host, d: &Deployment, now_ms: u64) -> bool {
     d.unavailable.is_some() || health(host, &d.id).is_cooling_down(now_ms)
 }
 
+/// How a deployment's failures turn into a cooldown: LiteLLM's `allowed_fails` and
+/// `cooldown_time`, and whether it is its group's only deployment (never cooled down).
+pub struct CooldownRule {
+    pub allowed_fails: u32,
+    pub cooldown_ms: u64,
+    pub sole: bool,
+}
+
+/// Applies one attempt's outcome to deployment `id` (in `region`, stat labels `labels`) and,
+/// when it starts a cooldown, logs it and counts it (cause `failures`). The one place both
+/// roles record what an attempt did to a deployment's health.
+pub fn apply_outcome(
+    host: &mut impl Host,
+    (id, region, labels): (&str, &str, &str),
+    outcome: Outcome,
+    now_ms: u64,
+    rule: &CooldownRule,
+) {
+    if record_outcome(host, id, outcome, now_ms, rule.allowed_fails, rule.cooldown_ms, rule.sole) {
+        host.log_warn(&format!("llm-router: deployment {id} ({region}) cooling down for {} ms", rule.cooldown_ms));
+        host.add_counter(&super::limits::cooldown_stat(labels, super::limits::CooldownCause::Failures), 1);
+    }
+}
+
 /// Applies one attempt's outcome; true when it started a cooldown.
 pub fn record_outcome(
     host: &mut impl Host,

@@ -271,12 +271,8 @@ impl UpstreamAttempt {
         if broken && self.held.take().is_some() {
             // Content and the failure came together, before anything was released: nothing
             // reached the client, so it is a region failure Envoy retries on the next deployment.
-            self.report_failed_before_content(host, 503);
-            host.set_response_header(":status", Some("503"));
-            host.set_response_header("content-type", Some("application/json"));
             let body = if out.is_empty() { self.failed_mid_answer_body() } else { out };
-            host.replace_response_body(body_size, &body);
-            return Action::Continue;
+            return self.fail_held_answer(host, body_size, 503, &body);
         }
         if failed_after && !self.failure_recorded {
             self.failure_recorded = true;
@@ -299,15 +295,7 @@ impl UpstreamAttempt {
                     }
                     return Action::Pause;
                 }
-                FirstContent::Failed { status, body } => {
-                    // The headers are still held: the answer becomes a retried error.
-                    self.report_failed_before_content(host, status);
-                    host.set_response_header(":status", Some(&status.to_string()));
-                    host.set_response_header("content-type", Some("application/json"));
-                    host.set_response_header("cache-control", None);
-                    host.replace_response_body(body_size, &body);
-                    return Action::Continue;
-                }
+                FirstContent::Failed { status, body } => return self.fail_held_answer(host, body_size, status, &body),
                 // Content came, the answer ended, or the cap was reached: release it all.
                 _ => {
                     held.extend_from_slice(&out);
@@ -379,14 +367,12 @@ impl UpstreamAttempt {
         let cfg = &self.dep.cfg;
         host.add_counter(&stat("llm_router_failed_after_content_total", &self.dep.labels), 1);
         let now = host.now_ms();
-        let (fails, cooldown, sole) = (cfg.allowed_fails, cfg.cooldown_ms, cfg.sole_in_group);
-        if shared::record_outcome(host, &cfg.deployment_id, Outcome::Failure, now, fails, cooldown, sole) {
-            host.log_warn(&format!(
-                "llm-router: deployment {} ({}) cooling down for {cooldown} ms",
-                cfg.deployment_id, cfg.region
-            ));
-            host.add_counter(&limits::cooldown_stat(&self.dep.labels, CooldownCause::Failures), 1);
-        }
+        let rule = shared::CooldownRule {
+            allowed_fails: cfg.allowed_fails,
+            cooldown_ms: cfg.cooldown_ms,
+            sole: cfg.sole_in_group,
+        };
+        shared::apply_outcome(host, (&cfg.deployment_id, &cfg.region, &self.dep.labels), Outcome::Failure, now, &rule);
     }
 
     /// A failure before any content (an error event, a stream cut short, one too large): the
@@ -478,6 +464,17 @@ impl UpstreamAttempt {
             ClientApi::Anthropic => providers::anthropic_error_body(&err),
             ClientApi::OpenAi => err.body(),
         }
+    }
+
+    /// A held answer failed before anything of it was released: its headers are still held,
+    /// so it becomes a retried error (`status` 429 or 503) with `body` in the client's API.
+    fn fail_held_answer(&self, host: &mut impl Host, body_size: usize, status: u16, body: &[u8]) -> Action {
+        self.report_failed_before_content(host, status);
+        host.set_response_header(":status", Some(&status.to_string()));
+        host.set_response_header("content-type", Some("application/json"));
+        host.set_response_header("cache-control", None);
+        host.replace_response_body(body_size, body);
+        Action::Continue
     }
 
     /// The client's error for an answer that failed in the provider's stream before the
