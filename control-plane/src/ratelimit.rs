@@ -12,6 +12,9 @@
 //!   - rpm, n > 0: an attempt. Counted only when it fits, else `OVER_LIMIT` (it is not sent).
 //!   - tpm, n > 0: a settlement of n tokens used. Always counted (they were spent); the status
 //!     says whether the budget is now spent.
+//!   - rpm, n > 0, with the entry `llm_count=sent`: a settlement of n attempts a gateway already
+//!     admitted from its own recent view of the count (the filter batches them so that a
+//!     request does not wait for the service). Always counted, like tokens.
 //! - Each status carries `limit_remaining`, `current_limit` (the budget per minute) and
 //!   `duration_until_reset` (the time left in the current 60 s window). A deployment without
 //!   that budget gets `OK` with no `current_limit`.
@@ -56,6 +59,9 @@ pub const DOMAIN: &str = "llm_router";
 /// Descriptor entry keys.
 pub const DEPLOYMENT_KEY: &str = "llm_deployment";
 pub const LIMIT_KEY: &str = "llm_limit";
+/// With the value [`SENT`]: the hits were already sent, count them whatever the budget says.
+pub const COUNT_KEY: &str = "llm_count";
+pub const SENT: &str = "sent";
 /// LiteLLM's rpm/tpm are per minute.
 pub const WINDOW_SECONDS: u64 = 60;
 /// How often the cached Redis storage writes its counts to Redis and learns the others'.
@@ -161,14 +167,14 @@ impl Engine {
     }
 
     /// One descriptor: counts `hits` per the protocol above and returns its status.
-    async fn check(&self, deployment: &str, kind: &str, hits: u64) -> Result<DescriptorStatus, String> {
+    async fn check(&self, deployment: &str, kind: &str, hits: u64, sent: bool) -> Result<DescriptorStatus, String> {
         let ns = namespace(deployment);
         // Both keys always present: a limit's condition on a missing key is an error.
         let values = HashMap::from([
             (DEPLOYMENT_KEY.to_string(), deployment.to_string()),
             (LIMIT_KEY.to_string(), kind.to_string()),
         ]);
-        let settle = kind == "tpm" && hits > 0;
+        let settle = hits > 0 && (kind == "tpm" || sent);
         let look_only = hits == 0 || settle;
         let delta = i64::try_from(hits).unwrap_or(i64::MAX);
         // A look-up (and the read after a settlement) counts 0 and reads the counters back.
@@ -363,7 +369,7 @@ impl RateLimiterService {
         let mut statuses = Vec::with_capacity(req.descriptors.len());
         let mut overall = Code::Ok;
         for d in &req.descriptors {
-            let (deployment, kind) = entries(d);
+            let (deployment, kind, count) = entries(d);
             let hits = descriptor_hits(d, req.hits_addend);
             let status = match (&engine, req.domain == DOMAIN && !deployment.is_empty()) {
                 (_, false) => DescriptorStatus { code: Code::Ok as i32, ..Default::default() },
@@ -377,7 +383,7 @@ impl RateLimiterService {
                     m.backend_errors.inc();
                     DescriptorStatus { code: Code::Ok as i32, ..Default::default() }
                 }
-                (Some(engine), true) => match engine.check(deployment, kind, hits).await {
+                (Some(engine), true) => match engine.check(deployment, kind, hits, count == SENT).await {
                     Ok(s) => s,
                     Err(e) => {
                         warn!(deployment, limit = kind, error = %e, "rate limit check failed; answering OK (fail open)");
@@ -407,10 +413,10 @@ impl RateLimiterService {
     }
 }
 
-/// The descriptor's deployment and budget (empty when absent).
-fn entries(d: &RateLimitDescriptor) -> (&str, &str) {
+/// The descriptor's deployment, budget and how to count (empty when absent).
+fn entries(d: &RateLimitDescriptor) -> (&str, &str, &str) {
     let value = |key: &str| d.entries.iter().find(|e| e.key == key).map_or("", |e| e.value.as_str());
-    (value(DEPLOYMENT_KEY), value(LIMIT_KEY))
+    (value(DEPLOYMENT_KEY), value(LIMIT_KEY), value(COUNT_KEY))
 }
 
 /// Envoy's rule: the descriptor's `hits_addend` when set (0 allowed), else the request's,
@@ -585,6 +591,20 @@ mod tests {
         assert_eq!((r.overall_code, r.statuses[0].limit_remaining), (Code::OverLimit as i32, 0));
         let r = s.answer(&request(vec![descriptor("d1", "tpm", Some(0))])).await;
         assert_eq!(r.overall_code, Code::OverLimit as i32);
+    }
+
+    #[tokio::test]
+    async fn attempts_already_sent_are_counted_whatever_the_budget_says() {
+        let s = memory_service(&limits(Some(5), None)).await;
+        let mut sent = descriptor("d1", "rpm", Some(3));
+        sent.entries.push(Entry { key: COUNT_KEY.into(), value: SENT.into() });
+        let r = s.answer(&request(vec![sent.clone()])).await;
+        assert_eq!((r.overall_code, r.statuses[0].limit_remaining), (Code::Ok as i32, 2));
+        // 3 more than the 2 left: an attempt would be refused, attempts already sent are not.
+        let r = s.answer(&request(vec![sent])).await;
+        assert_eq!((r.overall_code, r.statuses[0].limit_remaining), (Code::OverLimit as i32, 0));
+        let r = s.answer(&request(vec![descriptor("d1", "rpm", Some(1))])).await;
+        assert_eq!(r.overall_code, Code::OverLimit as i32, "the count is past the budget: 6 of 5");
     }
 
     #[tokio::test]

@@ -145,7 +145,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
 /// The filter's own encoding of one check, sent as the prost request a tonic client takes:
 /// what Envoy will put on the wire for the filter is what this service answers.
 fn filter_request(deployment: &str, kind: LimitKind, hits: u64) -> RateLimitRequest {
-    let bytes = capacity::encode_rate_limit_request(&[LimitCheck { deployment, kind, hits }]);
+    let bytes = capacity::encode_rate_limit_request(&[LimitCheck { deployment, kind, hits, sent: false }]);
     RateLimitRequest::decode(bytes.as_slice()).expect("the filter's request is a valid RateLimitRequest")
 }
 

@@ -51,9 +51,10 @@ impl Context for Root {
     }
 }
 
-/// How often an upstream root context settles its deployment's answered tokens (tpm) with the
-/// rate limit service: one call per deployment per period at most, whatever the traffic.
-const TOKEN_SETTLEMENT_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often an upstream root context settles its deployment's admitted attempts (rpm) and
+/// answered tokens (tpm) with the rate limit service: one call per deployment per period at
+/// most, whatever the traffic.
+const SETTLEMENT_PERIOD: std::time::Duration = std::time::Duration::from_millis(limits::SETTLEMENT_PERIOD_MS);
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
@@ -72,9 +73,11 @@ impl RootContext for Root {
                     self.set_tick_period(std::time::Duration::from_secs(1));
                 }
                 if let Role::Upstream(dep) = &role {
-                    if dep.cfg.tpm_limit > 0 && !dep.cfg.ratelimit_cluster.is_empty() {
-                        // Answers' tokens are settled with the fleet-wide count from here.
-                        self.set_tick_period(TOKEN_SETTLEMENT_PERIOD);
+                    let limited = dep.cfg.rpm_limit > 0 || dep.cfg.tpm_limit > 0;
+                    if limited && !dep.cfg.ratelimit_cluster.is_empty() {
+                        // Admitted attempts and answers' tokens are settled with the fleet-wide
+                        // count from here.
+                        self.set_tick_period(SETTLEMENT_PERIOD);
                     }
                 }
                 self.role = role;
@@ -92,7 +95,7 @@ impl RootContext for Root {
         match &self.role {
             Role::Router(table) => status::publish_health(&mut EnvoyHost, table, EnvoyHost.now_ms()),
             Role::Upstream(dep) => {
-                let _ = limits::settle_pending_tokens(&mut EnvoyHost, dep);
+                let _ = limits::settle(&mut EnvoyHost, dep);
             }
             Role::Unconfigured => {}
         }

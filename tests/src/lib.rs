@@ -123,9 +123,35 @@ pub fn mock_region_bin() -> PathBuf {
     );
 }
 
-/// A port that was free a moment ago on 127.0.0.1 (bind :0 and release).
+/// A port that was free a moment ago on 127.0.0.1, for a server a test starts later.
+///
+/// Taken below the kernel's ephemeral range, so the many outgoing connections of tests running
+/// in parallel cannot grab it between this check and the server's bind (a port from `bind :0`
+/// could, and did: "Address already in use" in CI). Each test process walks its own window,
+/// offset by its pid, and every port is checked bindable before it is handed out.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let (low, high) = below_ephemeral_range();
+    let span = u64::from(high - low);
+    let start = u64::from(std::process::id()) * 997;
+    for _ in 0..span {
+        let port = low + ((start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
+}
+
+/// Ports `[low, high)` under the ephemeral range of `/proc/sys/net/ipv4/ip_local_port_range`
+/// (32768 on Linux by default), and above the well-known and commonly used ones.
+fn below_ephemeral_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let high = ephemeral_low.max(12000);
+    (high - 10000, high)
 }
 
 /// Calls `f` until it returns `Some`, sleeping briefly between tries; panics with

@@ -111,13 +111,16 @@ fn two_gateways_share_rpm_20_on_redis_and_spill_over_to_the_backup() {
     println!("limited served {served_limited}, backup {served_backup}");
     assert!((18..=22).contains(&served_limited), "the limited deployment serves 20 (±2): {served_limited}");
     assert_eq!(served_limited + served_backup, 60);
-    // Each gateway found the budget spent once, spilled that request over, and then skipped the
-    // deployment until its minute ends.
+    // Each gateway learned once that the budget was spent (from an attempt it refused, or from
+    // the service's count), skipped the deployment until its minute ends, and counted every
+    // request that went to the backup instead as a spillover.
+    let mut spilled = 0.0;
     for envoy in [&a.envoy, &envoy_b] {
         assert_eq!(metric(envoy, "llm_router_cooldowns_total", "cause=\"limit\""), 1.0);
-        assert_eq!(metric(envoy, "llm_router_limit_rejections_total", "region=\"us-west-2\""), 1.0);
-        assert_eq!(metric(envoy, "llm_router_spillover_total", "region=\"us-west-2\""), 1.0);
+        assert!(metric(envoy, "llm_router_limit_rejections_total", "region=\"us-west-2\"") <= 1.0);
+        spilled += metric(envoy, "llm_router_spillover_total", "region=\"us-west-2\"");
     }
+    assert_eq!(spilled, served_backup as f64, "every request the backup served spilled over");
     assert_eq!(metric(&a.envoy, "llm_router_deployment_rpm_remaining", "region=\"us-west-2\""), 0.0);
 }
 

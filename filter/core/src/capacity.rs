@@ -33,6 +33,10 @@ pub const RATE_LIMIT_DOMAIN: &str = "llm_router";
 /// Descriptor entry keys: `llm_deployment=<deployment id>`, `llm_limit=rpm|tpm`.
 pub const DEPLOYMENT_KEY: &str = "llm_deployment";
 pub const LIMIT_KEY: &str = "llm_limit";
+/// With [`SENT`]: the hits are attempts already sent (admitted from the gateway's recent view
+/// of the count); the service counts them whatever the budget says.
+pub const COUNT_KEY: &str = "llm_count";
+pub const SENT: &str = "sent";
 
 fn header<'h, K: AsRef<str>, V: AsRef<str>>(headers: &'h [(K, V)], name: &str) -> Option<&'h str> {
     headers.iter().find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref().trim())
@@ -255,12 +259,14 @@ impl LimitKind {
 ///
 /// `hits`: 1 for an attempt about to be sent (rpm; refused and not counted when the budget is
 /// spent), the answer's tokens for a tpm settlement (always counted: they were used), 0 to
-/// only look (the status says whether one more would fit).
+/// only look (the status says whether one more would fit). `sent`: the rpm hits are attempts
+/// already admitted and sent, settled like tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitCheck<'a> {
     pub deployment: &'a str,
     pub kind: LimitKind,
     pub hits: u64,
+    pub sent: bool,
 }
 
 /// A `RateLimitRequest` for the domain [`RATE_LIMIT_DOMAIN`], one descriptor per check, each
@@ -271,7 +277,9 @@ pub fn encode_rate_limit_request(checks: &[LimitCheck<'_>]) -> Vec<u8> {
     write_bytes(&mut out, 1, RATE_LIMIT_DOMAIN.as_bytes());
     for check in checks {
         let mut descriptor = Vec::with_capacity(48 + check.deployment.len());
-        for (key, value) in [(DEPLOYMENT_KEY, check.deployment), (LIMIT_KEY, check.kind.as_str())] {
+        let count = check.sent.then_some((COUNT_KEY, SENT));
+        let entries = [(DEPLOYMENT_KEY, check.deployment), (LIMIT_KEY, check.kind.as_str())];
+        for (key, value) in entries.into_iter().chain(count) {
             let mut entry = Vec::with_capacity(key.len() + value.len() + 4);
             write_bytes(&mut entry, 1, key.as_bytes());
             write_bytes(&mut entry, 2, value.as_bytes());
@@ -573,7 +581,7 @@ mod tests {
 
     #[test]
     fn a_request_encodes_each_descriptor_with_its_own_hits() {
-        let bytes = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Rpm, hits: 1 }]);
+        let bytes = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Rpm, hits: 1, sent: false }]);
         let mut want = vec![0x0a, 10];
         want.extend_from_slice(b"llm_router");
         // descriptor: two entries, then hits_addend {value: 1}
@@ -586,7 +594,7 @@ mod tests {
         want.extend_from_slice(&descriptor);
         assert_eq!(bytes, want);
         // A look-up still sends hits_addend, empty (value 0), so it is not read as 1.
-        let look = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Tpm, hits: 0 }]);
+        let look = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Tpm, hits: 0, sent: false }]);
         assert!(look.ends_with(&[0x1a, 0]), "{look:?}");
     }
 

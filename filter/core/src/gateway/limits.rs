@@ -1,9 +1,16 @@
-//! Capacity in the gateway: each attempt at a deployment with `rpm`/`tpm` asks the fleet-wide
-//! rate limit service (`llm-router serve`, [`crate::capacity`]'s protocol) before it is sent,
-//! and the answer's tokens are settled there afterwards. What the service says is kept per
-//! deployment in shared data ([`CapacityRecord`]): every worker's planner reads it for
-//! usage-based routing, and a spent budget becomes a cooldown with cause `limit` (the plan
-//! skips the deployment until its minute ends, without asking again).
+//! Capacity in the gateway: each attempt at a deployment with `rpm`/`tpm` is checked against
+//! the fleet-wide count of the rate limit service (`llm-router serve`, [`crate::capacity`]'s
+//! protocol) before it is sent, and the answer's tokens are settled there afterwards. What the
+//! service says is kept per deployment in shared data ([`CapacityRecord`]): every worker's
+//! planner reads it for usage-based routing, and a spent budget becomes a cooldown with cause
+//! `limit` (the plan skips the deployment until its minute ends, without asking again).
+//!
+//! A round trip per request would cost more than the check may (≤ 100 µs): while the service's
+//! count is recent ([`RECENT_COUNT_MS`]), an attempt is admitted from it in shared data (one
+//! less left, one more to settle) and the deployment's root contexts settle the admitted
+//! attempts and the answers' tokens in one call every [`SETTLEMENT_PERIOD_MS`], which also
+//! brings the count back, other gateways' attempts included. Only an attempt without a recent
+//! count (the first of a minute, or after a quiet second) waits for the service.
 //!
 //! Failing open: a call that cannot be made, an error or a timeout lets the attempt go
 //! unchecked (`llm_router_ratelimit_unavailable_total`); residency is decided before, by the
@@ -14,6 +21,13 @@ use crate::capacity::{self, LimitAnswer, LimitCheck, LimitKind};
 
 /// Attempts at a compare-and-swap before giving up (another worker kept writing the key).
 const CAS_ATTEMPTS: usize = 8;
+
+/// How long the service's last count admits attempts without asking it. Gateways sharing a
+/// budget see each other's attempts within about a settlement period, so near the limit they
+/// may admit a few more than it between them (the e2e test allows ±2 in 20).
+pub const RECENT_COUNT_MS: u64 = 1_000;
+/// How often a deployment's root context settles what was admitted and used.
+pub const SETTLEMENT_PERIOD_MS: u64 = 100;
 
 /// Why a deployment was cooled down, as the `cause` label of `llm_router_cooldowns_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +70,15 @@ pub struct CapacityRecord {
     /// it holds (a minute after it was seen: providers' quotas are per minute).
     pub share_factor: Option<f64>,
     pub share_until_ms: u64,
+    /// When the service last gave the counts (they admit attempts for [`RECENT_COUNT_MS`]).
+    pub counted_at_ms: u64,
+    /// Attempts admitted from `rpm` since, not yet settled with the service (already taken
+    /// off `rpm`'s remaining).
+    pub rpm_unsettled: u64,
 }
 
 const NONE: u64 = u64::MAX;
-const RECORD_LEN: usize = 7 * 8;
+const RECORD_LEN: usize = 9 * 8;
 /// How long a provider's share signal is believed without a newer answer.
 pub const SHARE_SIGNAL_MS: u64 = 60_000;
 
@@ -81,6 +100,8 @@ impl CapacityRecord {
             counts_until_ms: at(4),
             share_factor: (at(5) != NONE).then(|| at(5) as f64 / 1e6),
             share_until_ms: at(6),
+            counted_at_ms: at(7),
+            rpm_unsettled: at(8),
         }
     }
 
@@ -88,7 +109,7 @@ impl CapacityRecord {
         let (rr, rl) = self.rpm.unwrap_or((NONE, NONE));
         let (tr, tl) = self.tpm.unwrap_or((NONE, NONE));
         let share = self.share_factor.map_or(NONE, |f| (f.clamp(0.0, 1.0) * 1e6).round() as u64);
-        [rr, rl, tr, tl, self.counts_until_ms, share, self.share_until_ms]
+        [rr, rl, tr, tl, self.counts_until_ms, share, self.share_until_ms, self.counted_at_ms, self.rpm_unsettled]
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect()
@@ -106,6 +127,11 @@ impl CapacityRecord {
             .filter(|(_, limit)| *limit > 0)
             .map(|(remaining, limit)| 1.0 - (*remaining).min(*limit) as f64 / *limit as f64)
             .fold(0.0, f64::max)
+    }
+
+    /// A budget of this minute is known to be spent.
+    pub fn is_spent(&self, now_ms: u64) -> bool {
+        now_ms < self.counts_until_ms && [self.rpm, self.tpm].iter().flatten().any(|(left, _)| *left == 0)
     }
 
     /// The provider's share signal while it holds, else 1.
@@ -202,10 +228,10 @@ pub fn attempt_checks<'a>(t: &LimitTarget<'a>) -> Vec<LimitCheck<'a>> {
         return checks;
     }
     if t.rpm_limit > 0 {
-        checks.push(LimitCheck { deployment: t.deployment_id, kind: LimitKind::Rpm, hits: 1 });
+        checks.push(LimitCheck { deployment: t.deployment_id, kind: LimitKind::Rpm, hits: 1, sent: false });
     }
     if t.tpm_limit > 0 {
-        checks.push(LimitCheck { deployment: t.deployment_id, kind: LimitKind::Tpm, hits: 0 });
+        checks.push(LimitCheck { deployment: t.deployment_id, kind: LimitKind::Tpm, hits: 0, sent: false });
     }
     checks
 }
@@ -229,7 +255,8 @@ pub enum CheckEnd {
 }
 
 /// Starts an attempt's check: skip it when the deployment has no limit, refuse at once when
-/// another attempt already found the budget spent, else ask the service.
+/// another attempt already found the budget spent, decide from the service's recent count
+/// when there is one, else ask the service.
 pub fn start_attempt_check(host: &mut impl Host, t: &LimitTarget<'_>) -> CheckStart {
     let checks = attempt_checks(t);
     if checks.is_empty() {
@@ -241,6 +268,9 @@ pub fn start_attempt_check(host: &mut impl Host, t: &LimitTarget<'_>) -> CheckSt
         // Planned before the cooldown began (another worker's attempt found the budget spent,
         // or the provider asked for a pause): it would be refused or throttled.
         return CheckStart::Spent { wait_ms: health.cooldown_until_ms - now };
+    }
+    if let Some(decision) = admit_from_recent_count(host, t, now) {
+        return decision;
     }
     let request = capacity::encode_rate_limit_request(&checks);
     let (service, method) = (capacity::RATE_LIMIT_SERVICE, capacity::RATE_LIMIT_METHOD);
@@ -263,6 +293,39 @@ pub fn finish_attempt_check(host: &mut impl Host, t: &LimitTarget<'_>, grpc_stat
         Some(wait_ms) => CheckEnd::Spent { wait_ms },
         None => CheckEnd::Go,
     }
+}
+
+/// Decides an attempt from the service's count when it is recent: refused when a budget it
+/// checks is spent; else admitted, one less left of rpm and one more attempt to settle. None
+/// when the count is too old or lacks a budget (the service is asked).
+fn admit_from_recent_count(host: &mut impl Host, t: &LimitTarget<'_>, now: u64) -> Option<CheckStart> {
+    let key = capacity_key(t.deployment_id);
+    for _ in 0..CAS_ATTEMPTS {
+        let (bytes, cas) = host.shared_get(&key);
+        let mut r = CapacityRecord::decode(&bytes?);
+        let recent = now < r.counts_until_ms && now.saturating_sub(r.counted_at_ms) <= RECENT_COUNT_MS;
+        let (rpm, tpm) = (t.rpm_limit > 0, t.tpm_limit > 0);
+        if !recent || (rpm && r.rpm.is_none()) || (tpm && r.tpm.is_none()) {
+            return None;
+        }
+        let spent = |budget: Option<(u64, u64)>| budget.is_some_and(|(left, _)| left == 0);
+        if (rpm && spent(r.rpm)) || (tpm && spent(r.tpm)) {
+            let wait_ms = r.counts_until_ms - now;
+            start_limit_cooldown(host, t, now, wait_ms);
+            return Some(CheckStart::Spent { wait_ms });
+        }
+        if !rpm {
+            return Some(CheckStart::Go);
+        }
+        r.rpm = r.rpm.map(|(left, limit)| (left - 1, limit));
+        r.rpm_unsettled += 1;
+        match host.shared_set(&key, &r.encode(), cas) {
+            SharedWrite::CasMismatch => continue,
+            SharedWrite::Written => return Some(CheckStart::Go),
+            SharedWrite::Failed => return None,
+        }
+    }
+    None
 }
 
 /// A decoded answer, or None after counting why the check failed open.
@@ -310,22 +373,30 @@ fn keep_answer(host: &mut impl Host, t: &LimitTarget<'_>, kinds: &[LimitKind], a
         update_capacity(host, id, |r| {
             for &(kind, remaining, limit, reset_ms) in &counts {
                 match kind {
-                    LimitKind::Rpm => r.rpm = Some((remaining, limit)),
+                    // Attempts admitted here since the call are not in the service's count yet.
+                    LimitKind::Rpm => r.rpm = Some((remaining.saturating_sub(r.rpm_unsettled), limit)),
                     LimitKind::Tpm => r.tpm = Some((remaining, limit)),
                 }
                 r.counts_until_ms = now.saturating_add(reset_ms);
             }
+            // Both budgets of the deployment are always asked for together.
+            r.counted_at_ms = now;
         });
     }
     let wait_ms = wait_ms?;
-    if shared::cool_down_until(host, id, now.saturating_add(wait_ms)) {
+    start_limit_cooldown(host, t, now, wait_ms);
+    Some(wait_ms)
+}
+
+/// The deployment's budget is spent for `wait_ms`: the plans skip it until then.
+fn start_limit_cooldown(host: &mut impl Host, t: &LimitTarget<'_>, now: u64, wait_ms: u64) {
+    if shared::cool_down_until(host, t.deployment_id, now.saturating_add(wait_ms)) {
         host.add_counter(&cooldown_stat(t.labels, CooldownCause::Limit), 1);
         host.log_warn(&format!(
             "llm-router: deployment {} ({}) is at its rate limit; skipped for {wait_ms} ms",
-            id, t.region
+            t.deployment_id, t.region
         ));
     }
-    Some(wait_ms)
 }
 
 fn unavailable(host: &mut impl Host, t: &LimitTarget<'_>, why: &str) {
@@ -334,7 +405,7 @@ fn unavailable(host: &mut impl Host, t: &LimitTarget<'_>, why: &str) {
 }
 
 /// An answer's tokens, to be settled with the service by the deployment's root context
-/// ([`settle_pending_tokens`]): a call from the stream's own context would be cancelled when
+/// ([`settle`]): a call from the stream's own context would be cancelled when
 /// the stream ends, which is right after the usage is known.
 pub fn add_pending_tokens(host: &mut impl Host, dep: &UpstreamDeployment, tokens: u64) {
     if tokens == 0 || dep.cfg.tpm_limit == 0 || dep.cfg.ratelimit_cluster.is_empty() {
@@ -355,59 +426,100 @@ fn read_u64(bytes: &[u8]) -> u64 {
     <[u8; 8]>::try_from(bytes).map(u64::from_le_bytes).unwrap_or(0)
 }
 
-/// Takes every worker's pending tokens of the deployment (one worker wins each) and settles
-/// them with the service: the call's token, or None when there was nothing to settle or the
-/// call could not be made (then the tokens are put back for the next tick).
-pub fn settle_pending_tokens(host: &mut impl Host, dep: &UpstreamDeployment) -> Option<u32> {
-    let cfg = &dep.cfg;
-    if cfg.tpm_limit == 0 || cfg.ratelimit_cluster.is_empty() {
-        return None;
-    }
-    let key = pending_tokens_key(&cfg.deployment_id);
-    let mut taken = 0;
+/// Takes every worker's pending tokens of the deployment (one worker wins them).
+fn take_pending_tokens(host: &mut impl Host, deployment_id: &str) -> u64 {
+    let key = pending_tokens_key(deployment_id);
     for _ in 0..CAS_ATTEMPTS {
         let (bytes, cas) = host.shared_get(&key);
         let pending = bytes.as_deref().map(read_u64).unwrap_or(0);
         if pending == 0 {
-            return None;
+            return 0;
         }
         match host.shared_set(&key, &0u64.to_le_bytes(), cas) {
             SharedWrite::CasMismatch => continue,
-            SharedWrite::Failed => return None,
-            SharedWrite::Written => {
-                taken = pending;
-                break;
-            }
+            SharedWrite::Failed => return 0,
+            SharedWrite::Written => return pending,
         }
     }
-    if taken == 0 {
+    0
+}
+
+/// Takes the attempts admitted from the recent count and not yet settled (one worker wins them).
+fn take_unsettled_attempts(host: &mut impl Host, deployment_id: &str) -> u64 {
+    let key = capacity_key(deployment_id);
+    for _ in 0..CAS_ATTEMPTS {
+        let (bytes, cas) = host.shared_get(&key);
+        let Some(bytes) = bytes else { return 0 };
+        let mut r = CapacityRecord::decode(&bytes);
+        let taken = r.rpm_unsettled;
+        if taken == 0 {
+            return 0;
+        }
+        r.rpm_unsettled = 0;
+        match host.shared_set(&key, &r.encode(), cas) {
+            SharedWrite::CasMismatch => continue,
+            SharedWrite::Failed => return 0,
+            SharedWrite::Written => return taken,
+        }
+    }
+    0
+}
+
+/// The budgets a settlement reports on, in the order of its descriptors.
+fn settlement_kinds(dep: &UpstreamDeployment) -> Vec<LimitKind> {
+    let cfg = &dep.cfg;
+    let mut kinds = Vec::with_capacity(2);
+    if cfg.rpm_limit > 0 {
+        kinds.push(LimitKind::Rpm);
+    }
+    if cfg.tpm_limit > 0 {
+        kinds.push(LimitKind::Tpm);
+    }
+    kinds
+}
+
+/// Settles with the service what every worker admitted and used at the deployment since the
+/// last settlement (attempts admitted from the recent count; answers' tokens) in one call,
+/// whose answer brings the count back. The call's token, or None when there was nothing to
+/// settle or the call could not be made (then what was taken is put back for the next tick).
+pub fn settle(host: &mut impl Host, dep: &UpstreamDeployment) -> Option<u32> {
+    let cfg = &dep.cfg;
+    let kinds = settlement_kinds(dep);
+    if kinds.is_empty() || cfg.ratelimit_cluster.is_empty() {
         return None;
     }
-    let request = capacity::encode_rate_limit_request(&[LimitCheck {
-        deployment: &cfg.deployment_id,
-        kind: LimitKind::Tpm,
-        hits: taken,
-    }]);
-    let token = host.grpc_call(
-        &cfg.ratelimit_cluster,
-        capacity::RATE_LIMIT_SERVICE,
-        capacity::RATE_LIMIT_METHOD,
-        &request,
-        cfg.ratelimit_timeout_ms,
-    );
+    let id = cfg.deployment_id.as_str();
+    let attempts = if cfg.rpm_limit > 0 { take_unsettled_attempts(host, id) } else { 0 };
+    let tokens = if cfg.tpm_limit > 0 { take_pending_tokens(host, id) } else { 0 };
+    if attempts == 0 && tokens == 0 {
+        return None;
+    }
+    // A budget with nothing to settle is looked up (0 hits), so the answer renews both counts.
+    let checks: Vec<LimitCheck<'_>> = kinds
+        .iter()
+        .map(|&kind| match kind {
+            LimitKind::Rpm => LimitCheck { deployment: id, kind, hits: attempts, sent: true },
+            LimitKind::Tpm => LimitCheck { deployment: id, kind, hits: tokens, sent: false },
+        })
+        .collect();
+    let request = capacity::encode_rate_limit_request(&checks);
+    let (service, method) = (capacity::RATE_LIMIT_SERVICE, capacity::RATE_LIMIT_METHOD);
+    let token = host.grpc_call(&cfg.ratelimit_cluster, service, method, &request, cfg.ratelimit_timeout_ms);
     if token.is_none() {
-        add_pending_tokens(host, dep, taken);
+        add_pending_tokens(host, dep, tokens);
+        if attempts > 0 {
+            update_capacity(host, id, |r| r.rpm_unsettled = r.rpm_unsettled.saturating_add(attempts));
+        }
     }
     token
 }
 
-/// The service's answer to a settlement: the tpm count, and a `limit` cooldown when these
-/// tokens spent the budget. A failed settlement is counted and its tokens are not retried
-/// (the service may have counted them).
+/// The service's answer to a settlement: the counts, and a `limit` cooldown when the budget is
+/// now spent. A failed settlement is counted and not retried (the service may have counted it).
 pub fn finish_settlement(host: &mut impl Host, dep: &UpstreamDeployment, grpc_status: u32, body: &[u8]) {
     let t = LimitTarget::of_upstream(dep);
     if let Some(answer) = read_answer(host, &t, grpc_status, body) {
-        keep_answer(host, &t, &[LimitKind::Tpm], &answer);
+        keep_answer(host, &t, &settlement_kinds(dep), &answer);
     }
 }
 

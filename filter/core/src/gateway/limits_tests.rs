@@ -101,8 +101,8 @@ fn an_attempt_at_a_limited_deployment_asks_for_one_request_and_a_token_look_up_t
         ("llm_router_xds", "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit", 100)
     );
     let want = capacity::encode_rate_limit_request(&[
-        LimitCheck { deployment: "limited", kind: LimitKind::Rpm, hits: 1 },
-        LimitCheck { deployment: "limited", kind: LimitKind::Tpm, hits: 0 },
+        LimitCheck { deployment: "limited", kind: LimitKind::Rpm, hits: 1, sent: false },
+        LimitCheck { deployment: "limited", kind: LimitKind::Tpm, hits: 0, sent: false },
     ]);
     assert_eq!(message, want);
     assert!(host.request_header_str(":path").is_some_and(|p| p.ends_with("/chat/completions")), "translated first");
@@ -221,20 +221,24 @@ fn answered_tokens_are_settled_by_the_root_context_and_can_spend_the_budget() {
     let mut host = MockHost::at(NOW);
     limits::add_pending_tokens(&mut host, &dep, 300);
     limits::add_pending_tokens(&mut host, &dep, 450);
-    assert_eq!(limits::settle_pending_tokens(&mut host, &dep), Some(1));
-    let want =
-        capacity::encode_rate_limit_request(&[LimitCheck { deployment: "limited", kind: LimitKind::Tpm, hits: 750 }]);
+    assert_eq!(limits::settle(&mut host, &dep), Some(1));
+    let want = capacity::encode_rate_limit_request(&[LimitCheck {
+        deployment: "limited",
+        kind: LimitKind::Tpm,
+        hits: 750,
+        sent: false,
+    }]);
     assert_eq!(host.grpc_calls[0].2, want);
-    assert_eq!(limits::settle_pending_tokens(&mut host, &dep), None, "taken once");
+    assert_eq!(limits::settle(&mut host, &dep), None, "taken once");
     limits::finish_settlement(&mut host, &dep, 0, &answer(&[(true, 1000, 0, 20)]));
     assert!(shared::health(&host, "limited").is_cooling_down(NOW + 19_999));
     assert_eq!(host.counter(&format!("llm_router_cooldowns_total.{LABELS}.cause.limit")), 1);
     // A call that cannot start keeps the tokens for the next tick.
     let mut host = MockHost { grpc_refused: true, ..MockHost::at(NOW) };
     limits::add_pending_tokens(&mut host, &dep, 10);
-    assert_eq!(limits::settle_pending_tokens(&mut host, &dep), None);
+    assert_eq!(limits::settle(&mut host, &dep), None);
     host.grpc_refused = false;
-    assert_eq!(limits::settle_pending_tokens(&mut host, &dep), Some(1));
+    assert_eq!(limits::settle(&mut host, &dep), Some(1));
 }
 
 fn usage_table() -> Rc<RouterTable> {
@@ -312,6 +316,8 @@ fn capacity_records_round_trip_and_garbage_reads_as_nothing_known() {
         counts_until_ms: 5,
         share_factor: Some(0.25),
         share_until_ms: 9,
+        counted_at_ms: 4,
+        rpm_unsettled: 2,
     };
     assert_eq!(CapacityRecord::decode(&r.encode()), r);
     assert_eq!(CapacityRecord::decode(b"junk"), CapacityRecord::default());
@@ -372,8 +378,12 @@ fn the_router_checks_the_plan_s_first_deployment_and_spills_over_when_it_is_spen
     let mut r = RouterRequest::new(t.clone(), 1);
     r.on_request_headers(&mut host, false);
     assert_eq!(r.on_request_body(&mut host, CHAT.len(), true), Action::Pause, "waits for the check");
-    let want =
-        capacity::encode_rate_limit_request(&[LimitCheck { deployment: "limited", kind: LimitKind::Rpm, hits: 1 }]);
+    let want = capacity::encode_rate_limit_request(&[LimitCheck {
+        deployment: "limited",
+        kind: LimitKind::Rpm,
+        hits: 1,
+        sent: false,
+    }]);
     assert_eq!(host.grpc_calls[0].2, want);
     assert_eq!(host.request_header_str(crate::ROUTE_PLAN_HEADER), None, "nothing handed to Envoy yet");
     r.on_limit_answer(&mut host, 1, 0, &answer(&[(true, 20, 0, 30)]));
@@ -439,4 +449,119 @@ fn the_first_attempt_is_not_checked_again_upstream() {
     let mut a = UpstreamAttempt::new(limited(20, 1000, "llm_router_xds"));
     assert_eq!(send(&mut a, &mut host), Action::Pause);
     assert_eq!(host.grpc_calls.len(), 1);
+}
+
+/// A router request for the limited-first table, run up to its plan; returns the body's action.
+fn route(t: &Rc<RouterTable>, host: &mut MockHost, seed: u64) -> Action {
+    let mut r = RouterRequest::new(t.clone(), seed);
+    r.on_request_headers(host, false);
+    let action = r.on_request_body(host, CHAT.len(), true);
+    if action == Action::Pause && !host.grpc_calls.is_empty() && host.sent.is_none() {
+        // Waits for the service: answer it with 7 of 20 left, 30 s of the minute to go.
+        let token = host.grpc_calls.len() as u32;
+        r.on_limit_answer(host, token, 0, &answer(&[(false, 20, 7, 30)]));
+    }
+    action
+}
+
+#[test]
+fn a_recent_count_admits_attempts_without_a_call_and_one_settlement_counts_them() {
+    let t = limited_first_table(true);
+    let mut host = request_host();
+    assert_eq!(route(&t, &mut host, 1), Action::Pause, "no count yet: the service is asked");
+    assert_eq!(host.grpc_calls.len(), 1);
+    for (n, seed) in (2..5).enumerate() {
+        host.now_ms = NOW + 100 * (n as u64 + 1);
+        assert_eq!(
+            route(&t, &mut host, seed),
+            Action::Continue,
+            "admitted from the count of {} ms ago",
+            host.now_ms - NOW
+        );
+        assert!(planned_clusters(&host).contains("cluster-limited"));
+    }
+    assert_eq!(host.grpc_calls.len(), 1, "no call for the three after the first");
+    let record = limits::capacity(&host, "limited");
+    assert_eq!((record.rpm, record.rpm_unsettled), (Some((4, 20)), 3));
+
+    // The deployment's root context settles the three in one call, marked as already sent.
+    let dep = limited(20, 0, "llm_router_xds");
+    assert_eq!(limits::settle(&mut host, &dep), Some(2));
+    let want = capacity::encode_rate_limit_request(&[LimitCheck {
+        deployment: "limited",
+        kind: LimitKind::Rpm,
+        hits: 3,
+        sent: true,
+    }]);
+    assert_eq!(host.grpc_calls[1].2, want);
+    assert_eq!(limits::settle(&mut host, &dep), None, "nothing more to settle");
+    // One more admitted while the settlement is under way; then the service's count (which
+    // has another gateway's 2 attempts too) comes back, less the one not settled yet.
+    host.now_ms = NOW + 450;
+    assert_eq!(route(&t, &mut host, 9), Action::Continue);
+    limits::finish_settlement(&mut host, &dep, 0, &answer(&[(false, 20, 2, 29)]));
+    let record = limits::capacity(&host, "limited");
+    assert_eq!((record.rpm, record.rpm_unsettled, record.counted_at_ms), (Some((1, 20)), 1, NOW + 450));
+
+    // A count older than a second admits nothing: the service is asked again.
+    host.now_ms = NOW + 450 + limits::RECENT_COUNT_MS + 1;
+    let calls = host.grpc_calls.len();
+    assert_eq!(route(&t, &mut host, 10), Action::Pause);
+    assert_eq!(host.grpc_calls.len(), calls + 1);
+}
+
+#[test]
+fn a_recent_count_with_nothing_left_spills_over_without_a_call() {
+    let t = limited_first_table(true);
+    let mut host = request_host();
+    let minute_ends = NOW + 20_000;
+    keep(
+        &mut host,
+        "limited",
+        CapacityRecord {
+            rpm: Some((1, 20)),
+            counts_until_ms: minute_ends,
+            counted_at_ms: NOW - 50,
+            ..Default::default()
+        },
+    );
+    assert_eq!(route(&t, &mut host, 1), Action::Continue);
+    assert!(planned_clusters(&host).contains("cluster-limited"), "the last one left");
+    let mut next = request_host();
+    next.shared = host.shared.clone();
+    assert_eq!(route(&t, &mut next, 2), Action::Continue);
+    let plan = planned_clusters(&next);
+    assert!(plan.contains("cluster-backup") && !plan.contains("cluster-limited"), "{plan}");
+    assert!(next.grpc_calls.is_empty());
+    let labels = "model.claude.deployment.limited.region.us-west-2";
+    assert_eq!(next.counter(&format!("llm_router_spillover_total.{labels}")), 1);
+    assert_eq!(next.counter(&format!("llm_router_cooldowns_total.{labels}.cause.limit")), 1);
+    assert!(shared::health(&next, "limited").is_cooling_down(minute_ends - 1));
+    assert!(!shared::health(&next, "limited").is_cooling_down(minute_ends));
+}
+
+#[test]
+fn a_settlement_that_cannot_start_keeps_the_attempts_for_the_next_tick() {
+    let dep = limited(20, 1000, "llm_router_xds");
+    let mut host = MockHost { grpc_refused: true, ..MockHost::at(NOW) };
+    keep(
+        &mut host,
+        "limited",
+        CapacityRecord {
+            rpm: Some((5, 20)),
+            tpm: Some((900, 1000)),
+            counts_until_ms: NOW + 9_000,
+            rpm_unsettled: 4,
+            ..Default::default()
+        },
+    );
+    limits::add_pending_tokens(&mut host, &dep, 25);
+    assert_eq!(limits::settle(&mut host, &dep), None);
+    host.grpc_refused = false;
+    assert_eq!(limits::settle(&mut host, &dep), Some(1));
+    let want = capacity::encode_rate_limit_request(&[
+        LimitCheck { deployment: "limited", kind: LimitKind::Rpm, hits: 4, sent: true },
+        LimitCheck { deployment: "limited", kind: LimitKind::Tpm, hits: 25, sent: false },
+    ]);
+    assert_eq!(host.grpc_calls[0].2, want);
 }

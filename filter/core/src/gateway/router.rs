@@ -382,8 +382,24 @@ impl RouterRequest {
                 host.set_request_header(header, Some(&ms.to_string()));
             }
         }
-        // The request went elsewhere because these deployments were spent.
-        for d in self.spilled_from.iter().filter_map(|&i| table.deployments.get(i)) {
+        // The request went elsewhere because these deployments were spent: refused by this
+        // request's own check, or already known spent (the plan left them out).
+        let now = host.now_ms();
+        let residency = self.residency.as_deref();
+        let skipped_at_limit = attempts
+            .first()
+            .and_then(|first| table.groups.get(&first.model_group))
+            .map(|group| group.deployments.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| !self.pending.contains(i) && !self.spilled_from.contains(i))
+            .filter_map(|&i| table.deployments.get(i))
+            .filter(|d| d.rpm_limit > 0 || d.tpm_limit > 0)
+            .filter(|d| residency.is_none_or(|z| d.zone.eq_ignore_ascii_case(z)))
+            .filter(|d| limits::capacity(host, &d.id).is_spent(now))
+            .map(|d| d.index)
+            .collect::<Vec<_>>();
+        for d in self.spilled_from.iter().chain(&skipped_at_limit).filter_map(|&i| table.deployments.get(i)) {
             host.add_counter(&stat("llm_router_spillover_total", &d.labels), 1);
         }
         self.plan = std::mem::take(&mut self.pending);
