@@ -10,9 +10,16 @@
 //! measures each content chunk's time from the mock's write to the client's read: both run on
 //! this machine and share its clock.
 //!
+//! With `--breakdown`, it measures instead where the filter chain's cost goes: the rendered
+//! OpenAI pass-through gateway with its parts taken away one at a time (the access log, the
+//! upstream wasm filter, header-to-metadata and the Lua route-cache clear, the router wasm
+//! filter, the priority group cluster specifier), each against the next, down to the plain
+//! proxy.
+//!
 //! A benchmark, not a test: it prints figures and asserts nothing.
 //!
 //!   cargo run --release -p llm-router-e2e --bin gateway-bench -- --rounds 10 --seconds 2 --concurrency 1
+//!   cargo run --release -p llm-router-e2e --bin gateway-bench -- --breakdown --rounds 10 --seconds 2
 
 use std::io::Read as _;
 use std::process::Command;
@@ -51,6 +58,14 @@ struct Args {
     /// where the time goes, `unsigned-payload` or `none` (the mock does not check).
     #[arg(long, default_value = "signed")]
     bedrock_signing: String,
+    /// Where the cost goes: the chain with its parts taken away one at a time.
+    #[arg(long)]
+    breakdown: bool,
+    /// The OpenAI mock answers whole (one JSON body) even when the gateway asks it to stream,
+    /// as a canned upstream (nginx) does; without it, the gateway's streamed attempts get the
+    /// mock's stream (`--chunks` events) and assemble it.
+    #[arg(long)]
+    whole_answers: bool,
 }
 
 /// One configuration: its Envoy (none when the mock is called directly), URL and mock.
@@ -76,6 +91,10 @@ fn main() {
     let mut openai_args: Vec<&str> = vec!["--bench-record-stream-times"];
     openai_args.extend(chunk_args.iter().map(String::as_str));
     let region = MockRegion::start_args("us-west-2", &openai_args);
+    if args.breakdown {
+        breakdown(&args, &region);
+        return;
+    }
     // The same gateway speaking Bedrock: Converse translation in wasm and SigV4 by Envoy.
     std::env::set_var("AWS_ACCESS_KEY_ID", BENCH_KEY_ID);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", BENCH_SECRET);
@@ -121,9 +140,8 @@ fn main() {
     // Every chat attempt streams upstream (issue 14), so the filter's requests get the mock's
     // stream: with no gap between its events here, as the baseline's whole answer has none;
     // the paced chunks are for the streaming figures below.
-    for m in [&region, &bedrock] {
-        m.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0}));
-    }
+    region.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0, "whole_answers": args.whole_answers}));
+    bedrock.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0}));
     for t in &mut targets {
         measure(t, args.concurrency, Duration::from_secs(2)); // warm-up
         t.rss_before_kib = rss_kib(t.envoy.as_ref().and_then(Envoy::pid));
@@ -247,6 +265,152 @@ fn main() {
     }
     let wasm = std::fs::metadata(filter_wasm()).map(|m| m.len()).unwrap_or(0);
     println!("\nfilter module: {} ({} KiB)", filter_wasm().display(), wasm / 1024);
+}
+
+/// Each part of the chain and the rendered gateway without it, from the whole chain down to
+/// the plain proxy: each configuration is the previous one less one part.
+fn breakdown(args: &Args, region: &MockRegion) {
+    let body = json!({
+        "model": "claude",
+        "messages": [{"role": "user", "content": "x".repeat(args.prompt_bytes)}],
+    });
+    region.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0, "whole_answers": args.whole_answers}));
+    let (full, port, admin) = filter_config(&openai_deployment(region));
+    let cluster = "llm-claude-us-west-2@us-west-2";
+    let no_log = cut(&full, "          access_log:", "          local_reply_config:");
+    let no_upstream =
+        cut(&no_log, "        - name: llm_router_upstream.", "        - name: envoy.filters.http.upstream_codec");
+    // Without the plan in metadata the priority group specifier takes its "no-plan" group:
+    // pointed at the deployment, the request still goes there.
+    let router_only = cut(
+        &no_upstream,
+        "          - name: envoy.filters.http.header_to_metadata",
+        "          - name: envoy.filters.http.lua",
+    );
+    let router_only =
+        cut(&router_only, "          - name: envoy.filters.http.lua", "          - name: envoy.filters.http.router")
+            .replace("- cluster_name: llm_router_no_route", &format!("- cluster_name: {cluster}"));
+    let with_lua = {
+        let lua = section(
+            &no_upstream,
+            "          - name: envoy.filters.http.lua",
+            "          - name: envoy.filters.http.router",
+        );
+        router_only.replace(
+            "          - name: envoy.filters.http.router",
+            &format!("{lua}          - name: envoy.filters.http.router"),
+        )
+    };
+    let specifier_only =
+        cut(&router_only, "          - name: llm_router\n", "          - name: envoy.filters.http.router");
+    let configs: Vec<(&'static str, String)> = vec![
+        ("whole chain (as rendered)", full),
+        ("less the access log", no_log),
+        ("less the upstream wasm filter", no_upstream),
+        ("less header-to-metadata", with_lua),
+        ("less the Lua route-cache clear", router_only),
+        ("less the router wasm filter", specifier_only),
+    ];
+    let mut targets: Vec<Target> = configs
+        .into_iter()
+        .map(|(name, yaml)| {
+            let (p, a) = (free_port(), free_port());
+            let yaml = yaml
+                .replace(&format!("port_value: {port}"), &format!("port_value: {p}"))
+                .replace(&format!("port_value: {admin}"), &format!("port_value: {a}"));
+            target(name, (yaml, p, a), region, &body)
+        })
+        .collect();
+    targets.push(target("plain proxy (no filter, no specifier)", baseline_config(region), region, &body));
+    for t in &mut targets {
+        measure(t, args.concurrency, Duration::from_secs(2));
+    }
+    for round in 0..args.rounds {
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let report = measure(&targets[i], args.concurrency, Duration::from_secs(args.seconds));
+            targets[i].rounds.push(report);
+        }
+    }
+    println!(
+        "\n{} rounds x {} s per configuration, {} connection(s), {} B prompt, OpenAI pass-through, upstream answers {}\n",
+        args.rounds,
+        args.seconds,
+        args.concurrency,
+        args.prompt_bytes,
+        if args.whole_answers { "whole (canned)".to_string() } else { format!("streamed ({} content events)", args.chunks) }
+    );
+    println!("| configuration | requests/s | p50 | p99 | failed | part taken away next | its p50 | its p99 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let p50 = |r: &LoadReport| ms(r.p50) * 1e3;
+    let p99 = |r: &LoadReport| ms(r.p99) * 1e3;
+    let parts = [
+        "access log",
+        "upstream wasm filter (per attempt)",
+        "header-to-metadata (the plan)",
+        "Lua route-cache clear",
+        "router wasm filter",
+        "priority group specifier",
+    ];
+    for (i, t) in targets.iter().enumerate() {
+        let ok: u64 = t.rounds.iter().map(|r| r.ok).sum();
+        let failed: u64 = t.rounds.iter().map(|r| r.failed).sum();
+        let secs: f64 = t.rounds.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+        let (part, d50, d99) = match targets.get(i + 1) {
+            Some(next) => {
+                let d = |f: &dyn Fn(&LoadReport) -> f64| {
+                    median(t.rounds.iter().zip(&next.rounds).map(|(a, b)| f(a) - f(b)).collect())
+                };
+                (parts[i], format!("{:+.0} us", d(&p50)), format!("{:+.0} us", d(&p99)))
+            }
+            None => ("-", "-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {:.0} | {:.3} ms | {:.3} ms | {} | {} | {} | {} |",
+            t.name,
+            ok as f64 / secs.max(1e-9),
+            median(t.rounds.iter().map(|r| ms(r.p50)).collect()),
+            median(t.rounds.iter().map(|r| ms(r.p99)).collect()),
+            failed,
+            part,
+            d50,
+            d99
+        );
+    }
+    let whole = &targets[0];
+    let plain = &targets[targets.len() - 1];
+    let added: Vec<f64> = whole.rounds.iter().zip(&plain.rounds).map(|(a, b)| p50(a) - p50(b)).collect();
+    let rate = |t: &Target| {
+        t.rounds.iter().map(|r| r.ok).sum::<u64>() as f64
+            / t.rounds.iter().map(|r| r.elapsed.as_secs_f64()).sum::<f64>()
+    };
+    println!(
+        "\nwhole chain over the plain proxy: p50 {:+.0} us (median of rounds), throughput {:.0}% of the plain proxy's",
+        median(added),
+        rate(whole) / rate(plain) * 100.0
+    );
+}
+
+/// The YAML without the lines from the one starting with `from` up to (not including) the
+/// next one starting with `to`.
+fn cut(yaml: &str, from: &str, to: &str) -> String {
+    let s = section(yaml, from, to);
+    yaml.replacen(&s, "", 1)
+}
+
+/// The lines from the one starting with `from` up to (not including) the next one starting
+/// with `to`.
+fn section(yaml: &str, from: &str, to: &str) -> String {
+    let start = yaml.find(&format!("\n{}", from.trim_end_matches('\n'))).map(|i| i + 1).unwrap_or_else(|| {
+        panic!("the rendered config has no line starting with {from:?}; update gateway-bench's breakdown")
+    });
+    let end = start
+        + 1
+        + yaml[start + 1..]
+            .find(&format!("\n{to}"))
+            .unwrap_or_else(|| panic!("no line starting with {to:?} after {from:?}"))
+        + 1;
+    yaml[start..end].to_string()
 }
 
 fn ms(d: Duration) -> f64 {

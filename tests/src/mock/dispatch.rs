@@ -221,7 +221,7 @@ fn openai_answer(state: &MockState, mode: &Mode, c: &Call<'_>) -> Response<Body>
         (&Method::POST, "/chat/completions") => {
             openai::parse_object(body).and_then(|obj| openai::validate_chat(&obj, expect)).map(|req| {
                 let id = format!("chatcmpl-mock-{}-{seq}", state.cfg.region);
-                if req.stream {
+                if req.stream && !mode.whole_answers {
                     openai::sse_response(&id, created, &req, &content, mode)
                 } else {
                     json_resp(200, &openai::chat_completion(&id, created, &req, &content, mode.chunks as u64))

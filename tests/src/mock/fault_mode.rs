@@ -138,6 +138,9 @@ pub struct Mode {
     /// `rate_limit` / `error`: the `retry-after` header of the error answer (seconds or an HTTP
     /// date), instead of the provider's usual one (`1` for OpenAI, Azure and Anthropic).
     pub retry_after: Option<String>,
+    /// OpenAI-compatible API: answer every chat request whole (one JSON body), whatever its
+    /// `stream` says, as a canned server (nginx returning a fixed completion) does.
+    pub whole_answers: bool,
 }
 
 impl Mode {
@@ -154,6 +157,7 @@ impl Mode {
             first_token_ms: 100,
             total_ms: 4000,
             retry_after: None,
+            whole_answers: false,
         }
     }
 
@@ -184,6 +188,7 @@ impl Mode {
                 "stall_ms" => m.stall_ms = if val.is_null() { None } else { Some(num()?) },
                 "first_token_ms" => m.first_token_ms = num()?,
                 "total_ms" => m.total_ms = num()?,
+                "whole_answers" => m.whole_answers = val.as_bool().ok_or("'whole_answers' must be a boolean")?,
                 "retry_after" if val.is_null() => m.retry_after = None,
                 "retry_after" => {
                     m.retry_after = Some(match val {
@@ -234,6 +239,7 @@ impl Mode {
             "first_token_ms": self.first_token_ms,
             "total_ms": self.total_ms,
             "retry_after": self.retry_after,
+            "whole_answers": self.whole_answers,
         })
     }
 }

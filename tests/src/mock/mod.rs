@@ -21,7 +21,8 @@
 //!   "status": 503, "latency_ms": 0, "chunk_delay_ms": 0, "chunks": 5, "count": null,
 //!   "error": null, "stall_ms": null, "first_token_ms": 100, "total_ms": 4000}` (`error`:
 //!   Bedrock's exception for a 403, or its in-stream exception for `error_before_content`,
-//!   see below and `fault_mode.rs`).
+//!   see below and `fault_mode.rs`; `"whole_answers": true`: the OpenAI-compatible API answers
+//!   every chat request whole, whatever its `stream` says, as a canned server would).
 //!   The body **replaces** the whole mode: omitted fields take their defaults
 //!   (`chunks`/`chunk_delay_ms` default to the server's CLI values). `count: N` applies
 //!   the mode to the next N LLM requests only, after which the server is back to `ok`

@@ -1001,3 +1001,57 @@ fn a_fallback_a_wildcard_group_serves_sends_its_own_name_in_the_template() {
     route(&mut host, &t);
     assert_eq!(sent_json(&host).1["error"]["code"], "internal_header_not_allowed");
 }
+
+/// What one request costs in host calls (each a wasm-to-Envoy crossing), for the common case:
+/// an OpenAI client, an OpenAI-compatible deployment, a whole answer that comes back whole.
+/// Printed for docs/benchmarks.md; the bounds keep a change from adding calls unnoticed.
+#[test]
+fn host_calls_per_request_stay_within_their_budget() {
+    let openai = |id: &str| pb::Deployment {
+        provider: "openai".into(),
+        provider_model: "gpt-4o".into(),
+        stream_timeout_ms: 30_000,
+        timeout_ms: 600_000,
+        streams_whole_answers: true,
+        ..deployment(id, "us-west-2", "us", 1)
+    };
+    let cfg = pb::RouterConfig {
+        schema_version: llm_router_proto::SCHEMA_VERSION,
+        strategy: pb::RoutingStrategy::Priority as i32,
+        num_retries: 1,
+        allowed_fails: 2,
+        cooldown_ms: 5_000,
+        zones: vec!["us".into()],
+        model_groups: vec![pb::ModelGroup { name: "claude".into(), deployments: vec![openai("west")] }],
+        ..Default::default()
+    };
+    let table = Rc::new(RouterTable::compile(&cfg).unwrap());
+    let mut host = post("/v1/chat/completions", CHAT, &[]);
+    let (mut r, action) = route(&mut host, &table);
+    assert_eq!(action, Action::Continue);
+    let router_request = host.host_calls();
+
+    let mut a = attempt_at("openai", "gpt-4o", "west", "api.openai.com");
+    let before = host.host_calls();
+    send_attempt(&mut a, &mut host, CHAT);
+    let attempt_request = host.host_calls() - before;
+    let answer = br#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+    host.respond(&[(":status", "200"), ("content-type", "application/json")], b"", true);
+    let before = host.host_calls();
+    let _ = a.on_response_headers(&mut host, false);
+    let _ = chunk(&mut a, &mut host, answer, true);
+    let attempt_response = host.host_calls() - before;
+
+    let before = host.host_calls();
+    r.on_response_headers(&mut host);
+    r.on_log(&mut host);
+    let router_response = host.host_calls() - before;
+    println!(
+        "host calls: router request {router_request}, attempt request {attempt_request}, attempt response {attempt_response}, router response and log {router_response}; by kind {:?}",
+        host.calls.borrow()
+    );
+    assert!(router_request <= 16, "router request side: {router_request}");
+    assert!(attempt_request <= 12, "attempt request side: {attempt_request}");
+    assert!(attempt_response <= 12, "attempt response side: {attempt_response}");
+    assert!(router_response <= 16, "router response side: {router_response}");
+}

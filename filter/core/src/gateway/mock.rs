@@ -2,7 +2,8 @@
 //! and the response the gateway sent, all inspectable. Used by the gateway's unit tests and by
 //! anyone who wants to drive the gateway's behaviour without Envoy.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Host, SharedWrite};
 
@@ -41,6 +42,8 @@ pub struct MockHost {
     pub histograms: HashMap<String, Vec<u64>>,
     pub gauges: HashMap<String, u64>,
     pub warnings: Vec<String>,
+    /// Host calls made, by name (what each would cost in Envoy: a wasm-to-host crossing).
+    pub calls: RefCell<BTreeMap<&'static str, u32>>,
 }
 
 fn get(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
@@ -96,73 +99,98 @@ impl MockHost {
     pub fn counter(&self, stat: &str) -> u64 {
         self.counters.get(stat).copied().unwrap_or(0)
     }
+
+    fn call(&self, name: &'static str) {
+        *self.calls.borrow_mut().entry(name).or_insert(0) += 1;
+    }
+
+    /// Host calls made so far, all kinds together.
+    pub fn host_calls(&self) -> u32 {
+        self.calls.borrow().values().sum()
+    }
 }
 
 impl Host for MockHost {
     fn now_ms(&self) -> u64 {
+        self.call("now_ms");
         self.now_ms
     }
 
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.call("request_header");
         get(&self.request_headers, name)
     }
 
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.call("request_headers");
         self.request_headers.clone()
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&str>) {
+        self.call("set_request_header");
         set(&mut self.request_headers, name, value);
     }
 
     fn set_request_headers(&mut self, headers: &[(String, Vec<u8>)]) {
+        self.call("set_request_headers");
         self.request_headers = headers.to_vec();
         self.header_map_writes += 1;
     }
 
     fn request_metadata(&self, namespace: &str, key: &str) -> Option<Vec<u8>> {
+        self.call("request_metadata");
         self.metadata.get(&(namespace.to_owned(), key.to_owned())).cloned()
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {
+        self.call("request_body");
         self.request_body[..size.min(self.request_body.len())].to_vec()
     }
 
     fn replace_request_body(&mut self, size: usize, body: &[u8]) {
+        self.call("replace_request_body");
         let size = size.min(self.request_body.len());
         self.request_body.splice(..size, body.iter().copied());
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.call("response_header");
         get(&self.response_headers, name)
     }
 
     fn response_headers(&self) -> Vec<(String, String)> {
+        self.call("response_headers");
         self.response_headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect()
     }
 
     fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        self.call("set_response_header");
         set(&mut self.response_headers, name, value);
     }
 
     fn response_body(&self, size: usize) -> Vec<u8> {
+        self.call("response_body");
         self.response_body[..size.min(self.response_body.len())].to_vec()
     }
 
     fn replace_response_body(&mut self, size: usize, body: &[u8]) {
+        self.call("replace_response_body");
         let size = size.min(self.response_body.len());
         self.response_body.splice(..size, body.iter().copied());
     }
 
     fn response_from_upstream(&self) -> bool {
+        self.call("response_from_upstream");
         self.from_upstream
     }
 
     fn reset_response(&mut self) {
+        self.call("reset_response");
         self.reset = true;
     }
 
     fn send_json_response_with_headers(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.call("send_json_response_with_headers");
         self.sent = Some((status, body.to_vec()));
         self.sent_headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     }
@@ -175,6 +203,7 @@ impl Host for MockHost {
         message: &[u8],
         timeout_ms: u64,
     ) -> Option<u32> {
+        self.call("grpc_call");
         if self.grpc_refused {
             return None;
         }
@@ -183,10 +212,12 @@ impl Host for MockHost {
     }
 
     fn resume_request(&mut self) {
+        self.call("resume_request");
         self.resumed += 1;
     }
 
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.call("shared_get");
         match self.shared.get(key) {
             Some((v, cas)) => (Some(v.clone()), Some(*cas)),
             None => (None, None),
@@ -194,6 +225,7 @@ impl Host for MockHost {
     }
 
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
+        self.call("shared_set");
         let current = self.shared.get(key).map(|(_, c)| *c);
         if self.cas_conflicts > 0 {
             // Another worker's write lands first.
@@ -210,22 +242,27 @@ impl Host for MockHost {
     }
 
     fn define_counter(&mut self, stat: &str) {
+        self.call("define_counter");
         self.counters.entry(stat.to_owned()).or_insert(0);
     }
 
     fn add_counter(&mut self, stat: &str, n: u64) {
+        self.call("add_counter");
         *self.counters.entry(stat.to_owned()).or_insert(0) += n;
     }
 
     fn record_histogram(&mut self, stat: &str, value: u64) {
+        self.call("record_histogram");
         self.histograms.entry(stat.to_owned()).or_default().push(value);
     }
 
     fn set_gauge(&mut self, stat: &str, value: u64) {
+        self.call("set_gauge");
         self.gauges.insert(stat.to_owned(), value);
     }
 
     fn log_warn(&mut self, message: &str) {
+        self.call("log_warn");
         self.warnings.push(message.to_owned());
     }
 }
