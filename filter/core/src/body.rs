@@ -68,10 +68,9 @@ pub fn read_body(body: &[u8]) -> Result<BodyFacts, RequestError> {
 
 /// The body with `model` replaced by `new_model`; every other byte is kept.
 pub fn rewrite_model(body: &[u8], span: &Range<usize>, new_model: &str) -> Vec<u8> {
-    let quoted = serde_json::Value::String(new_model.to_owned()).to_string();
-    let mut out = Vec::with_capacity(body.len() + quoted.len());
+    let mut out = Vec::with_capacity(body.len() + new_model.len() + 2);
     out.extend_from_slice(body.get(..span.start).unwrap_or_default());
-    out.extend_from_slice(quoted.as_bytes());
+    crate::providers::json::string(&mut out, new_model);
     out.extend_from_slice(body.get(span.end..).unwrap_or_default());
     out
 }

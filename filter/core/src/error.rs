@@ -1,6 +1,6 @@
 //! Errors the filter answers itself, in OpenAI's error shape.
 
-use serde_json::json;
+use crate::providers::json::ObjectWriter;
 
 /// A request the gateway answers without reaching an upstream.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,17 +69,28 @@ impl RequestError {
 
     /// The JSON body: `{"error": {"message", "type", "param", "code"}}`.
     pub fn body(&self) -> Vec<u8> {
-        json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        })
-        .to_string()
-        .into_bytes()
+        let mut out = Vec::with_capacity(self.message.len() + 96);
+        write_openai_error(&mut out, &self.message, self.kind, self.param, Some(self.code));
+        out
     }
+}
+
+/// Appends OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`.
+pub(crate) fn write_openai_error(
+    out: &mut Vec<u8>,
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) {
+    let mut o = ObjectWriter::open(out);
+    let mut e = o.object("error");
+    e.str("message", message);
+    e.str("type", kind);
+    e.str_or_null("param", param);
+    e.str_or_null("code", code);
+    e.close();
+    o.close();
 }
 
 #[cfg(test)]

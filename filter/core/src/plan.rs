@@ -190,12 +190,17 @@ fn ordered_usable<'t>(
         .filter_map(|&i| table.deployments.get(i))
         .filter(|d| d.unavailable.is_none() && in_zone(d) && view.usable(d))
         .collect();
-    let mut ordered = order(candidates, strategy, view, rng);
-    if let Some(region) = preferred_region {
-        // Stable: the preferred region first, the strategy's order otherwise unchanged.
-        ordered.sort_by_key(|d| !d.region.eq_ignore_ascii_case(region.trim()));
+    let ordered = order(candidates, strategy, view, rng);
+    match preferred_region {
+        // The preferred region first, the strategy's order otherwise unchanged.
+        Some(region) => {
+            let (mut first, rest): (Vec<_>, Vec<_>) =
+                ordered.into_iter().partition(|d| d.region.eq_ignore_ascii_case(region.trim()));
+            first.extend(rest);
+            first
+        }
+        None => ordered,
     }
-    ordered
 }
 
 /// Orders candidates by the strategy. Ties (same priority, same price) are broken by a
@@ -206,43 +211,45 @@ pub fn order<'t>(
     view: &dyn DeploymentView,
     rng: &mut Rng,
 ) -> Vec<&'t Deployment> {
-    let mut keyed: Vec<(f64, &Deployment)> = weighted_shuffle_keys(candidates, view, rng);
-    match strategy {
-        Strategy::Latency => {
-            // Fastest first; a deployment slower than its latency_target goes after every
-            // deployment within target; one without samples counts as fastest, so it is tried.
-            let key = |d: &Deployment| {
-                let ttfb = view.ttfb_ms(d);
-                let demoted = d.latency_target_ms > 0 && ttfb.is_some_and(|t| t > f64::from(d.latency_target_ms));
-                (demoted, ttfb.unwrap_or(0.0))
+    let mut keyed: Vec<(SortKey, &Deployment)> = weighted_shuffle_keys(candidates, view, rng)
+        .into_iter()
+        .map(|(shuffle, d)| {
+            // The weighted shuffle breaks ties: its key descending, so its negation ascending.
+            let tie = -shuffle;
+            let key = match strategy {
+                // Fastest first; a deployment slower than its latency_target goes after every
+                // deployment within target; one without samples counts as fastest, so it is tried.
+                Strategy::Latency => {
+                    let ttfb = view.ttfb_ms(d);
+                    let demoted = d.latency_target_ms > 0 && ttfb.is_some_and(|t| t > f64::from(d.latency_target_ms));
+                    [f64::from(u8::from(demoted)), ttfb.unwrap_or(0.0), tie]
+                }
+                Strategy::Priority => [f64::from(d.priority), tie, 0.0],
+                Strategy::Cost => [d.cost_per_token.unwrap_or(f64::INFINITY), tie, 0.0],
+                Strategy::SimpleShuffle => [tie, 0.0, 0.0],
+                // LiteLLM's usage-based routing: the least used (as a share of its own budget)
+                // first; equal shares (unlimited deployments, a new minute) by weight.
+                Strategy::UsageBased => [view.used_share(d), tie, 0.0],
             };
-            keyed.sort_by(|a, b| {
-                let (ka, kb) = (key(a.1), key(b.1));
-                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(b.0.total_cmp(&a.0))
-            });
-            if keyed.len() > 1 && rng.next_unit() <= EXPLORE_SHARE {
-                let other = 1 + (rng.next_u64() % (keyed.len() as u64 - 1)) as usize;
-                keyed.swap(0, other);
-            }
-        }
-        Strategy::Priority => keyed.sort_by(|a, b| a.1.priority.cmp(&b.1.priority).then(b.0.total_cmp(&a.0))),
-        Strategy::Cost => keyed.sort_by(|a, b| {
-            let ca = a.1.cost_per_token.unwrap_or(f64::INFINITY);
-            let cb = b.1.cost_per_token.unwrap_or(f64::INFINITY);
-            ca.total_cmp(&cb).then(b.0.total_cmp(&a.0))
-        }),
-        Strategy::SimpleShuffle => keyed.sort_by(|a, b| b.0.total_cmp(&a.0)),
-        // LiteLLM's usage-based routing: the least used (as a share of its own budget) first;
-        // equal shares (unlimited deployments, a new minute) by weight.
-        Strategy::UsageBased => {
-            // Each share read once (it is a shared-data read), not once per comparison.
-            let mut shared: Vec<(f64, f64, &Deployment)> =
-                keyed.drain(..).map(|(key, d)| (view.used_share(d), key, d)).collect();
-            shared.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
-            keyed = shared.into_iter().map(|(_, key, d)| (key, d)).collect();
-        }
+            (key, d)
+        })
+        .collect();
+    keyed.sort_by(compare_keys);
+    if strategy == Strategy::Latency && keyed.len() > 1 && rng.next_unit() <= EXPLORE_SHARE {
+        let other = 1 + (rng.next_u64() % (keyed.len() as u64 - 1)) as usize;
+        keyed.swap(0, other);
     }
     keyed.into_iter().map(|(_, d)| d).collect()
+}
+
+/// A candidate's place in the strategy's order, compared member by member, smallest first.
+/// Every strategy's order is one key of one type, read once per candidate (some members are
+/// shared-data reads): one sort in the module, where a comparator per strategy made one copy of
+/// the standard library's sort each (about 10 KB of wasm apiece).
+type SortKey = [f64; 3];
+
+fn compare_keys(a: &(SortKey, &Deployment), b: &(SortKey, &Deployment)) -> std::cmp::Ordering {
+    a.0.iter().zip(&b.0).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// Efraimidis–Spirakis keys: sorting by `u^(1/w)` descending draws a weighted random

@@ -428,6 +428,12 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// Appends a number as JSON (`null` for a float that is not finite).
+pub(crate) fn number(out: &mut Vec<u8>, n: impl serde::Serialize) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &n);
+}
+
 /// Appends JSON text with its insignificant whitespace removed (answers' tool arguments are
 /// passed on as the compact text OpenAI clients expect). `text` must be valid JSON.
 pub(crate) fn minify(out: &mut Vec<u8>, text: &str) {
@@ -538,10 +544,39 @@ impl<'o> ObjectWriter<'o> {
         self.key(key).extend_from_slice(json.as_bytes());
     }
 
-    /// A member whose value is small (numbers, flags, a few fixed keys).
-    pub fn value(&mut self, key: &str, value: &serde_json::Value) {
-        let out = self.key(key);
-        let _ = serde_json::to_writer(&mut *out, value);
+    pub fn u64(&mut self, key: &str, value: u64) {
+        number(self.key(key), value);
+    }
+
+    pub fn i64(&mut self, key: &str, value: i64) {
+        number(self.key(key), value);
+    }
+
+    /// A number; `null` when it is not finite (JSON has no NaN or infinity).
+    pub fn f64(&mut self, key: &str, value: f64) {
+        number(self.key(key), value);
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) {
+        self.raw(key, if value { "true" } else { "false" });
+    }
+
+    pub fn null(&mut self, key: &str) {
+        self.raw(key, "null");
+    }
+
+    /// A member whose value is a string, or `null` when there is none.
+    pub fn str_or_null(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.null(key),
+        }
+    }
+
+    /// Starts the member `key` holding an object, written through the returned writer (close
+    /// it before writing the next member).
+    pub fn object(&mut self, key: &str) -> ObjectWriter<'_> {
+        ObjectWriter::open(self.key(key))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -671,8 +706,19 @@ mod tests {
         let mut o = ObjectWriter::open(&mut out);
         o.str("a", "x\"");
         o.raw("b", "[1]");
-        o.value("c", &serde_json::json!({"d": true}));
+        let mut c = o.object("c");
+        c.bool("d", true);
+        c.null("e");
+        c.close();
+        o.u64("f", u64::MAX);
+        o.i64("g", -1);
+        o.f64("h", 0.5);
+        o.f64("i", f64::NAN);
+        o.str_or_null("j", None);
         o.close();
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":"x\"","b":[1],"c":{"d":true}}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":"x\"","b":[1],"c":{"d":true,"e":null},"f":18446744073709551615,"g":-1,"h":0.5,"i":null,"j":null}"#
+        );
     }
 }

@@ -37,7 +37,7 @@ mod chat;
 mod client;
 pub mod codec;
 mod error;
-mod json;
+pub(crate) mod json;
 pub mod openai;
 mod translated;
 pub mod vertex;

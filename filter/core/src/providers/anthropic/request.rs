@@ -11,8 +11,6 @@
 //! An Anthropic-form client's own request (`/v1/messages`) goes as it is, with `model` set to
 //! the deployment's.
 
-use serde_json::json;
-
 use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
 use crate::providers::client::{openai, require_chat, ClientApi};
 use crate::providers::json::{self, ObjectWriter};
@@ -115,7 +113,7 @@ pub(crate) fn messages_body(
     let mut buf = Vec::with_capacity(size_hint + 256);
     let mut body = ObjectWriter::open(&mut buf);
     body.str(first.0, first.1);
-    body.value("max_tokens", &req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into());
+    body.u64("max_tokens", req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
     let out = body.key("messages");
     let mut turns = Turns::open(out, "content", true);
     req.each_message(&mut |m| {
@@ -145,7 +143,7 @@ pub(crate) fn messages_body(
                 b.str("tool_use_id", &tool_call_id);
                 b.str("content", &content);
                 if is_error {
-                    b.value("is_error", &true.into());
+                    b.bool("is_error", true);
                 }
                 b.close();
             }
@@ -170,25 +168,27 @@ pub(crate) fn messages_body(
         }
     }
     if let Some(t) = req.temperature {
-        body.value("temperature", &t.into());
+        body.f64("temperature", t);
     }
     if let Some(p) = req.top_p {
-        body.value("top_p", &p.into());
+        body.f64("top_p", p);
     }
     if let Some(stop) = req.stop_json() {
         body.raw("stop_sequences", &stop);
     }
     if req.stream {
-        body.value("stream", &true.into());
+        body.bool("stream", true);
     }
     if let Some(user) = &req.user {
-        body.value("metadata", &json!({"user_id": user}));
+        let mut metadata = body.object("metadata");
+        metadata.str("user_id", user);
+        metadata.close();
     }
     let mut extras = req.extras.clone();
     if let Some(k) = extras.take("top_k") {
         let k = json::read::<u64>(k)
             .ok_or_else(|| RequestError::bad_request("invalid_request", "'top_k' must be a positive integer"))?;
-        body.value("top_k", &k.into());
+        body.u64("top_k", k);
     }
     extras.reject(kind)?;
     tools(req, &mut body)?;
@@ -218,22 +218,24 @@ fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), Reque
         Ok(())
     })?;
     list.push(b']');
-    let mut choice = match &req.tool_choice {
-        None => None,
-        Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
-        Some(ToolChoice::Required) => Some(json!({"type": "any"})),
-        Some(ToolChoice::Function(name)) => Some(json!({"type": "tool", "name": name})),
-        Some(ToolChoice::None) => Some(json!({"type": "none"})),
+    let no_parallel = req.parallel_tool_calls == Some(false) && req.tool_choice != Some(ToolChoice::None);
+    let (kind, name) = match &req.tool_choice {
+        None if no_parallel => ("auto", None),
+        None => return Ok(()),
+        Some(ToolChoice::Auto) => ("auto", None),
+        Some(ToolChoice::Required) => ("any", None),
+        Some(ToolChoice::Function(name)) => ("tool", Some(name)),
+        Some(ToolChoice::None) => ("none", None),
     };
-    if req.parallel_tool_calls == Some(false) && req.tool_choice != Some(ToolChoice::None) {
-        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
-        if let Some(o) = c.as_object_mut() {
-            o.insert("disable_parallel_tool_use".into(), true.into());
-        }
+    let mut c = body.object("tool_choice");
+    c.str("type", kind);
+    if let Some(name) = name {
+        c.str("name", name);
     }
-    if let Some(c) = choice {
-        body.value("tool_choice", &c);
+    if no_parallel {
+        c.bool("disable_parallel_tool_use", true);
     }
+    c.close();
     Ok(())
 }
 
@@ -241,7 +243,7 @@ fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), Reque
 mod tests {
     use super::*;
 
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn body(json: &str) -> Result<Value, RequestError> {
         let req = openai::parse(json.as_bytes(), ProviderKind::Anthropic)?;

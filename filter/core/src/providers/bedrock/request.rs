@@ -6,8 +6,6 @@
 //! ones dropped): `parallel_tool_calls`, `user` and `seed` are dropped, as Converse has no such
 //! field.
 
-use serde_json::json;
-
 use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
 use crate::providers::client::parse_chat;
 use crate::providers::json::{self, ObjectWriter};
@@ -135,13 +133,13 @@ pub(crate) fn converse_body(req: &ChatRequest<'_>, size_hint: usize) -> Result<V
     if req.max_tokens.is_some() || req.temperature.is_some() || req.top_p.is_some() || stop.is_some() {
         let mut inference = ObjectWriter::open(body.key("inferenceConfig"));
         if let Some(n) = req.max_tokens {
-            inference.value("maxTokens", &n.into());
+            inference.u64("maxTokens", n);
         }
         if let Some(t) = req.temperature {
-            inference.value("temperature", &t.into());
+            inference.f64("temperature", t);
         }
         if let Some(p) = req.top_p {
-            inference.value("topP", &p.into());
+            inference.f64("topP", p);
         }
         if let Some(stop) = &stop {
             inference.raw("stopSequences", stop);
@@ -159,8 +157,8 @@ fn tool_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(),
     }
     let choice = match &req.tool_choice {
         None | Some(ToolChoice::Auto) => None,
-        Some(ToolChoice::Required) => Some(json!({"any": {}})),
-        Some(ToolChoice::Function(name)) => Some(json!({"tool": {"name": name}})),
+        Some(ToolChoice::Required) => Some(None),
+        Some(ToolChoice::Function(name)) => Some(Some(name)),
         Some(ToolChoice::None) => {
             if req.has_tool_history {
                 // Converse needs toolConfig beside toolUse/toolResult blocks, and has no "none".
@@ -197,8 +195,18 @@ fn tool_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(),
         Ok(())
     })?;
     list.push(b']');
-    if let Some(c) = choice {
-        tc.value("toolChoice", &c);
+    // `{"any":{}}`, or `{"tool":{"name":...}}` for one tool.
+    if let Some(tool) = choice {
+        let mut c = tc.object("toolChoice");
+        match tool {
+            None => c.raw("any", "{}"),
+            Some(name) => {
+                let mut t = c.object("tool");
+                t.str("name", name);
+                t.close();
+            }
+        }
+        c.close();
     }
     tc.close();
     Ok(())
@@ -208,7 +216,7 @@ fn tool_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(),
 mod tests {
     use super::*;
 
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn body(json: &str) -> Result<Value, RequestError> {
         let b = converse_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?, 0)?;

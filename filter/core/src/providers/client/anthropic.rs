@@ -19,7 +19,6 @@
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 
 use super::{boolean, check_messages, number, strings, whole, ClientApi, Item};
 use crate::providers::chat::{
@@ -339,12 +338,21 @@ pub(crate) fn anthropic_type(status: u16) -> &'static str {
 
 /// Anthropic's error shape, for Anthropic-form clients.
 impl ProviderError {
-    pub fn anthropic_json(&self) -> Value {
-        json!({"type": "error", "error": {"type": anthropic_type(self.status), "message": self.message}})
+    /// `{"type":"error","error":{"type","message"}}`, with `out` open on the outer object.
+    fn write_anthropic_members(&self, o: &mut ObjectWriter<'_>) {
+        o.str("type", "error");
+        let mut e = o.object("error");
+        e.str("type", anthropic_type(self.status));
+        e.str("message", &self.message);
+        e.close();
     }
 
     pub fn anthropic_body(&self) -> Vec<u8> {
-        self.anthropic_json().to_string().into_bytes()
+        let mut out = Vec::with_capacity(self.message.len() + 96);
+        let mut o = ObjectWriter::open(&mut out);
+        self.write_anthropic_members(&mut o);
+        o.close();
+        out
     }
 }
 
@@ -365,8 +373,12 @@ pub(crate) fn stop_reason(f: Finish) -> &'static str {
     }
 }
 
-fn usage_json(u: Usage) -> Value {
-    json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens})
+/// Anthropic's `usage` object.
+fn write_usage(out: &mut Vec<u8>, u: Usage) {
+    let mut o = ObjectWriter::open(out);
+    o.u64("input_tokens", u.input_tokens);
+    o.u64("output_tokens", u.output_tokens);
+    o.close();
 }
 
 /// A whole answer as Anthropic's `message` object, written straight from the reply (tool
@@ -409,9 +421,20 @@ pub(crate) fn message_json(ident: &Ident, r: &Reply<'_>, cap: usize, size_hint: 
     content.push(b']');
     m.str("stop_reason", stop_reason(r.finish));
     m.raw("stop_sequence", "null");
-    m.value("usage", &usage_json(r.usage.unwrap_or_default()));
+    write_usage(m.key("usage"), r.usage.unwrap_or_default());
     m.close();
     (out.len() <= cap).then_some(out)
+}
+
+/// One Messages stream event: `event: {name}` and its data, `{"type": name, ...}` with the rest
+/// written by `members`.
+fn event(out: &mut Vec<u8>, name: &str, members: &mut dyn FnMut(&mut ObjectWriter<'_>)) {
+    sse::start_event(out, name);
+    let mut o = ObjectWriter::open(out);
+    o.str("type", name);
+    members(&mut o);
+    o.close();
+    sse::end_event(out);
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -458,40 +481,57 @@ impl MessageWriter {
         }
         self.started = true;
         let input = self.usage.map_or(0, |u| u.input_tokens);
-        let message = json!({
-            "id": self.ident.id, "type": "message", "role": "assistant", "model": self.ident.model,
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input, "output_tokens": 0},
+        event(out, "message_start", &mut |e| {
+            let mut m = e.object("message");
+            m.str("id", &self.ident.id);
+            m.str("type", "message");
+            m.str("role", "assistant");
+            m.str("model", &self.ident.model);
+            m.raw("content", "[]");
+            m.null("stop_reason");
+            m.null("stop_sequence");
+            write_usage(m.key("usage"), Usage { input_tokens: input, output_tokens: 0 });
+            m.close();
         });
-        sse::write_event(out, "message_start", &json!({"type": "message_start", "message": message}));
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
         if let Some(open) = self.open.take() {
             let (Open::Text(index) | Open::Tool(index, _)) = open;
-            sse::write_event(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+            event(out, "content_block_stop", &mut |e| e.u64("index", index));
         }
     }
 
-    fn open_block(&mut self, out: &mut Vec<u8>, block: Value, open: impl FnOnce(u64) -> Open) -> u64 {
+    /// Closes the open block and starts the next, `content_block` written by `block`: a text
+    /// block, or the tool_use block for the provider's block `tool` when there is one.
+    fn open_block(
+        &mut self,
+        out: &mut Vec<u8>,
+        tool: Option<u64>,
+        block: &mut dyn FnMut(&mut ObjectWriter<'_>),
+    ) -> u64 {
         self.close(out);
         let index = self.next_index;
         self.next_index += 1;
-        self.open = Some(open(index));
-        sse::write_event(
-            out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": block}),
-        );
+        self.open = Some(tool.map_or(Open::Text(index), |b| Open::Tool(index, b)));
+        event(out, "content_block_start", &mut |e| {
+            e.u64("index", index);
+            let mut b = e.object("content_block");
+            block(&mut b);
+            b.close();
+        });
         index
     }
 
-    fn delta(out: &mut Vec<u8>, index: u64, delta: Value) {
-        sse::write_event(
-            out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        );
+    /// `content_block_delta` whose delta is `{"type": kind, field: value}`.
+    fn delta(out: &mut Vec<u8>, index: u64, kind: &str, field: &str, value: &str) {
+        event(out, "content_block_delta", &mut |e| {
+            e.u64("index", index);
+            let mut d = e.object("delta");
+            d.str("type", kind);
+            d.str(field, value);
+            d.close();
+        });
     }
 
     pub fn event(&mut self, out: &mut Vec<u8>, ev: Ev) {
@@ -511,22 +551,29 @@ impl MessageWriter {
                 self.start(out);
                 let index = match self.open {
                     Some(Open::Text(i)) => i,
-                    _ => self.open_block(out, json!({"type": "text", "text": ""}), Open::Text),
+                    _ => self.open_block(out, None, &mut |b| {
+                        b.str("type", "text");
+                        b.str("text", "");
+                    }),
                 };
-                Self::delta(out, index, json!({"type": "text_delta", "text": t}));
+                Self::delta(out, index, "text_delta", "text", &t);
             }
             Ev::ToolStart { block, id, name, arguments } => {
                 self.start(out);
-                let b = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
-                let index = self.open_block(out, b, |i| Open::Tool(i, block));
+                let index = self.open_block(out, Some(block), &mut |b| {
+                    b.str("type", "tool_use");
+                    b.str("id", &id);
+                    b.str("name", &name);
+                    b.raw("input", "{}");
+                });
                 if !arguments.is_empty() {
-                    Self::delta(out, index, json!({"type": "input_json_delta", "partial_json": arguments}));
+                    Self::delta(out, index, "input_json_delta", "partial_json", &arguments);
                 }
             }
             Ev::ToolArgs { block, fragment } => {
                 if let Some(Open::Tool(index, b)) = self.open {
                     if b == block && !fragment.is_empty() {
-                        Self::delta(out, index, json!({"type": "input_json_delta", "partial_json": fragment}));
+                        Self::delta(out, index, "input_json_delta", "partial_json", &fragment);
                     }
                 }
             }
@@ -543,7 +590,11 @@ impl MessageWriter {
 
     fn error(&mut self, out: &mut Vec<u8>, e: &ProviderError) {
         self.failed = true;
-        sse::write_event(out, "error", &e.anthropic_json());
+        sse::start_event(out, "error");
+        let mut o = ObjectWriter::open(out);
+        e.write_anthropic_members(&mut o);
+        o.close();
+        sse::end_event(out);
     }
 
     /// `message_delta` (stop reason, usage) and `message_stop`, once the answer is complete.
@@ -552,13 +603,14 @@ impl MessageWriter {
         self.close(out);
         self.done = true;
         let u = self.usage.unwrap_or_default();
-        let delta = json!({
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(f), "stop_sequence": null},
-            "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens},
+        event(out, "message_delta", &mut |e| {
+            let mut d = e.object("delta");
+            d.str("stop_reason", stop_reason(f));
+            d.null("stop_sequence");
+            d.close();
+            write_usage(e.key("usage"), u);
         });
-        sse::write_event(out, "message_delta", &delta);
-        sse::write_event(out, "message_stop", &json!({"type": "message_stop"}));
+        event(out, "message_stop", &mut |_| {});
     }
 
     /// The provider's body ended: the message is closed, or an error says it was cut short.

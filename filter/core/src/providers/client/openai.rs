@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 
 use super::{boolean, check_messages, image, joined_text, number, strings, whole, ClientApi, Item};
 use crate::providers::chat::{
@@ -379,21 +378,24 @@ pub(crate) fn openai_type(status: u16) -> &'static str {
 
 /// OpenAI's error shape.
 impl ProviderError {
-    pub fn openai_json(&self) -> Value {
-        json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": self.code}})
+    pub fn write_openai(&self, out: &mut Vec<u8>) {
+        crate::error::write_openai_error(out, &self.message, &self.kind, None, self.code.as_deref());
     }
 
     pub fn body(&self) -> Vec<u8> {
-        self.openai_json().to_string().into_bytes()
+        let mut out = Vec::with_capacity(self.message.len() + 128);
+        self.write_openai(&mut out);
+        out
     }
 }
 
-fn usage_json(u: Usage) -> Value {
-    json!({
-        "prompt_tokens": u.input_tokens,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": u.input_tokens.saturating_add(u.output_tokens),
-    })
+/// OpenAI's `usage` object.
+fn write_usage(out: &mut Vec<u8>, u: Usage) {
+    let mut o = ObjectWriter::open(out);
+    o.u64("prompt_tokens", u.input_tokens);
+    o.u64("completion_tokens", u.output_tokens);
+    o.u64("total_tokens", u.input_tokens.saturating_add(u.output_tokens));
+    o.close();
 }
 
 /// `chat.completion`, written straight from the reply: it is on every translated answer's
@@ -405,7 +407,7 @@ pub(crate) fn completion_json(ident: &Ident, r: &Reply<'_>, cap: usize, size_hin
     let mut c = ObjectWriter::open(&mut out);
     c.str("id", r.id.as_deref().unwrap_or(&ident.id));
     c.str("object", "chat.completion");
-    c.value("created", &ident.created.into());
+    c.u64("created", ident.created);
     c.str("model", &ident.model);
     let choices = c.key("choices");
     choices.extend_from_slice(br#"[{"index":0,"message":"#);
@@ -442,7 +444,7 @@ pub(crate) fn completion_json(ident: &Ident, r: &Reply<'_>, cap: usize, size_hin
     json::string(choices, r.finish.as_str());
     choices.extend_from_slice(br#","logprobs":null}]"#);
     if let Some(u) = r.usage {
-        c.value("usage", &usage_json(u));
+        write_usage(c.key("usage"), u);
     }
     c.close();
     (out.len() <= cap).then_some(out)
@@ -479,21 +481,66 @@ impl ChunkWriter {
         self.usage
     }
 
-    fn chunk(&self, out: &mut Vec<u8>, delta: Value, finish: Option<Finish>) {
-        let c = json!({
-            "id": self.ident.id,
-            "object": "chat.completion.chunk",
-            "created": self.ident.created,
-            "model": self.ident.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish.map(Finish::as_str), "logprobs": null}],
+    /// Starts a `data: {chat.completion.chunk}` event up to its `choices`; the caller writes
+    /// the rest, closes the object and ends the event ([`sse::end_event`]).
+    fn open_chunk<'o>(&self, out: &'o mut Vec<u8>) -> ObjectWriter<'o> {
+        sse::start_data(out);
+        let mut c = ObjectWriter::open(out);
+        c.str("id", &self.ident.id);
+        c.str("object", "chat.completion.chunk");
+        c.u64("created", self.ident.created);
+        c.str("model", &self.ident.model);
+        c
+    }
+
+    /// One chunk event: its only choice's `delta` written by `delta`, and its finish reason.
+    fn chunk(&self, out: &mut Vec<u8>, finish: Option<Finish>, delta: &mut dyn FnMut(&mut ObjectWriter<'_>)) {
+        let mut c = self.open_chunk(out);
+        let choices = c.key("choices");
+        choices.extend_from_slice(br#"[{"index":0,"delta":"#);
+        let mut d = ObjectWriter::open(choices);
+        delta(&mut d);
+        d.close();
+        choices.extend_from_slice(br#","finish_reason":"#);
+        match finish {
+            Some(f) => json::string(choices, f.as_str()),
+            None => choices.extend_from_slice(b"null"),
+        }
+        choices.extend_from_slice(br#","logprobs":null}]"#);
+        c.close();
+        sse::end_event(out);
+    }
+
+    /// A chunk whose delta is one tool call (`{"tool_calls":[{"index":..,...}]}`): its start
+    /// (`id` and `name`) or a fragment of its arguments.
+    fn tool_call_chunk(&self, out: &mut Vec<u8>, index: u64, start: Option<(&str, &str)>, arguments: &str) {
+        self.chunk(out, None, &mut |d| {
+            let list = d.key("tool_calls");
+            list.push(b'[');
+            let mut call = ObjectWriter::open(list);
+            call.u64("index", index);
+            if let Some((id, _)) = start {
+                call.str("id", id);
+                call.str("type", "function");
+            }
+            let mut f = call.object("function");
+            if let Some((_, name)) = start {
+                f.str("name", name);
+            }
+            f.str("arguments", arguments);
+            f.close();
+            call.close();
+            d.continued().push(b']');
         });
-        sse::write_data(out, &c);
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            self.chunk(out, json!({"role": "assistant", "content": ""}), None);
+            self.chunk(out, None, &mut |d| {
+                d.str("role", "assistant");
+                d.str("content", "");
+            });
         }
     }
 
@@ -511,21 +558,19 @@ impl ChunkWriter {
             Ev::Text(t) => {
                 self.start(out);
                 if !t.is_empty() {
-                    self.chunk(out, json!({"content": t}), None);
+                    self.chunk(out, None, &mut |d| d.str("content", &t));
                 }
             }
             Ev::ToolStart { block, id, name, arguments } => {
                 self.start(out);
                 let index = self.tools.len() as u64;
                 self.tools.insert(block, index);
-                let call = json!({"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
-                self.chunk(out, json!({"tool_calls": [call]}), None);
+                self.tool_call_chunk(out, index, Some((&id, &name)), &arguments);
             }
             Ev::ToolArgs { block, fragment } => {
                 if let Some(&index) = self.tools.get(&block) {
                     if !fragment.is_empty() {
-                        let call = json!({"index": index, "function": {"arguments": fragment}});
-                        self.chunk(out, json!({"tool_calls": [call]}), None);
+                        self.tool_call_chunk(out, index, None, &fragment);
                     }
                 }
             }
@@ -533,14 +578,16 @@ impl ChunkWriter {
                 if !self.finished {
                     self.start(out);
                     self.finished = true;
-                    self.chunk(out, json!({}), Some(f));
+                    self.chunk(out, Some(f), &mut |_| {});
                 }
             }
             Ev::Usage(u) => self.usage = Some(u),
             Ev::End => self.send_usage(out),
             Ev::Error(e) => {
                 self.failed = true;
-                sse::write_data(out, &e.openai_json());
+                sse::start_data(out);
+                e.write_openai(out);
+                sse::end_event(out);
             }
         }
     }
@@ -548,15 +595,11 @@ impl ChunkWriter {
     fn send_usage(&mut self, out: &mut Vec<u8>) {
         if let (true, false, Some(u)) = (self.include_usage, self.usage_sent, self.usage) {
             self.usage_sent = true;
-            let c = json!({
-                "id": self.ident.id,
-                "object": "chat.completion.chunk",
-                "created": self.ident.created,
-                "model": self.ident.model,
-                "choices": [],
-                "usage": usage_json(u),
-            });
-            sse::write_data(out, &c);
+            let mut c = self.open_chunk(out);
+            c.raw("choices", "[]");
+            write_usage(c.key("usage"), u);
+            c.close();
+            sse::end_event(out);
         }
     }
 

@@ -6,8 +6,6 @@
 //! holds back (a line without its end, an event without its blank line) is capped at
 //! [`MAX_EVENT`]: past it the stream is refused ([`EventTooLarge`]) rather than gathered.
 
-use serde_json::Value;
-
 /// The most one event may hold back: its partial line plus its `data` so far. Streamed events
 /// are small deltas, but Gemini sends a function call (and an inline image) whole in one event,
 /// so the cap is well above what a model writes at once.
@@ -143,19 +141,21 @@ impl SseDecoder {
     }
 }
 
-/// Writes an event that is only `data: {json}` (OpenAI's chunks).
-pub(crate) fn write_data(out: &mut Vec<u8>, v: &Value) {
+/// Starts an event that is only `data: {json}` (OpenAI's chunks); the caller writes the JSON
+/// (on one line) and [`end_event`].
+pub(crate) fn start_data(out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
 }
 
-/// Writes a named event: `event: {event}` and `data: {json}` (Anthropic's Messages stream).
-pub(crate) fn write_event(out: &mut Vec<u8>, event: &str, data: &Value) {
+/// Starts a named event, `event: {event}` and `data: ` (Anthropic's Messages stream); the
+/// caller writes the JSON (on one line) and [`end_event`].
+pub(crate) fn start_event(out: &mut Vec<u8>, event: &str) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+}
+
+pub(crate) fn end_event(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n\n");
 }
 

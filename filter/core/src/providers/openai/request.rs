@@ -2,8 +2,6 @@
 //! OpenAI-form client's body with only `model` rewritten, or an Anthropic-form client's request
 //! written as a chat completion request ([`chat_body`]).
 
-use serde_json::json;
-
 use crate::providers::chat::{Blocks, ChatRequest, Content, Image, Msg, Part, ToolChoice};
 use crate::providers::client::{parse_chat, split_client_path, ClientApi};
 use crate::providers::json::{self, Bool, Obj, ObjectWriter};
@@ -201,19 +199,19 @@ pub(crate) fn chat_body(req: &ChatRequest<'_>, model: &str, size_hint: usize) ->
     })?;
     messages.push(b']');
     if let Some(n) = req.max_tokens {
-        b.value("max_tokens", &n.into());
+        b.u64("max_tokens", n);
     }
     if let Some(t) = req.temperature {
-        b.value("temperature", &t.into());
+        b.f64("temperature", t);
     }
     if let Some(p) = req.top_p {
-        b.value("top_p", &p.into());
+        b.f64("top_p", p);
     }
     if let Some(u) = &req.user {
         b.str("user", u);
     }
     if let Some(s) = req.seed {
-        b.value("seed", &s.into());
+        b.i64("seed", s);
     }
     if let Some(stop) = req.stop_json() {
         b.raw("stop", &stop);
@@ -240,23 +238,27 @@ pub(crate) fn chat_body(req: &ChatRequest<'_>, model: &str, size_hint: usize) ->
             Ok(())
         })?;
         tools.push(b']');
-        let choice = match &req.tool_choice {
-            None => None,
-            Some(ToolChoice::Auto) => Some(json!("auto")),
-            Some(ToolChoice::None) => Some(json!("none")),
-            Some(ToolChoice::Required) => Some(json!("required")),
-            Some(ToolChoice::Function(n)) => Some(json!({"type": "function", "function": {"name": n}})),
-        };
-        if let Some(c) = choice {
-            b.value("tool_choice", &c);
+        match &req.tool_choice {
+            None => {}
+            Some(ToolChoice::Auto) => b.str("tool_choice", "auto"),
+            Some(ToolChoice::None) => b.str("tool_choice", "none"),
+            Some(ToolChoice::Required) => b.str("tool_choice", "required"),
+            Some(ToolChoice::Function(n)) => {
+                let mut c = b.object("tool_choice");
+                c.str("type", "function");
+                let mut f = c.object("function");
+                f.str("name", n);
+                f.close();
+                c.close();
+            }
         }
         if req.parallel_tool_calls == Some(false) {
-            b.value("parallel_tool_calls", &false.into());
+            b.bool("parallel_tool_calls", false);
         }
     }
     if req.stream {
-        b.value("stream", &true.into());
-        b.value("stream_options", &json!({"include_usage": true}));
+        b.bool("stream", true);
+        b.raw("stream_options", r#"{"include_usage":true}"#);
     }
     b.close();
     Ok(out)
@@ -280,7 +282,7 @@ mod tests {
 
     #[test]
     fn an_anthropic_request_becomes_a_chat_completion_request() {
-        use serde_json::Value;
+        use serde_json::{json, Value};
         let t = Target { base_path: "/v1".into(), ..Target::new(ProviderKind::OpenAi, "gpt-4o") };
         let b = br#"{"model":"c","max_tokens":50,"system":"s","stream":true,"messages":[{"role":"user","content":"q"},
             {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":1}}]},

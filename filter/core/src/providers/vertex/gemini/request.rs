@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::providers::chat::{unsupported, Blocks, ChatRequest, Image, Msg, Part, ToolChoice, Turns};
@@ -289,16 +288,16 @@ fn generation_config(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Resu
     let mark = body.mark();
     let mut g = ObjectWriter::open(body.key("generationConfig"));
     if let Some(n) = req.max_tokens {
-        g.value("maxOutputTokens", &n.into());
+        g.u64("maxOutputTokens", n);
     }
     if let Some(t) = req.temperature {
-        g.value("temperature", &t.into());
+        g.f64("temperature", t);
     }
     if let Some(p) = req.top_p {
-        g.value("topP", &p.into());
+        g.f64("topP", p);
     }
     if let Some(s) = req.seed {
-        g.value("seed", &s.into());
+        g.i64("seed", s);
     }
     if let Some(stop) = req.stop_json() {
         g.raw("stopSequences", &stop);
@@ -357,16 +356,24 @@ fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), Reque
         Ok(())
     })?;
     list.extend_from_slice(b"]}]");
-    let config = match &req.tool_choice {
-        None => None,
-        Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
-        Some(ToolChoice::None) => Some(json!({"mode": "NONE"})),
-        Some(ToolChoice::Required) => Some(json!({"mode": "ANY"})),
-        Some(ToolChoice::Function(name)) => Some(json!({"mode": "ANY", "allowedFunctionNames": [name]})),
+    let (mode, name) = match &req.tool_choice {
+        None => return Ok(()),
+        Some(ToolChoice::Auto) => ("AUTO", None),
+        Some(ToolChoice::None) => ("NONE", None),
+        Some(ToolChoice::Required) => ("ANY", None),
+        Some(ToolChoice::Function(name)) => ("ANY", Some(name)),
     };
-    if let Some(c) = config {
-        body.value("toolConfig", &json!({"functionCallingConfig": c}));
+    let mut config = body.object("toolConfig");
+    let mut c = config.object("functionCallingConfig");
+    c.str("mode", mode);
+    if let Some(name) = name {
+        let list = c.key("allowedFunctionNames");
+        list.push(b'[');
+        json::string(list, name);
+        list.push(b']');
     }
+    c.close();
+    config.close();
     Ok(())
 }
 
@@ -374,7 +381,7 @@ fn tools(req: &ChatRequest<'_>, body: &mut ObjectWriter<'_>) -> Result<(), Reque
 mod tests {
     use super::*;
 
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     fn body(json: &str) -> Result<Value, RequestError> {
         let b = generate_body(&crate::providers::client::openai::parse(json.as_bytes(), KIND)?, 0)?;
