@@ -197,7 +197,7 @@ fn compose_commands_use_real_binaries_flags_and_consistent_addresses() {
     for needle in [
         "--bin llm-router",
         "--bin mock-region",
-        "-p llm-router-filter --target wasm32-wasip1 --profile wasm",
+        "./scripts/build-filter.sh",
         "/src/target/release/llm-router /src/target/release/mock-region /usr/local/bin/",
         "/src/target/wasm32-wasip1/wasm/llm_router_filter.wasm /usr/local/share/llm-router/llm_router_filter.wasm",
         "curl",
