@@ -581,7 +581,8 @@ mod tests {
 
     #[test]
     fn a_request_encodes_each_descriptor_with_its_own_hits() {
-        let bytes = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Rpm, hits: 1, sent: false }]);
+        let bytes =
+            encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Rpm, hits: 1, sent: false }]);
         let mut want = vec![0x0a, 10];
         want.extend_from_slice(b"llm_router");
         // descriptor: two entries, then hits_addend {value: 1}
@@ -594,7 +595,8 @@ mod tests {
         want.extend_from_slice(&descriptor);
         assert_eq!(bytes, want);
         // A look-up still sends hits_addend, empty (value 0), so it is not read as 1.
-        let look = encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Tpm, hits: 0, sent: false }]);
+        let look =
+            encode_rate_limit_request(&[LimitCheck { deployment: "d1", kind: LimitKind::Tpm, hits: 0, sent: false }]);
         assert!(look.ends_with(&[0x1a, 0]), "{look:?}");
     }
 
