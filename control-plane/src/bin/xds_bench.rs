@@ -1,20 +1,33 @@
 //! `xds-bench`: figures for the control plane (recorded in docs/benchmarks.md).
 //!
 //! ```text
-//! cargo run --release -p llm-router --bin xds-bench -- snapshot [--deployments 10000]
-//! cargo run --release -p llm-router --bin xds-bench -- fanout [--clients 50] [--rounds 20]
-//! cargo run --release -p llm-router --bin xds-bench -- envoy [--edits 50]
-//! cargo run --release -p llm-router --bin xds-bench -- all
+//! xds-bench generate --deployments 10000 [--variant 0] > /tmp/10k.yaml
+//! xds-bench cold --config /tmp/10k.yaml          # under /usr/bin/time -v
+//! xds-bench snapshot [--deployments 10000]
+//! xds-bench fanout [--clients 50] [--rounds 20]
+//! xds-bench envoy [--edits 50] [--deployments 2] [--debounce-ms 50] [--filter-wasm PATH]
+//! xds-bench all
 //! ```
-//! - snapshot: YAML -> validated config -> translation -> protobuf snapshot for N deployments;
-//!   time per stage (median of 5) and the process's resident memory.
+//! (`cargo build --release -p llm-router --bin xds-bench`, then `target/release/xds-bench`.)
+//! - generate: the config the other modes build: N/10 model groups in 10 regions each
+//!   (loopback endpoints); `--variant` changes one weight.
+//! - cold: what `serve` does with a config before it can answer Envoy (read the file, parse
+//!   and check it, translate, encode every resource into a snapshot), once, in a fresh
+//!   process: run it under `/usr/bin/time -v` for wall time, CPU time and peak RSS.
+//! - snapshot: the same in one process, five times (median per stage), then edits of one
+//!   weight against the warm encode cache, with how many resources each edit re-encoded.
 //! - fanout: one change pushed to N fake ADS clients (tonic, SotW) on 127.0.0.1; time until
 //!   every client has the new version, and until the server has every ACK.
-//! - envoy: a real Envoy 1.40 with the filter following `serve`: time from a YAML write
-//!   (rename) to the first request served by the newly preferred deployment.
+//! - envoy: a real Envoy 1.40 with the filter following the control plane (the config
+//!   watcher, the reloader and the ADS server, as `serve` wires them): each edit swaps two
+//!   deployments' priorities and is written as editors do (temp file renamed over the config);
+//!   per edit, the time from the rename to the debounce window closing, to the new snapshot
+//!   being served, to Envoy's ACK, and to the first request served by the newly preferred
+//!   deployment. `--deployments N` adds N-2 deployments of other groups to the config.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,14 +35,14 @@ use anyhow::{bail, Context as _};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use llm_router::serve::ServeOptions;
-use llm_router::translate::{build_snapshot, build_snapshot_cached};
-use llm_router::xds::assemble::EncodeCache;
+use llm_router::reload::{ConfigWatcher, Outcome, Reloader};
+use llm_router::telemetry::{ConfigStatus, Metrics};
+use llm_router::translate::{build_snapshot, build_snapshot_cached, BuildCache};
 use llm_router::xds::cache::SnapshotCache;
 use llm_router::xds::server::AdsService;
-use llm_router::xds::snapshot::{CLUSTER, EXTENSION_CONFIG, LISTENER, ROUTE};
+use llm_router::xds::snapshot::{Snapshot, CLUSTER, EXTENSION_CONFIG, LISTENER, ROUTE};
 use llm_router::xds::NoObserver;
-use llm_router::{bootstrap, config, translate, up};
+use llm_router::{bootstrap, config, servable, serve, translate, up};
 use tokio_stream::StreamExt;
 
 const REGIONS: [&str; 10] = [
@@ -50,15 +63,23 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 }
 
 /// A config with `n` deployments: n/10 model groups in 10 regions each. `variant` changes
-/// one weight, so two variants differ in the filter config only.
+/// one weight, so two variants differ in the filter config only. Endpoints are loopback
+/// addresses nothing listens on (no request is routed to them).
 fn big_config(n: usize, variant: usize) -> String {
     let mut y = String::with_capacity(n * 200);
     y.push_str("model_list:\n");
-    for i in 0..n {
+    push_deployments(&mut y, 0..n, variant);
+    y.push_str("router_settings:\n  routing_strategy: simple-shuffle\n  num_retries: 2\n");
+    y
+}
+
+/// Deployments `range` of [`big_config`]'s list.
+fn push_deployments(y: &mut String, range: std::ops::Range<usize>, variant: usize) {
+    for i in range {
         let region = REGIONS[i % REGIONS.len()];
         let weight = if i == 0 { 1 + variant % 7 } else { 1 + i % 5 };
         y.push_str(&format!(
-            "  - model_name: group-{}\n    litellm_params:\n      model: openai/model-{}\n      api_base: http://10.{}.{}.{}:8080/v1\n      region_name: {region}\n    weight: {weight}\n",
+            "  - model_name: group-{}\n    litellm_params:\n      model: openai/model-{}\n      api_base: http://127.{}.{}.{}:9/v1\n      region_name: {region}\n    weight: {weight}\n",
             i / REGIONS.len(),
             i / REGIONS.len(),
             (i >> 16) & 255,
@@ -66,8 +87,18 @@ fn big_config(n: usize, variant: usize) -> String {
             i & 255,
         ));
     }
-    y.push_str("router_settings:\n  routing_strategy: simple-shuffle\n  num_retries: 2\n");
-    y
+}
+
+fn load(yaml: &str) -> anyhow::Result<config::Loaded> {
+    config::load_str(yaml, "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))
+}
+
+fn bench_options() -> translate::Options {
+    translate::Options {
+        filter_wasm: "/opt/llm_router_filter.wasm".into(),
+        secret_mode: translate::SecretMode::Inline,
+        ..Default::default()
+    }
 }
 
 fn rss_kib() -> (u64, u64) {
@@ -97,76 +128,137 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+fn mb(kib: u64) -> String {
+    format!("{:.0} MB", kib as f64 / 1024.0)
+}
+
+/// Resources of `b` that are not the very ones of `a` (encoded again rather than reused).
+fn reencoded(a: &Snapshot, b: &Snapshot) -> usize {
+    b.type_urls()
+        .flat_map(|t| b.of_type(t).into_iter().flat_map(move |r| r.items.iter().map(move |(n, r)| (t, n, r))))
+        .filter(|(t, n, r)| !a.get(t, n).is_some_and(|old| Arc::ptr_eq(old, r)))
+        .count()
+}
+
+fn encoded_bytes(s: &Snapshot) -> usize {
+    s.type_urls().filter_map(|t| s.of_type(t)).flat_map(|t| t.items.values()).map(|r| r.body.len()).sum()
+}
+
+/// One cold build of the config at `path`, as `serve` makes it before it answers Envoy.
+fn bench_cold(path: &str) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    llm_router::xds::encode::pool()?;
+    let t1 = Instant::now();
+    let text = String::from_utf8(config::read_file(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!(e))?)?;
+    let build = serve::snapshot_builder(path.to_string(), bench_options(), None, None);
+    let built = build(&text).map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?;
+    let t2 = Instant::now();
+    let (rss, hwm) = rss_kib();
+    let snap = &built.snapshot;
+    println!(
+        "cold build of {path}: {} clusters, {} resources, {:.1} MB encoded",
+        snap.names(CLUSTER).len(),
+        snap.len(),
+        encoded_bytes(snap) as f64 / 1e6
+    );
+    println!("  Envoy API descriptors  {}", ms(t1 - t0));
+    println!("  read, parse, check, translate, encode  {}", ms(t2 - t1));
+    println!("  total  {}", ms(t2 - t0));
+    println!("  RSS {} now, peak {}", mb(rss), mb(hwm));
+    Ok(())
+}
+
 fn bench_snapshot(n: usize) -> anyhow::Result<()> {
-    let opts = translate::Options { filter_wasm: "/opt/llm_router_filter.wasm".into(), ..Default::default() };
+    let opts = bench_options();
     let (rss0, _) = rss_kib();
     // Load the descriptors once, outside the timings (once per process in serve too).
     llm_router::xds::encode::pool()?;
     let (rss_pool, _) = rss_kib();
     let yaml = big_config(n, 0);
-    let (mut parse, mut trans, mut encode, mut total) = (vec![], vec![], vec![], vec![]);
+    let (mut parse, mut build, mut total) = (vec![], vec![], vec![]);
     let mut kept = None;
-    let mut bytes = 0usize;
-    for _ in 0..5 {
+    let mut peak_first = 0;
+    for round in 0..5 {
         let t0 = Instant::now();
-        let loaded = config::load_str(&yaml, "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+        let loaded = load(&yaml)?;
         let t1 = Instant::now();
-        let _xr = translate::translate_xds(&loaded.config, &opts);
-        let t2 = Instant::now();
         let snap = build_snapshot(&loaded.config, &opts)?;
-        let t3 = Instant::now();
+        let t2 = Instant::now();
         parse.push(t1 - t0);
-        trans.push(t2 - t1);
-        // build_snapshot translates again: subtract that to get encoding alone.
-        encode.push((t3 - t2).saturating_sub(t2 - t1));
-        total.push((t1 - t0) + (t3 - t2));
-        bytes =
-            snap.type_urls().filter_map(|t| snap.of_type(t)).flat_map(|t| t.items.values()).map(|r| r.body.len()).sum();
+        build.push(t2 - t1);
+        total.push(t2 - t0);
+        drop(loaded);
         kept = Some(snap); // the served snapshot stays alive, as in serve
+        if round == 0 {
+            peak_first = rss_kib().1;
+        }
     }
-    // An edit of a running control plane: one weight changes; unchanged resources are reused.
-    let mut cache = EncodeCache::default();
-    let loaded = config::load_str(&yaml, "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
-    build_snapshot_cached(&loaded.config, &opts, &mut cache)?;
-    drop(loaded);
-    let mut edit = vec![];
-    for v in 1..=5 {
-        let t0 = Instant::now();
-        let loaded = config::load_str(&big_config(n, v), "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
-        build_snapshot_cached(&loaded.config, &opts, &mut cache)?;
-        edit.push(t0.elapsed());
-    }
-    let (rss1, hwm) = rss_kib();
     let snap = kept.context("no snapshot")?;
+    // An edit of a running control plane: one weight changes; unchanged resources are reused.
+    let build_edit = serve::snapshot_builder("bench.yaml".into(), opts.clone(), None, None);
+    let mut last = build_edit(&yaml).map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?.snapshot;
+    let (mut edit, mut changed) = (vec![], vec![]);
+    for v in 1..=5 {
+        let text = big_config(n, v);
+        let t0 = Instant::now();
+        let next = build_edit(&text).map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?.snapshot;
+        edit.push(t0.elapsed());
+        changed.push(reencoded(&last, &next));
+        last = next;
+    }
+    // Where an edit's time goes: the builder's steps one at a time.
+    let mut cache = BuildCache::default();
+    build_snapshot_cached(&load(&yaml)?.config, &opts, &mut cache)?;
+    let (mut e_parse, mut e_check, mut e_build) = (vec![], vec![], vec![]);
+    for v in 1..=5 {
+        let text = big_config(n, v);
+        let t0 = Instant::now();
+        let loaded = load(&text)?;
+        let t1 = Instant::now();
+        let _ = servable::check(&loaded.config, &opts);
+        let t2 = Instant::now();
+        build_snapshot_cached(&loaded.config, &opts, &mut cache)?;
+        let t3 = Instant::now();
+        e_parse.push(t1 - t0);
+        e_check.push(t2 - t1);
+        e_build.push(t3 - t2);
+    }
+    drop(cache);
+    let (rss1, hwm) = rss_kib();
     println!(
         "snapshot build, {n} deployments ({} clusters, {} resources, {:.1} MB encoded):",
         snap.names(CLUSTER).len(),
         snap.len(),
-        bytes as f64 / 1e6
+        encoded_bytes(&snap) as f64 / 1e6
     );
-    println!("  parse+validate YAML  {}", ms(median(parse)));
-    println!("  translate            {}", ms(median(trans)));
-    println!("  encode + snapshot    {}", ms(median(encode)));
+    println!("  parse+validate YAML                  {}", ms(median(parse)));
+    println!("  translate+encode (streamed)          {}", ms(median(build)));
     println!("  total, cold (median of 5)            {}", ms(median(total)));
-    println!("  total, an edit (one weight, warm encode cache; median of 5)  {}", ms(median(edit)));
     println!(
-        "  RSS: {:.0} MB at start, {:.0} MB with descriptors, {:.0} MB after the builds (snapshot and encode cache held); peak {:.0} MB",
-        rss0 as f64 / 1024.0,
-        rss_pool as f64 / 1024.0,
-        rss1 as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        "  an edit of one weight, warm encode cache (serve's builder; median of 5)  {}; resources re-encoded per edit: {changed:?}",
+        ms(median(edit))
+    );
+    println!(
+        "    of which parse+validate {}, servable check {}, translate + hash + encode what changed {}",
+        ms(median(e_parse)),
+        ms(median(e_check)),
+        ms(median(e_build))
+    );
+    println!(
+        "  RSS: {} at start, {} with descriptors, peak {} after the first cold build, {} now (snapshot and encode cache held), peak {}",
+        mb(rss0),
+        mb(rss_pool),
+        mb(peak_first),
+        mb(rss1),
+        mb(hwm)
     );
     Ok(())
 }
 
 async fn bench_fanout(clients: usize, rounds: usize) -> anyhow::Result<()> {
-    let opts = translate::Options { filter_wasm: "/opt/llm_router_filter.wasm".into(), ..Default::default() };
+    let opts = bench_options();
     let snaps: Vec<_> = (0..2)
-        .map(|v| {
-            let loaded =
-                config::load_str(&big_config(100, v), "bench.yaml").map_err(|d| anyhow::anyhow!("{}", d[0]))?;
-            Ok(build_snapshot(&loaded.config, &opts)?)
-        })
+        .map(|v| Ok(build_snapshot(&load(&big_config(100, v))?.config, &opts)?))
         .collect::<anyhow::Result<_>>()?;
     let (cache, reader) = SnapshotCache::new();
     cache.set(snaps[0].clone());
@@ -330,55 +422,95 @@ fn served_by(port: u16) -> Option<String> {
         .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-llm-region:").map(|v| v.trim().to_string()))
 }
 
-fn two_regions(first: &str, us: u16, east: u16) -> String {
+/// The benchmark's config: group `bench` in two regions on the local upstreams, the one in
+/// `first` preferred; and `filler` more deployments of other groups (never routed to).
+fn two_regions(first: &str, us: u16, east: u16, filler: usize) -> String {
     let p = |r: &str| if r == first { 1 } else { 2 };
-    format!(
-        "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/m\n      api_base: http://127.0.0.1:{us}/v1\n      region_name: us-west-2\n    priority: {}\n  - model_name: bench\n    litellm_params:\n      model: openai/m\n      api_base: http://127.0.0.1:{east}/v1\n      region_name: us-east-1\n    priority: {}\nrouter_settings:\n  routing_strategy: priority-routing\n",
+    let mut y = format!(
+        "model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/m\n      api_base: http://127.0.0.1:{us}/v1\n      region_name: us-west-2\n    priority: {}\n  - model_name: bench\n    litellm_params:\n      model: openai/m\n      api_base: http://127.0.0.1:{east}/v1\n      region_name: us-east-1\n    priority: {}\n",
         p("us-west-2"),
         p("us-east-1")
-    )
+    );
+    push_deployments(&mut y, 0..filler, 0);
+    y.push_str("router_settings:\n  routing_strategy: priority-routing\n");
+    y
 }
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
+/// When the control plane saw one edit: its debounce window closed, the new snapshot was
+/// served, every Envoy ACKed it.
+struct Applied {
+    window_closed: Instant,
+    served: Instant,
+    acked: Instant,
+}
+
+async fn bench_envoy(
+    edits: usize,
+    deployments: usize,
+    debounce: Duration,
+    wasm: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let envoy = up::find_envoy()?;
-    let wasm = up::default_filter_wasm()
+    let wasm = wasm
+        .or_else(up::default_filter_wasm)
         .context("build the filter first: cargo build -p llm-router-filter --target wasm32-wasip1 --profile wasm")?;
     let us = upstream("us-west-2").await?;
     let east = upstream("us-east-1").await?;
+    let filler = deployments.saturating_sub(2);
     let dir = std::env::temp_dir().join(format!("xds-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("litellm.yaml");
-    std::fs::write(&config, two_regions("us-west-2", us, east))?;
-    let (gw, admin, xds, metrics) = (free_port()?, free_port()?, free_port()?, free_port()?);
-    let serve = ServeOptions {
-        config: config.clone(),
-        translate: translate::Options {
-            filter_wasm: wasm.display().to_string(),
-            port: gw,
-            listen_address: "127.0.0.1".into(),
-            ..Default::default()
-        },
-        xds_addr: SocketAddr::from(([127, 0, 0, 1], xds)),
-        metrics_addr: SocketAddr::from(([127, 0, 0, 1], metrics)),
-        tls: None,
-        debounce: llm_router::serve::DEFAULT_DEBOUNCE,
+    std::fs::write(&config, two_regions("us-west-2", us, east, filler))?;
+    let (gw, admin) = (free_port()?, free_port()?);
+
+    // The control plane as `serve` wires it (watcher, reloader, ADS server), timed per step.
+    let opts = translate::Options {
+        filter_wasm: wasm.display().to_string(),
+        port: gw,
+        listen_address: "127.0.0.1".into(),
+        ..bench_options()
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(llm_router::serve::run(
-        serve,
-        async move {
-            let _ = stop_rx.await;
-        },
-        move |a| {
-            let _ = ready_tx.send(a);
-        },
+    let metrics = Metrics::new();
+    let (cache, reader) = SnapshotCache::new();
+    let builder = serve::snapshot_builder(config.display().to_string(), opts, None, None);
+    let status = Arc::new(std::sync::Mutex::new(ConfigStatus::default()));
+    let mut reloader = Reloader::new(config.clone(), builder, cache, reader.clone(), metrics.clone(), status);
+    reloader.stable_window = debounce;
+    let mut watcher = ConfigWatcher::new(&config, debounce)?;
+    if !matches!(reloader.reload().await, Outcome::Applied { .. }) {
+        bail!("the first config was not applied");
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let xds = listener.local_addr()?.port();
+    tokio::spawn(llm_router::xds::server::serve(
+        listener,
+        AdsService::new(reader.clone(), metrics),
+        None,
+        std::future::pending(),
     ));
-    ready_rx.await.context("serve did not start")?;
+    let (applied_tx, applied_rx) = std::sync::mpsc::channel::<Applied>();
+    tokio::spawn(async move {
+        while watcher.changed().await {
+            let window_closed = Instant::now();
+            match reloader.reload().await {
+                Outcome::Applied { changed: true, .. } => {
+                    let served = Instant::now();
+                    let Some(snap) = reloader.current() else { continue };
+                    let types = [CLUSTER, LISTENER, EXTENSION_CONFIG, ROUTE];
+                    if reader.wait_applied(&snap, &types, Duration::from_secs(30)).await {
+                        let _ = applied_tx.send(Applied { window_closed, served, acked: Instant::now() });
+                    }
+                }
+                Outcome::Deferred(_) => watcher.recheck(),
+                _ => {}
+            }
+        }
+    });
+
     let boot = bootstrap::xds_bootstrap_yaml(&bootstrap::BootstrapOptions {
         xds_addr: format!("127.0.0.1:{xds}"),
         node_id: "bench".into(),
@@ -395,30 +527,33 @@ async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Duration>> {
+    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<[Duration; 4]>> {
         let t0 = Instant::now();
         while served_by(gw).as_deref() != Some("us-west-2") {
-            if t0.elapsed() > Duration::from_secs(30) {
+            if t0.elapsed() > Duration::from_secs(300) {
                 bail!("the gateway never served from us-west-2");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        eprintln!("Envoy serving after {} (from its start)", ms(t0.elapsed()));
+        while applied_rx.try_recv().is_ok() {}
         let mut lat = Vec::new();
         for i in 1..=edits {
             let want = if i % 2 == 1 { "us-east-1" } else { "us-west-2" };
             let tmp = dir.join(".litellm.yaml.tmp");
-            std::fs::write(&tmp, two_regions(want, us, east))?;
+            std::fs::write(&tmp, two_regions(want, us, east, filler))?;
             let t = Instant::now();
             std::fs::rename(&tmp, &config)?;
-            loop {
-                if served_by(gw).as_deref() == Some(want) {
-                    break;
+            while served_by(gw).as_deref() != Some(want) {
+                if t.elapsed() > Duration::from_secs(30) {
+                    bail!("edit {i}: {want} not serving after 30 s");
                 }
-                if t.elapsed() > Duration::from_secs(10) {
-                    bail!("edit {i}: {want} not serving after 10 s");
-                }
+                // Polling without a pause would take a core from Envoy on a small machine.
+                std::thread::sleep(Duration::from_millis(2));
             }
-            lat.push(t.elapsed());
+            let served_request = t.elapsed();
+            let a = applied_rx.recv_timeout(Duration::from_secs(30)).context("the edit was never ACKed")?;
+            lat.push([a.window_closed - t, a.served - a.window_closed, a.acked - t, served_request]);
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -426,19 +561,45 @@ async fn bench_envoy(edits: usize) -> anyhow::Result<()> {
     })
     .await?;
     let _ = child.kill().await;
-    let _ = stop_tx.send(());
-    let mut lat = result?;
+    let lat = result?;
     println!(
-        "YAML write -> new routing served by Envoy ({edits} edits, debounce {} ms):",
-        llm_router::serve::DEFAULT_DEBOUNCE.as_millis()
+        "YAML rename -> new routing served by Envoy ({edits} edits, {deployments} deployments, debounce {} ms):",
+        debounce.as_millis()
     );
-    println!("  p50 {}  p99 {}  max {}", ms(pct(&mut lat, 0.5)), ms(pct(&mut lat, 0.99)), ms(pct(&mut lat, 1.0)));
+    let names = [
+        "rename -> debounce window closed",
+        "our work: read, build, serve the snapshot",
+        "rename -> Envoy ACKed the new version",
+        "rename -> first request served by the new choice",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let mut col: Vec<Duration> = lat.iter().map(|l| l[i]).collect();
+        println!(
+            "  {name:<52} p50 {}  p99 {}  max {}",
+            ms(pct(&mut col, 0.5)),
+            ms(pct(&mut col, 0.99)),
+            ms(pct(&mut col, 1.0))
+        );
+    }
     Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map(String::as_str).unwrap_or("all");
+    match what {
+        "generate" => {
+            let yaml = big_config(arg(&args, "--deployments", 10_000), arg(&args, "--variant", 0));
+            std::io::stdout().write_all(yaml.as_bytes())?;
+            return Ok(());
+        }
+        "cold" => {
+            let path = args.windows(2).find(|w| w[0] == "--config").map(|w| w[1].clone());
+            return bench_cold(&path.context("cold needs --config FILE (xds-bench generate writes one)")?);
+        }
+        "snapshot" | "fanout" | "envoy" | "all" => {}
+        _ => bail!("unknown benchmark {what:?}: use generate, cold, snapshot, fanout, envoy or all"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if matches!(what, "snapshot" | "all") {
         bench_snapshot(arg(&args, "--deployments", 10_000))?;
@@ -447,10 +608,14 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(bench_fanout(arg(&args, "--clients", 50), arg(&args, "--rounds", 20)))?;
     }
     if matches!(what, "envoy" | "all") {
-        rt.block_on(bench_envoy(arg(&args, "--edits", 50)))?;
-    }
-    if !matches!(what, "snapshot" | "fanout" | "envoy" | "all") {
-        bail!("unknown benchmark {what:?}: use snapshot, fanout, envoy or all");
+        let debounce = arg(&args, "--debounce-ms", serve::DEFAULT_DEBOUNCE.as_millis() as usize);
+        let wasm = args.windows(2).find(|w| w[0] == "--filter-wasm").map(|w| PathBuf::from(&w[1]));
+        rt.block_on(bench_envoy(
+            arg(&args, "--edits", 50),
+            arg(&args, "--deployments", 2),
+            Duration::from_millis(debounce as u64),
+            wasm,
+        ))?;
     }
     Ok(())
 }

@@ -210,12 +210,7 @@ pub struct Config {
 impl Config {
     /// Model group names in first-appearance order.
     pub fn model_groups(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for d in &self.deployments {
-            if !names.contains(&d.model_name.as_str()) {
-                names.push(&d.model_name);
-            }
-        }
-        names
+        let mut seen = std::collections::HashSet::new();
+        self.deployments.iter().map(|d| d.model_name.as_str()).filter(|name| seen.insert(*name)).collect()
     }
 }

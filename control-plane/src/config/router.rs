@@ -1,6 +1,6 @@
 //! `router_settings`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::deployment::Meta;
 use super::fields::{self, Keys};
@@ -512,13 +512,18 @@ fn resolve(r: &RouterSettings, timeout_s: Option<f64>, stream_timeout_s: Option<
     Timeouts { stream_s, answer_s }
 }
 
-/// Where a deployment's limit comes from, for messages: its own key, a router-wide key, or
-/// the default (no position).
-fn limit_source(own: Option<Pos>, at: &str, key: &str, router: Option<Setting>) -> (Option<Pos>, String) {
+/// Where a deployment's limit is set, for messages: its own key, else the router-wide key;
+/// None for the default.
+fn limit_pos(own: Option<Pos>, router: Option<Setting>) -> Option<Pos> {
+    own.or(router.map(|r| r.pos))
+}
+
+/// How a limit's source is named in a warning (see [`limit_pos`]).
+fn limit_name(own: Option<Pos>, at: &str, key: &str, router: Option<Setting>) -> String {
     match (own, router) {
-        (Some(pos), _) => (Some(pos), format!("{at}: litellm_params.{key}")),
-        (None, Some(r)) => (Some(r.pos), r.key.to_string()),
-        (None, None) => (None, format!("the default {key}")),
+        (Some(_), _) => format!("{at}: litellm_params.{key}"),
+        (None, Some(r)) => r.key.to_string(),
+        (None, None) => format!("the default {key}"),
     }
 }
 
@@ -537,12 +542,16 @@ fn check_timeouts(
 ) {
     let mut warned: Vec<(Option<Pos>, Option<Pos>)> = Vec::new();
     let mut groups: Vec<(&str, StreamTimeouts)> = Vec::new();
+    // Index of each group in `groups` (a scan per deployment is quadratic).
+    let mut group_index: HashMap<&str, usize> = HashMap::new();
     for (d, meta) in deployments {
         let t = deployment_timeouts(r, d);
-        let at = format!("model_list[{}] ('{}')", meta.index, d.model_name);
-        let (stream_pos, stream_name) = limit_source(meta.stream_timeout_pos, &at, "stream_timeout", stream_timeout);
-        let (answer_pos, answer_name) = limit_source(meta.timeout_pos, &at, "timeout", timeout);
+        let stream_pos = limit_pos(meta.stream_timeout_pos, stream_timeout);
+        let answer_pos = limit_pos(meta.timeout_pos, timeout);
         if t.stream_s > t.answer_s && !warned.contains(&(stream_pos, answer_pos)) {
+            let at = format!("model_list[{}] ('{}')", meta.index, d.model_name);
+            let stream_name = limit_name(meta.stream_timeout_pos, &at, "stream_timeout", stream_timeout);
+            let answer_name = limit_name(meta.timeout_pos, &at, "timeout", timeout);
             warned.push((stream_pos, answer_pos));
             let line = answer_pos.map(|p| format!(" (line {})", p.line)).unwrap_or_default();
             ctx.warn(
@@ -553,13 +562,11 @@ fn check_timeouts(
                 ),
             );
         }
-        let group = match groups.iter_mut().position(|(g, _)| *g == d.model_name) {
-            Some(i) => &mut groups[i].1,
-            None => {
-                groups.push((&d.model_name, Vec::new()));
-                &mut groups.last_mut().expect("just pushed").1
-            }
-        };
+        let i = *group_index.entry(d.model_name.as_str()).or_insert_with(|| {
+            groups.push((&d.model_name, Vec::new()));
+            groups.len() - 1
+        });
+        let group = &mut groups[i].1;
         match group.iter_mut().find(|(s, ..)| *s == t.stream_s) {
             Some((_, ids, _)) => ids.push(&d.id),
             None => group.push((t.stream_s, vec![&d.id], stream_pos.unwrap_or(meta.params_pos))),

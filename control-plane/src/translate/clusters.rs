@@ -19,24 +19,71 @@ const DEFAULT_HEALTH_CHECK_TIMEOUT_S: f64 = 5.0;
 /// Every deployment's cluster and then the no-route cluster; and the secrets the clusters'
 /// auth filters refer to, each once.
 pub(super) fn clusters_and_secrets(cfg: &Config, opts: &Options) -> (Vec<Value>, Vec<Value>) {
-    let group_sizes = group_sizes(cfg);
     let mut clusters = Vec::with_capacity(cfg.deployments.len() + 1);
     let mut secrets = Vec::new();
+    let Ok(()) = for_each_cluster(cfg, opts, |part| {
+        match part {
+            ClusterPart::Deployment(inputs) => clusters.push(inputs.build()),
+            ClusterPart::NoRoute(c) => clusters.push(c),
+            ClusterPart::Secret(s) => secrets.push(s),
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
+    (clusters, secrets)
+}
+
+/// What [`for_each_cluster`] hands out, in order.
+pub(super) enum ClusterPart<'a> {
+    /// A deployment's cluster, to build (or to take from an earlier build of equal inputs).
+    Deployment(ClusterInputs<'a>),
+    /// A secret that the auth filters of the cluster just handed out refer to.
+    Secret(Value),
+    /// The cluster a request without a plan ends in.
+    NoRoute(Value),
+}
+
+/// Everything a deployment's cluster is made of besides the router settings and the options:
+/// the cluster is a function of these, so equal inputs make an equal cluster.
+pub(super) struct ClusterInputs<'a> {
+    cfg: &'a Config,
+    opts: &'a Options,
+    pub deployment: &'a Deployment,
+    /// Deployments in its model group.
+    pub group_size: usize,
+    /// Its auth filters, with any credential already read from the environment or a file.
+    pub auth_filters: Vec<Value>,
+}
+
+impl ClusterInputs<'_> {
+    pub(super) fn build(self) -> Value {
+        deployment_cluster(self.cfg, self.deployment, self.opts, self.group_size, self.auth_filters)
+    }
+}
+
+/// Hands `f` each deployment's cluster inputs, each followed by the secrets its auth uses that
+/// no earlier cluster used, then the no-route cluster: one at a time, so that the xDS build
+/// can encode each and let it go (10,000 clusters as JSON at once take hundreds of MB). Stops
+/// at the first error of `f`.
+pub(super) fn for_each_cluster<'a, E>(
+    cfg: &'a Config,
+    opts: &'a Options,
+    mut f: impl FnMut(ClusterPart<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let group_sizes = group_sizes(cfg);
     let mut secret_names = HashSet::new();
     for d in &cfg.deployments {
         let auth = upstream_auth(d, opts.secret_mode, opts.vertex.get(&d.id));
         let group_size = group_sizes.get(d.model_name.as_str()).copied().unwrap_or(1);
-        clusters.push(deployment_cluster(cfg, d, opts, group_size, auth.filters));
+        f(ClusterPart::Deployment(ClusterInputs { cfg, opts, deployment: d, group_size, auth_filters: auth.filters }))?;
         // Deployments of one Vertex service account share its token secret. (A set, not a
         // scan of the list: a config may hold thousands of keys.)
         for secret in auth.secrets {
             if secret_names.insert(secret["name"].as_str().unwrap_or_default().to_string()) {
-                secrets.push(secret);
+                f(ClusterPart::Secret(secret))?;
             }
         }
     }
-    clusters.push(no_route_cluster());
-    (clusters, secrets)
+    f(ClusterPart::NoRoute(no_route_cluster()))
 }
 
 /// Deployments per model group, counted once (a scan per deployment is quadratic).
@@ -89,14 +136,14 @@ fn base_cluster(d: &Deployment, upstream: Value, auth_filters: Vec<Value>) -> Va
     if !is_ip {
         endpoint["hostname"] = json!(e.host);
     }
+    // `json!` copies a `Value` it is given field by field: the large parts (the endpoint, the
+    // protocol options with the filters) are moved into `null` placeholders instead.
     let mut cluster = json!({
         "name": name,
         "type": if is_ip { "STATIC" } else { "LOGICAL_DNS" },
         "connect_timeout": duration(DEFAULT_CONNECT_TIMEOUT_S),
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}]},
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": protocol_options(d, upstream, auth_filters),
-        },
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": null}]}]},
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": null},
         // Failover sends retries in bursts; Envoy's default of 3 concurrent retries per
         // cluster would turn a region outage into client errors.
         "circuit_breakers": {"thresholds": [{
@@ -113,6 +160,9 @@ fn base_cluster(d: &Deployment, upstream: Value, auth_filters: Vec<Value>) -> Va
             "zone": d.zone,
         }}},
     });
+    cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"] = endpoint;
+    cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] =
+        protocol_options(d, upstream, auth_filters);
     if !is_ip {
         cluster["dns_lookup_family"] = json!("V4_PREFERRED");
     }
@@ -121,18 +171,20 @@ fn base_cluster(d: &Deployment, upstream: Value, auth_filters: Vec<Value>) -> Va
 
 /// The upstream HTTP filters and protocol: HTTP/2 when TLS can negotiate it.
 fn protocol_options(d: &Deployment, upstream_filter: Value, auth_filters: Vec<Value>) -> Value {
+    // The wasm filter translates the attempt; auth (key injection, SigV4) comes after it, so
+    // the signature covers the translated request.
+    let http_filters = std::iter::once(upstream_filter)
+        .chain(auth_filters)
+        .chain(std::iter::once(json!({
+            "name": "envoy.filters.http.upstream_codec",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
+        })))
+        .collect::<Vec<_>>();
     let mut options = json!({
         "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        // The wasm filter translates the attempt; auth (key injection, SigV4) comes after it,
-        // so the signature covers the translated request.
-        "http_filters": std::iter::once(upstream_filter)
-            .chain(auth_filters)
-            .chain(std::iter::once(json!({
-                "name": "envoy.filters.http.upstream_codec",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"},
-            })))
-            .collect::<Vec<_>>(),
+        "http_filters": null,
     });
+    options["http_filters"] = Value::Array(http_filters);
     let protocol = if d.endpoint.tls {
         json!({"auto_config": {"http_protocol_options": {}, "http2_protocol_options": {}}})
     } else {

@@ -2,6 +2,8 @@
 //! groups, deployments, strategy, timeouts, the master key's salted digest) and in the upstream role
 //! (one deployment's provider details), and the Envoy filter that runs it with either.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use llm_router_proto as pb;
 use prost::Message;
@@ -48,21 +50,20 @@ pub fn router_config(cfg: &Config, opts: &Options) -> pb::RouterConfig {
     rc
 }
 
-/// Every model group with its deployments, in first-appearance order.
+/// Every model group with its deployments, in first-appearance order. (One pass: a scan of
+/// the deployments per group is quadratic, seconds for 10,000 deployments.)
 fn model_groups(cfg: &Config, opts: &Options) -> Vec<pb::ModelGroup> {
-    cfg.model_groups()
-        .into_iter()
-        .map(|name| {
-            let deployments = cfg
-                .deployments
-                .iter()
-                .filter(|d| d.model_name == name)
-                .enumerate()
-                .map(|(i, d)| planned_deployment(d, i, &cfg.router, opts))
-                .collect();
-            pb::ModelGroup { name: name.to_string(), deployments }
-        })
-        .collect()
+    let mut groups: Vec<pb::ModelGroup> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for d in &cfg.deployments {
+        let at = *index.entry(d.model_name.as_str()).or_insert_with(|| {
+            groups.push(pb::ModelGroup { name: d.model_name.clone(), deployments: Vec::new() });
+            groups.len() - 1
+        });
+        let group = &mut groups[at].deployments;
+        group.push(planned_deployment(d, group.len(), &cfg.router, opts));
+    }
+    groups
 }
 
 /// What the planner knows of a deployment, the `i`-th of its group.
@@ -193,13 +194,16 @@ fn wasm_filter(
         // The model is in the body: headers wait for it.
         config["allow_on_headers_stop_iteration"] = json!(true);
     }
-    json!({
+    // `config` is moved in (`json!` would copy it field by field).
+    let mut filter = json!({
         "name": name,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": config,
+            "config": null,
         },
-    })
+    });
+    filter["typed_config"]["config"] = config;
+    filter
 }
 
 /// The router-role wasm filter (`{name, typed_config}`): inline in the static listener, and

@@ -44,7 +44,7 @@ pub use listener::gateway_listener;
 pub use routes::route_config;
 pub use upstream_auth::SecretMode;
 pub use xds::{
-    ads_config_source, build_snapshot, build_snapshot_cached, translate_xds, xds_listener, XdsResources,
+    ads_config_source, build_snapshot, build_snapshot_cached, translate_xds, xds_listener, BuildCache, XdsResources,
     WASM_FILTER_TYPE_URL,
 };
 

@@ -1,6 +1,7 @@
 //! A generic xDS (ADS) server: it knows Envoy's discovery protocol, not the product.
 //!
-//! - [`encode`]: canonical JSON -> protobuf bytes through Envoy's descriptors.
+//! - [`encode`]: canonical JSON -> protobuf bytes through Envoy's descriptors ([`transcode`]
+//!   writes them straight from the JSON; `prost-reflect` takes what it leaves aside).
 //! - [`snapshot`]: immutable, content-hashed, consistency-checked resource sets.
 //! - [`assemble`]: canonical JSON resources -> a snapshot, re-encoding only what changed.
 //! - [`cache`]: the one writer, the readers, and what each proxy ACKed or NACKed.
@@ -18,6 +19,7 @@ pub mod encode;
 pub mod server;
 pub mod snapshot;
 pub mod sotw;
+pub mod transcode;
 
 /// What a client said about a response: the server logs it and counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,8 +48,12 @@ impl Resource {
     /// same content. Needed because protobuf encoding of map fields (`Struct`s, typed
     /// extension option maps) is not deterministic: equal content may give different bytes.
     pub fn with_canonical(name: impl Into<String>, body: Vec<u8>, canonical: &[u8]) -> Resource {
-        let version = hex(&Sha256::digest(canonical)[..8]);
-        Resource { name: name.into(), body, version }
+        Resource { name: name.into(), body, version: Resource::version_of_digest(&Sha256::digest(canonical)) }
+    }
+
+    /// A version from the SHA-256 digest of a resource's content (its first 8 bytes, in hex).
+    pub fn version_of_digest(digest: &[u8]) -> String {
+        hex(&digest[..8])
     }
 }
 
