@@ -142,17 +142,7 @@ fn main() {
     // the paced chunks are for the streaming figures below.
     region.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0, "whole_answers": args.whole_answers}));
     bedrock.set_mode(json!({"mode": "ok", "chunk_delay_ms": 0}));
-    for t in &mut targets {
-        measure(t, args.concurrency, Duration::from_secs(2)); // warm-up
-        t.rss_before_kib = rss_kib(t.envoy.as_ref().and_then(Envoy::pid));
-    }
-    for round in 0..args.rounds {
-        for k in 0..targets.len() {
-            let i = (round + k) % targets.len();
-            let report = measure(&targets[i], args.concurrency, Duration::from_secs(args.seconds));
-            targets[i].rounds.push(report);
-        }
-    }
+    measure_in_rounds(&mut targets, &args);
 
     println!(
         "\n{} rounds x {} s per configuration, {} connection(s), {} B prompt\n",
@@ -322,16 +312,7 @@ fn breakdown(args: &Args, region: &MockRegion) {
         })
         .collect();
     targets.push(target("plain proxy (no filter, no specifier)", baseline_config(region), region, &body));
-    for t in &mut targets {
-        measure(t, args.concurrency, Duration::from_secs(2));
-    }
-    for round in 0..args.rounds {
-        for k in 0..targets.len() {
-            let i = (round + k) % targets.len();
-            let report = measure(&targets[i], args.concurrency, Duration::from_secs(args.seconds));
-            targets[i].rounds.push(report);
-        }
-    }
+    measure_in_rounds(&mut targets, args);
     println!(
         "\n{} rounds x {} s per configuration, {} connection(s), {} B prompt, OpenAI pass-through, upstream answers {}\n",
         args.rounds,
@@ -411,6 +392,23 @@ fn section(yaml: &str, from: &str, to: &str) -> String {
             .unwrap_or_else(|| panic!("no line starting with {to:?} after {from:?}"))
         + 1;
     yaml[start..end].to_string()
+}
+
+/// A 2 s warm-up of each target (its Envoy's memory noted after it), then `args.rounds`
+/// interleaved rounds, the order rotating each round so that slow drifts of the machine hit
+/// every target alike.
+fn measure_in_rounds(targets: &mut [Target], args: &Args) {
+    for t in targets.iter_mut() {
+        measure(t, args.concurrency, Duration::from_secs(2));
+        t.rss_before_kib = rss_kib(t.envoy.as_ref().and_then(Envoy::pid));
+    }
+    for round in 0..args.rounds {
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let report = measure(&targets[i], args.concurrency, Duration::from_secs(args.seconds));
+            targets[i].rounds.push(report);
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
