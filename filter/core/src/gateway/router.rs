@@ -386,8 +386,12 @@ impl RouterRequest {
         // request's own check, or already known spent (the plan left them out).
         let now = host.now_ms();
         let residency = self.residency.as_deref();
+        // Only the rate limit service's answers mark a budget spent: without it (a static
+        // render) there is nothing to look up on this per-request path.
+        let counted = !table.ratelimit_cluster.is_empty();
         let skipped_at_limit = attempts
             .first()
+            .filter(|_| counted)
             .and_then(|first| table.groups.get(&first.model_group))
             .map(|group| group.deployments.as_slice())
             .unwrap_or_default()
