@@ -374,7 +374,16 @@ fn keep_answer(host: &mut impl Host, t: &LimitTarget<'_>, kinds: &[LimitKind], a
             for &(kind, remaining, limit, reset_ms) in &counts {
                 match kind {
                     // Attempts admitted here since the call are not in the service's count yet.
-                    LimitKind::Rpm => r.rpm = Some((remaining.saturating_sub(r.rpm_unsettled), limit)),
+                    LimitKind::Rpm => {
+                        let counted = remaining.saturating_sub(r.rpm_unsettled);
+                        // Two workers' settlements can be answered out of order; within one
+                        // minute the count only falls, so a larger one is the older answer.
+                        let same_minute = now < r.counts_until_ms;
+                        r.rpm = Some(match r.rpm {
+                            Some((left, _)) if same_minute => (left.min(counted), limit),
+                            _ => (counted, limit),
+                        });
+                    }
                     LimitKind::Tpm => r.tpm = Some((remaining, limit)),
                 }
                 r.counts_until_ms = now.saturating_add(reset_ms);
